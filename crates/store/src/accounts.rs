@@ -1,0 +1,325 @@
+use serde::Deserialize;
+use serde_json::json;
+use sesame_domain::model::{now_millis, Account, AccountStatus, ChangeKind, Department, UpstreamCredentials};
+use sesame_domain::secrets::{hash_password, verify_password};
+use sesame_domain::{AccountNumber, FieldError, Profile, RightSet};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::corrupt;
+use crate::{Result, Store, StoreError};
+
+/// What the operator gives to create an account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAccount {
+    pub number: AccountNumber,
+    pub company: String,
+    #[serde(default = "default_contract")]
+    pub contract_type: String,
+    pub entitlements: RightSet,
+    /// The account admin's password (the account number is the login).
+    pub admin_password: String,
+    /// The account's own credentials at the carrier.
+    pub upstream_login: String,
+    pub upstream_password: String,
+    #[serde(default)]
+    pub departments: Vec<String>,
+    /// The main contact (seed 004): created with the account, same rights as the account.
+    #[serde(default)]
+    pub contact: Option<Profile>,
+}
+
+fn default_contract() -> String {
+    "PRIVILEGE".to_owned()
+}
+
+impl NewAccount {
+    fn check(&self) -> Result<()> {
+        let name = self.company.trim();
+        if name.is_empty() || name.chars().count() > 120 {
+            return Err(FieldError::new("company", "must be 1 to 120 characters").into());
+        }
+        if self.contract_type.trim().is_empty() || self.contract_type.len() > 40 {
+            return Err(FieldError::new("contractType", "must be 1 to 40 characters").into());
+        }
+        sesame_domain::secrets::check_password_policy(&self.admin_password)
+            .map_err(|e| FieldError::new("adminPassword", e.reason))?;
+        if self.upstream_login.trim().is_empty() || self.upstream_login.len() > 64 {
+            return Err(FieldError::new("upstreamLogin", "must be 1 to 64 characters").into());
+        }
+        if self.upstream_password.is_empty() || self.upstream_password.len() > 128 {
+            return Err(FieldError::new("upstreamPassword", "must be 1 to 128 characters").into());
+        }
+        for d in &self.departments {
+            check_department(d)?;
+        }
+        if let Some(c) = &self.contact {
+            c.check()?;
+        }
+        Ok(())
+    }
+}
+
+fn check_department(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 80 {
+        return Err(FieldError::new("departments", "each must be 1 to 80 characters").into());
+    }
+    Ok(())
+}
+
+const ACCOUNT_COLS: &str =
+    "id, number, company, contract_type, entitlements, status, upstream_login, created_at, updated_at";
+
+pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account> {
+    let number: String = row.try_get("number")?;
+    let ent: String = row.try_get("entitlements")?;
+    let status: String = row.try_get("status")?;
+    Ok(Account {
+        id: row.try_get("id")?,
+        number: AccountNumber::parse(&number).map_err(|e| corrupt("accounts", e))?,
+        company: row.try_get("company")?,
+        contract_type: row.try_get("contract_type")?,
+        entitlements: RightSet::from_db(&ent).map_err(|e| corrupt("accounts", e))?,
+        status: AccountStatus::parse(&status).map_err(|e| corrupt("accounts", e))?,
+        upstream_login: row.try_get("upstream_login")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn snapshot(a: &Account) -> serde_json::Value {
+    json!({
+        "number": a.number, "company": a.company, "contractType": a.contract_type,
+        "entitlements": a.entitlements, "status": a.status.as_str(), "upstreamLogin": a.upstream_login,
+    })
+}
+
+impl Store {
+    /// Creates an account, its departments and its main contact, in one transaction.
+    pub async fn create_account(&self, actor: sesame_domain::Actor, new: NewAccount) -> Result<Account> {
+        new.check()?;
+        let admin_hash = hash_password(&new.admin_password).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let secret = self.cipher().encrypt(new.upstream_password.as_bytes());
+        let now = now_millis();
+        let mut w = self.write(actor).await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO accounts (number, company, contract_type, entitlements, status, upstream_login, \
+             upstream_secret, admin_password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $8) RETURNING {ACCOUNT_COLS}"
+        ))
+        .bind(new.number.as_str())
+        .bind(new.company.trim())
+        .bind(new.contract_type.trim())
+        .bind(new.entitlements.to_db())
+        .bind(new.upstream_login.trim())
+        .bind(secret)
+        .bind(admin_hash)
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        let account = account_from_row(&row)?;
+        for d in &new.departments {
+            sqlx::query("INSERT INTO departments (account_id, name) VALUES ($1, $2)")
+                .bind(account.id)
+                .bind(d.trim())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        let contact = new.contact.clone().unwrap_or_else(|| Profile {
+            last_name: "ADMIN".into(),
+            first_name: account.number.to_string(),
+            ..Profile::default()
+        });
+        let contact_id = crate::users::insert_user_row(
+            &mut w,
+            crate::users::UserRow {
+                kind: sesame_domain::UserKind::Standard,
+                profile: &contact,
+                login: None,
+                password_hash: None,
+                tag: None,
+                department_id: None,
+                status: sesame_domain::UserStatus::Active,
+                user_key: None,
+                home_account_id: Some(account.id),
+                main_contact: true,
+            },
+        )
+        .await?;
+        // The main contact holds everything; effective rights cut that down to the account's
+        // entitlements, so it always has "the same rights as the account".
+        crate::users::insert_link(&mut w, contact_id, account.id, RightSet::everything()).await?;
+        w.change(ChangeKind::Account, Some(account.id), None, None).await?;
+        w.audit("account.create", Some(account.id), None, None, Some(snapshot(&account)), None).await?;
+        w.commit().await?;
+        Ok(account)
+    }
+
+    pub async fn account(&self, id: i64) -> Result<Account> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("account"))?;
+        account_from_row(&row)
+    }
+
+    pub async fn account_by_number(&self, number: &AccountNumber) -> Result<Account> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE number = $1"))
+            .bind(number.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("account"))?;
+        account_from_row(&row)
+    }
+
+    pub async fn list_accounts(&self, offset: i64, limit: i64) -> Result<Vec<Account>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY number LIMIT $1 OFFSET $2"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// Account admin sign-in: the account number and its password. `None` for any mismatch, so
+    /// callers cannot tell an unknown account from a wrong password.
+    pub async fn verify_account_admin(&self, number: &AccountNumber, password: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS}, admin_password_hash FROM accounts WHERE number = $1"
+        ))
+        .bind(number.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            // Spend the same time as a real check so timing does not reveal which accounts exist.
+            let _ = verify_password(password, DUMMY_HASH);
+            return Ok(None);
+        };
+        let hash: Option<String> = row.try_get("admin_password_hash")?;
+        let account = account_from_row(&row)?;
+        let ok = hash.as_deref().is_some_and(|h| verify_password(password, h));
+        Ok(ok.then_some(account))
+    }
+
+    /// The account's credentials at the carrier, decrypted.
+    pub async fn upstream_credentials(&self, account_id: i64) -> Result<UpstreamCredentials> {
+        let row = sqlx::query("SELECT upstream_login, upstream_secret FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("account"))?;
+        self.decrypt_upstream(&row)
+    }
+
+    pub(crate) fn decrypt_upstream(&self, row: &AnyRow) -> Result<UpstreamCredentials> {
+        let login: String = row.try_get("upstream_login")?;
+        let secret: Vec<u8> = row.try_get("upstream_secret")?;
+        let plain = self.cipher().decrypt(&secret).map_err(|_| StoreError::Secret)?;
+        let password = String::from_utf8(plain).map_err(|_| StoreError::Secret)?;
+        Ok(UpstreamCredentials { login, password })
+    }
+
+    /// Replaces the account's entitlements. Withdrawing one withdraws it from every link at once
+    /// (effective rights are computed against the current entitlements).
+    pub async fn set_entitlements(&self, actor: sesame_domain::Actor, account_id: i64, ent: RightSet) -> Result<Account> {
+        let before = self.account(account_id).await?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE accounts SET entitlements = $1, updated_at = $2 WHERE id = $3")
+            .bind(ent.to_db())
+            .bind(now_millis())
+            .bind(account_id)
+            .execute(&mut *w.tx)
+            .await?;
+        let after = Account { entitlements: ent, ..before.clone() };
+        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
+        w.audit("account.entitlements", Some(account_id), None, Some(snapshot(&before)), Some(snapshot(&after)), None)
+            .await?;
+        w.commit().await?;
+        self.account(account_id).await
+    }
+
+    pub async fn set_account_status(
+        &self,
+        actor: sesame_domain::Actor,
+        account_id: i64,
+        status: AccountStatus,
+        comment: Option<&str>,
+    ) -> Result<Account> {
+        let before = self.account(account_id).await?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(now_millis())
+            .bind(account_id)
+            .execute(&mut *w.tx)
+            .await?;
+        let after = Account { status, ..before.clone() };
+        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
+        w.audit("account.status", Some(account_id), None, Some(snapshot(&before)), Some(snapshot(&after)), comment)
+            .await?;
+        w.commit().await?;
+        Ok(after)
+    }
+
+    pub async fn set_upstream_credentials(
+        &self,
+        actor: sesame_domain::Actor,
+        account_id: i64,
+        login: &str,
+        password: &str,
+    ) -> Result<()> {
+        if login.trim().is_empty() || login.len() > 64 {
+            return Err(FieldError::new("upstreamLogin", "must be 1 to 64 characters").into());
+        }
+        if password.is_empty() || password.len() > 128 {
+            return Err(FieldError::new("upstreamPassword", "must be 1 to 128 characters").into());
+        }
+        self.account(account_id).await?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE accounts SET upstream_login = $1, upstream_secret = $2, updated_at = $3 WHERE id = $4")
+            .bind(login.trim())
+            .bind(self.cipher().encrypt(password.as_bytes()))
+            .bind(now_millis())
+            .bind(account_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
+        // The audit line records that the credentials changed, never what they are.
+        w.audit("account.upstream_credentials", Some(account_id), None, None, Some(json!({"upstreamLogin": login})), None)
+            .await?;
+        w.commit().await
+    }
+
+    pub async fn departments(&self, account_id: i64) -> Result<Vec<Department>> {
+        let rows = sqlx::query("SELECT id, account_id, name FROM departments WHERE account_id = $1 ORDER BY name")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(Department { id: r.try_get("id")?, account_id: r.try_get("account_id")?, name: r.try_get("name")? }))
+            .collect()
+    }
+
+    pub async fn add_department(&self, actor: sesame_domain::Actor, account_id: i64, name: &str) -> Result<Department> {
+        check_department(name)?;
+        let mut w = self.write(actor).await?;
+        let row = sqlx::query("INSERT INTO departments (account_id, name) VALUES ($1, $2) RETURNING id")
+            .bind(account_id)
+            .bind(name.trim())
+            .fetch_one(&mut *w.tx)
+            .await?;
+        let id: i64 = row.try_get("id")?;
+        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
+        w.audit("department.create", Some(account_id), None, None, Some(json!({"name": name.trim()})), None).await?;
+        w.commit().await?;
+        Ok(Department { id, account_id, name: name.trim().to_owned() })
+    }
+}
+
+/// A valid argon2id hash of a random password, verified against when the account is unknown.
+pub(crate) const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2VzYW1lLWR1bW15LXNhbHQ$2Tq7jhWb4lF3n0S1yqk4nqJz5x7QxH9X3m7n0e2WQm8";

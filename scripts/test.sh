@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: every test of the workspace, on SQLite and on PostgreSQL.
+# PostgreSQL tests create (and drop) their own databases on $SESAME_TEST_PG_URL's server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SESAME_TEST_PG_URL="${SESAME_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+scripts/ensure-postgres.sh
+
+# Databases left behind by an interrupted run.
+hostport="${SESAME_TEST_PG_URL#*@}"; hostport="${hostport%%/*}"
+psql "$SESAME_TEST_PG_URL" -Atc "select datname from pg_database where datname like 'sesame\_t\_%'" 2>/dev/null |
+  while read -r db; do psql "$SESAME_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
