@@ -1,0 +1,134 @@
+//! Shared set-up: a real simulator on 127.0.0.1:0 served by `Simulator::run` in a task.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use serde_json::{json, Value};
+use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
+
+pub const A: &str = "111111";
+pub const A_PW: &str = "pw-a";
+pub const B: &str = "222222";
+pub const B_PW: &str = "pw-b";
+/// An account without the pickup-point service.
+pub const C: &str = "333333";
+pub const C_PW: &str = "pw-c";
+pub const KEY1: &str = "0123456789abcdef0123456789abcdef";
+pub const KEY2: &str = "fedcba9876543210fedcba9876543210";
+
+pub fn config(seed: u64) -> SimConfig {
+    let mut a = SimAccount::new(A, A_PW, "ACME SARL");
+    a.departments = vec!["Logistique".into(), "Compta".into()];
+    a.stamps = vec![
+        Stamp::new(KEY1, Some("boutique")),
+        Stamp {
+            user_key: KEY2.into(),
+            tag: None,
+            department: Some("Logistique".into()),
+        },
+    ];
+    let b = SimAccount::new(B, B_PW, "Beta SAS");
+    let mut c = SimAccount::new(C, C_PW, "Gamma");
+    c.pickup_allowed = false;
+    SimConfig {
+        seed,
+        parcels_per_account: 60,
+        invoices_per_account: 12,
+        accounts: vec![a, b, c],
+        ..SimConfig::default()
+    }
+}
+
+pub struct Running {
+    pub sim: Simulator,
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("json"))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("serve");
+        }
+    }
+}
+
+pub async fn start(cfg: SimConfig) -> Running {
+    let sim = Simulator::new(cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(sim.clone().run(listener, async move {
+        let _ = rx.await;
+    }));
+    Running {
+        sim,
+        base,
+        http: reqwest::Client::new(),
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+pub fn label_body(account: &str, password: &str, fields: Option<Value>) -> Value {
+    let mut v = json!({
+        "contractNumber": account,
+        "password": password,
+        "outputFormat": {"x": 0, "y": 0, "outputPrintingType": "PDF_10x15_300dpi"},
+        "letter": {
+            "service": {"productCode": "DOM", "depositDate": "2026-11-22", "orderNumber": "CMD-1"},
+            "parcel": {"weight": 1.5},
+            "sender": {
+                "senderParcelRef": "REF1",
+                "address": {"companyName": "ACME SARL", "line2": "1 rue du Port", "countryCode": "FR", "city": "Nantes", "zipCode": "44000"}
+            },
+            "addressee": {
+                "addresseeParcelRef": "DEST-9",
+                "address": {"lastName": "Dupré", "firstName": "Hélène", "line2": "3 avenue Foch", "countryCode": "FR", "city": "Lyon", "zipCode": "69003", "email": "h@example.org"}
+            }
+        },
+        "someFutureKey": {"ignored": true}
+    });
+    if let Some(f) = fields {
+        v["fields"] = f;
+    }
+    v
+}
