@@ -12,11 +12,15 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod admin_queries;
 mod audit;
 mod db;
 mod error;
+mod gateway_queries;
+mod imports;
 mod outbox;
 mod principals;
+mod sessions;
 mod users;
 
 #[cfg(feature = "testing")]
@@ -29,5 +33,7 @@ pub use error::StoreError;
 pub use outbox::OutboxMail;
 pub use principals::{PrincipalLink, PrincipalRecord};
 pub use users::{NewAdvancedUser, NewStandardUser, Activation};
+pub use admin_queries::{AccountUser, UserFilter, UserUpdate, PASSWORD_RESET_TTL_MILLIS};
+pub use sessions::{NewSession, Session, SessionKind};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -37,7 +37,10 @@ impl SessionKind {
             "admin" => Ok(SessionKind::Admin),
             "user" => Ok(SessionKind::User),
             "impersonation" => Ok(SessionKind::Impersonation),
-            _ => Err(FieldError::new("kind", format!("unknown session kind '{s}'"))),
+            _ => Err(FieldError::new(
+                "kind",
+                format!("unknown session kind '{s}'"),
+            )),
         }
     }
 }
@@ -57,11 +60,19 @@ pub struct Session {
 impl Session {
     /// The actor every write made with this session is recorded under.
     pub fn actor(&self) -> Actor {
-        match (self.kind, self.account_id, self.user_id, self.impersonator_account_id) {
+        match (
+            self.kind,
+            self.account_id,
+            self.user_id,
+            self.impersonator_account_id,
+        ) {
             (SessionKind::Admin, Some(account_id), ..) => Actor::AccountAdmin { account_id },
             (SessionKind::User, _, Some(user_id), _) => Actor::User { user_id },
             (SessionKind::Impersonation, _, Some(user_id), Some(account_id)) => {
-                Actor::Impersonating { account_id, user_id }
+                Actor::Impersonating {
+                    account_id,
+                    user_id,
+                }
             }
             // Rows are written by `create_session` only; anything else acts as nobody in particular.
             _ => Actor::System,
@@ -129,7 +140,11 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         let account = new.account_id.or(new.impersonator_account_id);
-        let kind = if new.user_id.is_some() { ChangeKind::User } else { ChangeKind::Account };
+        let kind = if new.user_id.is_some() {
+            ChangeKind::User
+        } else {
+            ChangeKind::Account
+        };
         w.change(kind, account, new.user_id, None).await?;
         let action = match new.kind {
             SessionKind::Impersonation => "session.impersonate",
@@ -168,21 +183,27 @@ impl Store {
         let hash = self.hasher().hash_token(token);
         let existing = self.session_by_token(token).await?;
         let mut w = self.write(actor).await?;
-        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(now_millis())
-            .bind(hash.0.to_vec())
-            .execute(&mut *w.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_millis())
+        .bind(hash.0.to_vec())
+        .execute(&mut *w.tx)
+        .await?;
         let (account, user) = existing
             .as_ref()
             .map(|s| (s.account_id.or(s.impersonator_account_id), s.user_id))
             .unwrap_or((None, None));
-        let kind = if user.is_some() { ChangeKind::User } else { ChangeKind::Account };
+        let kind = if user.is_some() {
+            ChangeKind::User
+        } else {
+            ChangeKind::Account
+        };
         w.change(kind, account, user, None).await?;
-        w.audit("session.revoke", account, user, None, None, None).await?;
+        w.audit("session.revoke", account, user, None, None, None)
+            .await?;
         w.commit().await
     }
-
 }
 
 /// Revokes every live session of a user (password change, reset, deletion), inside a write.

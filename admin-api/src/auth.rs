@@ -1,0 +1,157 @@
+//! Who is calling: the operator (operator token), an account admin, a user, or a back-office
+//! admin impersonating a user (session tokens).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sesame_domain::model::{Account, AccountStatus, Actor, UserStatus};
+use sesame_domain::secrets::ct_eq;
+use sesame_domain::AccountNumber;
+use sesame_store::SessionKind;
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Operator,
+    Admin { account_id: i64 },
+    User { user_id: i64 },
+    Impersonating { account_id: i64, user_id: i64 },
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        match *self {
+            Caller::Operator => Actor::Operator,
+            Caller::Admin { account_id } => Actor::AccountAdmin { account_id },
+            Caller::User { user_id } => Actor::User { user_id },
+            Caller::Impersonating {
+                account_id,
+                user_id,
+            } => Actor::Impersonating {
+                account_id,
+                user_id,
+            },
+        }
+    }
+    pub fn require_operator(&self) -> ApiResult<()> {
+        match self {
+            Caller::Operator => Ok(()),
+            _ => Err(ApiError::forbidden("operator only")),
+        }
+    }
+    /// The user a self-service call acts on.
+    pub fn self_user(&self) -> Option<i64> {
+        match *self {
+            Caller::User { user_id } | Caller::Impersonating { user_id, .. } => Some(user_id),
+            _ => None,
+        }
+    }
+}
+
+/// The raw bearer token of the request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        if !state.operator_token.is_empty()
+            && ct_eq(token.as_bytes(), state.operator_token.as_bytes())
+        {
+            return Ok(Caller::Operator);
+        }
+        let session = state
+            .store
+            .session_by_token(token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        // A disabled account or user authenticates nothing, even with a session opened before.
+        match (
+            session.kind,
+            session.account_id,
+            session.user_id,
+            session.impersonator_account_id,
+        ) {
+            (SessionKind::Admin, Some(account_id), ..) => {
+                let account = state
+                    .store
+                    .account(account_id)
+                    .await
+                    .map_err(|_| ApiError::unauthorized())?;
+                if account.status != AccountStatus::Active {
+                    return Err(ApiError::unauthorized());
+                }
+                Ok(Caller::Admin { account_id })
+            }
+            (SessionKind::User, _, Some(user_id), _) => {
+                let user = state
+                    .store
+                    .user(user_id)
+                    .await
+                    .map_err(|_| ApiError::unauthorized())?;
+                if user.status != UserStatus::Active {
+                    return Err(ApiError::unauthorized());
+                }
+                Ok(Caller::User { user_id })
+            }
+            (SessionKind::Impersonation, _, Some(user_id), Some(account_id)) => {
+                state
+                    .store
+                    .user(user_id)
+                    .await
+                    .map_err(|_| ApiError::unauthorized())?;
+                let account = state
+                    .store
+                    .account(account_id)
+                    .await
+                    .map_err(|_| ApiError::unauthorized())?;
+                if account.status != AccountStatus::Active {
+                    return Err(ApiError::unauthorized());
+                }
+                Ok(Caller::Impersonating {
+                    account_id,
+                    user_id,
+                })
+            }
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// The account named in a path (`{n}`: six digits, or `me` for an account admin), if the caller
+/// may act on it. Another account is "not found", whatever exists.
+pub async fn account_for(state: &AppState, caller: &Caller, n: &str) -> ApiResult<Account> {
+    match caller {
+        Caller::Operator => {
+            let number = AccountNumber::parse(n).map_err(|_| ApiError::not_found("account"))?;
+            Ok(state.store.account_by_number(&number).await?)
+        }
+        Caller::Admin { account_id } => {
+            let account = state.store.account(*account_id).await?;
+            if n == "me" || n == account.number.as_str() {
+                Ok(account)
+            } else {
+                Err(ApiError::not_found("account"))
+            }
+        }
+        Caller::User { .. } | Caller::Impersonating { .. } => Err(ApiError::forbidden(
+            "this action needs the account admin or the operator",
+        )),
+    }
+}

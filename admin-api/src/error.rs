@@ -1,0 +1,164 @@
+//! The one error type of the admin API: `{"error":{"code","message","field"?,"right"?}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sesame_domain::rights::DelegationError;
+use sesame_domain::FieldError;
+use sesame_store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub right: Option<String>,
+    /// Seconds, for 429 answers (`Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            right: None,
+            retry_after: None,
+        }
+    }
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    /// A field failed validation (422), naming it.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "authentication required: send a valid bearer token",
+        )
+    }
+    pub fn bad_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "unknown identifier or wrong password",
+        )
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message).with_field(field)
+    }
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, code, message)
+    }
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database is unavailable; retry later",
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+    pub fn delegation(e: &DelegationError) -> Self {
+        let mut err =
+            Self::new(StatusCode::FORBIDDEN, "delegation", e.to_string()).with_field("rights");
+        err.right = Some(e.id.clone());
+        err
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::invalid(e.field, format!("{}: {}", e.field, e.reason))
+    }
+}
+
+impl From<DelegationError> for ApiError {
+    fn from(e: DelegationError) -> Self {
+        ApiError::delegation(&e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Conflict { field } => {
+                ApiError::conflict(field, format!("{field} is already in use"))
+            }
+            StoreError::Invalid(f) => f.into(),
+            StoreError::Delegation(d) => ApiError::delegation(&d),
+            StoreError::Rule(m) => {
+                if m.contains("expired") {
+                    ApiError::gone("expired", m)
+                } else if m.contains("already been used") {
+                    ApiError::gone("already_used", m)
+                } else {
+                    ApiError::new(StatusCode::CONFLICT, "rule", m)
+                }
+            }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::unavailable()
+            }
+            other => {
+                // Logged for ops, never shown to the caller.
+                tracing::error!(error = ?other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let Some(f) = &self.field {
+            body["field"] = json!(f);
+        }
+        if let Some(r) = &self.right {
+            body["right"] = json!(r);
+        }
+        let mut resp = (self.status, axum::Json(json!({ "error": body }))).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,193 @@
+//! E-mails: French templates first (worded like seed 000 §5.1), English too. Every mail goes to
+//! the outbox; when SMTP is configured a sender hands the outbox to the SMTP server.
+
+use std::time::Duration;
+
+use sesame_domain::rights::Grant;
+use sesame_domain::RightSet;
+use sesame_store::Store;
+use tokio::sync::watch;
+
+use crate::SmtpConfig;
+
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+const FOOTER_FR: &str = "Pour toute question, le Centre de Service reste à votre disposition.\n\n\
+Nous vous remercions de votre confiance.\n\nL'équipe Sesame";
+const FOOTER_EN: &str = "If you have any question, our Service Centre is at your disposal.\n\n\
+Thank you for your trust.\n\nThe Sesame team";
+
+pub fn is_en(lang: &str) -> bool {
+    lang.eq_ignore_ascii_case("en")
+}
+
+pub fn invitation(lang: &str, company: &str, link: &str) -> Mail {
+    if is_en(lang) {
+        Mail {
+            subject: "Gestion des utilisateurs - finalise your user account".into(),
+            body: format!(
+                "Dear Sir or Madam,\n\nA user account has just been requested for you by {company}.\n\n\
+                 To finalise the creation of your account, please follow the link below:\n\n{link}\n\n\
+                 For security reasons, this link stays valid for 48 hours.\n\n{FOOTER_EN}\n"
+            ),
+        }
+    } else {
+        Mail {
+            subject: "Gestion des utilisateurs - finalisez la création de votre compte".into(),
+            body: format!(
+                "Madame, Monsieur,\n\nUne demande de création de compte utilisateur vient d'être faite par {company}\n\n\
+                 Afin de finaliser la création de votre compte, nous vous invitons à vous rendre sur le lien ci-dessous:\n\n\
+                 {link}\n\nPour des raisons de sécurité, ce lien restera valide 48h.\n\n{FOOTER_FR}\n"
+            ),
+        }
+    }
+}
+
+fn labels(rights: RightSet, en: bool) -> String {
+    let items: Vec<String> = rights
+        .grants()
+        .map(|g: Grant| format!("- {}", if en { g.label_en() } else { g.label() }))
+        .collect();
+    if items.is_empty() {
+        if en {
+            "- (no right for now)".into()
+        } else {
+            "- (aucun droit pour le moment)".into()
+        }
+    } else {
+        items.join("\n")
+    }
+}
+
+/// Seed 000 §5.1: "De nouveaux droits vous ont été attribués par …".
+pub fn rights_granted(lang: &str, company: &str, rights: RightSet) -> Mail {
+    if is_en(lang) {
+        Mail {
+            subject: "Gestion des utilisateurs - new rights".into(),
+            body: format!(
+                "Dear Sir or Madam,\n\nNew rights have been granted to you by {company}:\n\n{}\n\n\
+                 You can find this information and your user key under \"My account > Edit my account\".\n\n{FOOTER_EN}\n",
+                labels(rights, true)
+            ),
+        }
+    } else {
+        Mail {
+            subject: "Gestion des utilisateurs - nouveaux droits".into(),
+            body: format!(
+                "Madame, Monsieur,\n\nDe nouveaux droits vous ont été attribués par {company} :\n\n{}\n\n\
+                 Vous pouvez retrouver ces informations ainsi que votre clé utilisateur dans la rubrique \
+                 \" Mon compte > Editer mon compte \".\n\n{FOOTER_FR}\n",
+                labels(rights, false)
+            ),
+        }
+    }
+}
+
+pub fn password_reset(lang: &str, link: &str) -> Mail {
+    if is_en(lang) {
+        Mail {
+            subject: "Gestion des utilisateurs - reset your password".into(),
+            body: format!(
+                "Dear Sir or Madam,\n\nA new password was requested for your user account.\n\n\
+                 To choose it, please follow the link below:\n\n{link}\n\nFor security reasons, this link stays valid for 24 hours.\n\n{FOOTER_EN}\n"
+            ),
+        }
+    } else {
+        Mail {
+            subject: "Gestion des utilisateurs - réinitialisation de votre mot de passe".into(),
+            body: format!(
+                "Madame, Monsieur,\n\nUn nouveau mot de passe a été demandé pour votre compte utilisateur.\n\n\
+                 Afin de le choisir, nous vous invitons à vous rendre sur le lien ci-dessous:\n\n{link}\n\n\
+                 Pour des raisons de sécurité, ce lien restera valide 24h.\n\n{FOOTER_FR}\n"
+            ),
+        }
+    }
+}
+
+/// Queues a mail in the outbox. A failure to queue is logged, not fatal: the change it follows is
+/// committed already, and the admin can resend.
+pub async fn send(store: &Store, to: &str, mail: &Mail, lang: &str) -> bool {
+    match store
+        .enqueue_mail(to, &mail.subject, &mail.body, lang)
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not queue an e-mail");
+            false
+        }
+    }
+}
+
+/// Hands unsent outbox mails to the SMTP server until `stop` turns true.
+pub async fn smtp_sender(store: Store, smtp: SmtpConfig, mut stop: watch::Receiver<bool>) {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let builder = if smtp.starttls {
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+    } else {
+        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            &smtp.host,
+        ))
+    };
+    let mut builder = match builder {
+        Ok(b) => b.port(smtp.port),
+        Err(e) => {
+            tracing::error!(error = %e, "SMTP configuration refused; mails stay in the outbox");
+            return;
+        }
+    };
+    if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    let transport = builder.build();
+    let from = match smtp.from.parse::<lettre::message::Mailbox>() {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "smtp.from is not a mailbox; mails stay in the outbox");
+            return;
+        }
+    };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match store.unsent_mail(50).await {
+            Ok(mails) => {
+                for m in mails.into_iter().filter(|m| m.error.is_none()) {
+                    let result = match m.to.parse::<lettre::message::Mailbox>() {
+                        Err(e) => Err(format!("bad recipient: {e}")),
+                        Ok(to) => match Message::builder()
+                            .from(from.clone())
+                            .to(to)
+                            .subject(m.subject.clone())
+                            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                            .body(m.body.clone())
+                        {
+                            Err(e) => Err(e.to_string()),
+                            Ok(msg) => transport
+                                .send(msg)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string()),
+                        },
+                    };
+                    let err = result.err();
+                    if let Some(e) = &err {
+                        tracing::warn!(mail = m.id, error = %e, "SMTP delivery failed");
+                    }
+                    let _ = store.mark_mail(m.id, err.as_deref()).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

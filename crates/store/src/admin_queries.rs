@@ -1,0 +1,518 @@
+//! Queries and writes the admin API needs beyond the core store: the users table, editing and
+//! deleting users, self-service password changes, password-reset links and back-office messages.
+
+use serde_json::json;
+use sesame_domain::model::{now_millis, Actor, ChangeKind, Millis, User, UserKind, UserStatus};
+use sesame_domain::secrets::{check_password_policy, hash_password, new_token, verify_password};
+use sesame_domain::{FieldError, Profile, RightSet, Tag};
+use sqlx::Row;
+
+use crate::error::corrupt;
+use crate::users::{snapshot, user_from_row, USER_COLS};
+use crate::{Result, Store, StoreError, WriteTx};
+
+/// Password-reset links are valid 24 hours.
+pub const PASSWORD_RESET_TTL_MILLIS: Millis = 24 * 3600 * 1000;
+
+/// Filters of the users table (seed 000 §7).
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub kind: Option<UserKind>,
+    /// Case-insensitive search in last name, first name, e-mail and login.
+    pub q: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// A row of the users table: the user and the rights of its link with the account.
+#[derive(Clone, Debug)]
+pub struct AccountUser {
+    pub user: User,
+    pub rights: RightSet,
+}
+
+/// A full replacement of a user's editable data, as the edit form submits it (seed 000 §8).
+#[derive(Clone, Debug)]
+pub struct UserUpdate {
+    pub profile: Profile,
+    pub tag: Option<Tag>,
+    pub department_id: Option<i64>,
+    /// New rights of the link with the account; `None` keeps them.
+    pub rights: Option<RightSet>,
+}
+
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+async fn update_profile_in(w: &mut WriteTx<'_>, id: i64, p: &Profile) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET civility = $1, last_name = $2, first_name = $3, function = $4, phone = $5, email = $6, \
+         fax = $7, address = $8, postal_code = $9, city = $10, country = $11, updated_at = $12 WHERE id = $13",
+    )
+    .bind(p.civility.map(|c| c.as_str()))
+    .bind(p.last_name.trim())
+    .bind(p.first_name.trim())
+    .bind(p.function.trim())
+    .bind(p.phone.trim())
+    .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
+    .bind(p.fax.clone())
+    .bind(p.address.trim())
+    .bind(p.postal_code.trim())
+    .bind(p.city.trim())
+    .bind(if p.country.trim().is_empty() { "France" } else { p.country.trim() })
+    .bind(now_millis())
+    .bind(id)
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(())
+}
+
+async fn user_in_tx(w: &mut WriteTx<'_>, id: i64) -> Result<User> {
+    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+    user_from_row(&row)
+}
+
+impl Store {
+    /// The users table of an account: its standard users and the advanced users linked to it,
+    /// with the link's rights; returns the page and the total count.
+    pub async fn list_account_users(
+        &self,
+        account_id: i64,
+        f: &UserFilter,
+    ) -> Result<(Vec<AccountUser>, i64)> {
+        let kind = f.kind.map(|k| k.as_str().to_owned());
+        let q =
+            f.q.as_deref()
+                .filter(|q| !q.trim().is_empty())
+                .map(like_pattern);
+        const WHERE: &str = "FROM users u JOIN links l ON l.user_id = u.id AND l.account_id = $1 \
+             WHERE ($2 IS NULL OR u.kind = $2) AND ($3 IS NULL OR LOWER(u.last_name) LIKE $3 ESCAPE '\\' \
+             OR LOWER(u.first_name) LIKE $3 ESCAPE '\\' OR LOWER(COALESCE(u.email, '')) LIKE $3 ESCAPE '\\' \
+             OR LOWER(COALESCE(u.login, '')) LIKE $3 ESCAPE '\\')";
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {WHERE}"))
+            .bind(account_id)
+            .bind(kind.clone())
+            .bind(q.clone())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLS}, l.rights AS link_rights {WHERE} \
+             ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $4 OFFSET $5"
+        ))
+        .bind(account_id)
+        .bind(kind)
+        .bind(q)
+        .bind(f.limit.clamp(1, 100_000))
+        .bind(f.offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let users = rows
+            .iter()
+            .map(|r| {
+                let rights: String = r.try_get("link_rights")?;
+                Ok(AccountUser {
+                    user: user_from_row(r)?,
+                    rights: RightSet::from_db(&rights).map_err(|e| corrupt("links", e))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((users, total))
+    }
+
+    async fn department_of(&self, account_id: i64, department_id: Option<i64>) -> Result<()> {
+        if let Some(d) = department_id {
+            let found = sqlx::query("SELECT id FROM departments WHERE id = $1 AND account_id = $2")
+                .bind(d)
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if found.is_none() {
+                return Err(
+                    FieldError::new("departmentId", "is not a department of this account").into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Edits a user seen from an account: details, tag, department and (optionally) the link's
+    /// rights, all in one transaction. Every rule is checked before anything is written.
+    pub async fn update_user(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        user_id: i64,
+        upd: UserUpdate,
+    ) -> Result<User> {
+        let before = self.user_in_account(account_id, user_id).await?;
+        upd.profile.check_complete()?;
+        if before.kind == UserKind::Standard && upd.tag.is_some() {
+            return Err(FieldError::new("tag", "only advanced users carry a tag").into());
+        }
+        self.department_of(account_id, upd.department_id).await?;
+        let old_rights = self.link(user_id, account_id).await?.rights;
+        if let Some(rights) = upd.rights {
+            match before.kind {
+                UserKind::Advanced => rights.check_advanced()?,
+                UserKind::Standard => rights.check_standard()?,
+            }
+            if before.main_contact && rights != old_rights {
+                return Err(StoreError::Rule(
+                    "the main contact always has the account's rights".into(),
+                ));
+            }
+            let account = self.account(account_id).await?;
+            RightSet::check_delegation(rights, account.entitlements)?;
+        }
+        let mut w = self.write(actor).await?;
+        update_profile_in(&mut w, user_id, &upd.profile).await?;
+        sqlx::query("UPDATE users SET tag = $1, department_id = $2 WHERE id = $3")
+            .bind(upd.tag.as_ref().map(|t| t.as_str().to_owned()))
+            .bind(upd.department_id)
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
+        let rights = upd.rights.unwrap_or(old_rights);
+        if rights != old_rights {
+            sqlx::query("UPDATE links SET rights = $1 WHERE user_id = $2 AND account_id = $3")
+                .bind(rights.to_db())
+                .bind(user_id)
+                .bind(account_id)
+                .execute(&mut *w.tx)
+                .await?;
+            w.change(ChangeKind::Link, Some(account_id), Some(user_id), None)
+                .await?;
+        }
+        let after = user_in_tx(&mut w, user_id).await?;
+        w.change(ChangeKind::User, Some(account_id), Some(user_id), None)
+            .await?;
+        let mut b = snapshot(&before);
+        b["rights"] = json!(old_rights);
+        let mut a = snapshot(&after);
+        a["rights"] = json!(rights);
+        w.audit(
+            "user.update",
+            Some(account_id),
+            Some(user_id),
+            Some(b),
+            Some(a),
+            None,
+        )
+        .await?;
+        w.commit().await?;
+        Ok(after)
+    }
+
+    /// Deletes a standard user of the account (never the main contact, never an advanced user:
+    /// those are unlinked instead).
+    pub async fn delete_standard_user(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        user_id: i64,
+    ) -> Result<()> {
+        let before = self.user_in_account(account_id, user_id).await?;
+        if before.kind != UserKind::Standard || before.home_account_id != Some(account_id) {
+            return Err(StoreError::Rule(
+                "an advanced user is unlinked, not deleted".into(),
+            ));
+        }
+        if before.main_contact {
+            return Err(StoreError::Rule(
+                "the main contact cannot be deleted".into(),
+            ));
+        }
+        let mut w = self.write(actor).await?;
+        crate::sessions::revoke_user_sessions(&mut w, user_id).await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.change(ChangeKind::User, Some(account_id), Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.delete",
+            Some(account_id),
+            Some(user_id),
+            Some(snapshot(&before)),
+            None,
+            None,
+        )
+        .await?;
+        w.commit().await
+    }
+
+    /// A user edits its own details ("Mon compte > Editer mon compte").
+    pub async fn update_own_profile(
+        &self,
+        actor: Actor,
+        user_id: i64,
+        profile: Profile,
+    ) -> Result<User> {
+        let before = self.user(user_id).await?;
+        profile.check_complete()?;
+        // An impersonated change shows in the impersonating account's log.
+        let account = match actor {
+            Actor::Impersonating { account_id, .. } => Some(account_id),
+            _ => None,
+        };
+        let mut w = self.write(actor).await?;
+        update_profile_in(&mut w, user_id, &profile).await?;
+        let after = user_in_tx(&mut w, user_id).await?;
+        w.change(ChangeKind::User, account, Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.update_self",
+            account,
+            Some(user_id),
+            Some(snapshot(&before)),
+            Some(snapshot(&after)),
+            None,
+        )
+        .await?;
+        w.commit().await?;
+        Ok(after)
+    }
+
+    /// Changes a user's password; the current one is required (error names `currentPassword`).
+    pub async fn change_password(
+        &self,
+        actor: Actor,
+        user_id: i64,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+        let hash: Option<String> = row.try_get("password_hash")?;
+        if !hash.as_deref().is_some_and(|h| verify_password(current, h)) {
+            return Err(FieldError::new("currentPassword", "is not the current password").into());
+        }
+        check_password_policy(new)?;
+        let new_hash = hash_password(new).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now_millis())
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.change(ChangeKind::User, None, Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.password_change",
+            None,
+            Some(user_id),
+            None,
+            None,
+            None,
+        )
+        .await?;
+        w.commit().await
+    }
+
+    /// Issues a password-reset link for a user (seed 004 §4 "Renvoyer le mot de passe"). Returns
+    /// the clear token for the e-mail and its expiry; earlier reset links stop working.
+    pub async fn create_password_reset(
+        &self,
+        actor: Actor,
+        account_id: Option<i64>,
+        user_id: i64,
+    ) -> Result<(User, String, Millis)> {
+        let user = self.user(user_id).await?;
+        if user.login.is_none() || user.status == UserStatus::Invited {
+            return Err(StoreError::Rule(
+                "the user has no login yet: resend the invitation instead".into(),
+            ));
+        }
+        if user.profile.email.is_none() {
+            return Err(FieldError::new("email", "the user has no e-mail address").into());
+        }
+        let token = new_token();
+        let hash = self.hasher().hash_token(&token);
+        let now = now_millis();
+        let expires = now + PASSWORD_RESET_TTL_MILLIS;
+        let mut w = self.write(actor).await?;
+        sqlx::query(
+            "UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND purpose = 'password_reset' AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO invitations (purpose, token_hash, user_id, account_id, rights, expires_at, created_at) \
+             VALUES ('password_reset', $1, $2, $3, '', $4, $5)",
+        )
+        .bind(hash.0.to_vec())
+        .bind(user_id)
+        .bind(account_id)
+        .bind(expires)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.change(ChangeKind::User, account_id, Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.password_reset_sent",
+            account_id,
+            Some(user_id),
+            None,
+            Some(json!({"expiresAt": expires})),
+            None,
+        )
+        .await?;
+        w.commit().await?;
+        Ok((user, token, expires))
+    }
+
+    /// The user a password-reset token designates, if the link is still usable.
+    pub async fn password_reset_by_token(&self, token: &str) -> Result<(i64, User)> {
+        let hash = self.hasher().hash_token(token);
+        let row = sqlx::query(
+            "SELECT id, user_id, expires_at, used_at FROM invitations WHERE token_hash = $1 AND purpose = 'password_reset'",
+        )
+        .bind(hash.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("password reset link"))?;
+        let used: Option<i64> = row.try_get("used_at")?;
+        let expires: i64 = row.try_get("expires_at")?;
+        if used.is_some() {
+            return Err(StoreError::Rule(
+                "this password reset link has already been used".into(),
+            ));
+        }
+        if expires <= now_millis() {
+            return Err(StoreError::Rule(
+                "this password reset link has expired; ask for a new one".into(),
+            ));
+        }
+        let id: i64 = row.try_get("id")?;
+        let user_id: i64 = row.try_get("user_id")?;
+        Ok((id, self.user(user_id).await?))
+    }
+
+    /// Sets a new password through a reset link (single use). Every session of the user ends.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<User> {
+        let (id, user) = self.password_reset_by_token(token).await?;
+        check_password_policy(password)?;
+        let new_hash = hash_password(password).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let mut w = self.write(Actor::User { user_id: user.id }).await?;
+        let used =
+            sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(now_millis())
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        if used.rows_affected() != 1 {
+            return Err(StoreError::Rule(
+                "this password reset link has already been used".into(),
+            ));
+        }
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now_millis())
+            .bind(user.id)
+            .execute(&mut *w.tx)
+            .await?;
+        crate::sessions::revoke_user_sessions(&mut w, user.id).await?;
+        w.change(ChangeKind::User, None, Some(user.id), None)
+            .await?;
+        w.audit("user.password_reset", None, Some(user.id), None, None, None)
+            .await?;
+        w.commit().await?;
+        Ok(user)
+    }
+
+    /// A user by login (for "mot de passe oublié"), if any.
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users u WHERE u.login = $1"
+        ))
+        .bind(login.trim())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The account admin changes its own password; the current one is required.
+    pub async fn change_admin_password(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        let account = self.account(account_id).await?;
+        if self
+            .verify_account_admin(&account.number, current)
+            .await?
+            .is_none()
+        {
+            return Err(FieldError::new("currentPassword", "is not the current password").into());
+        }
+        check_password_policy(new)?;
+        let new_hash = hash_password(new).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE accounts SET admin_password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now_millis())
+            .bind(account_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.change(ChangeKind::Account, Some(account_id), None, None)
+            .await?;
+        w.audit(
+            "account.admin_password_change",
+            Some(account_id),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await?;
+        w.commit().await
+    }
+
+    /// Records that the back office wrote an e-mail to a user (seed 004 §4 "Ecrire un e-mail").
+    /// The audit line keeps the subject, not the body.
+    pub async fn record_user_message(
+        &self,
+        actor: Actor,
+        account_id: Option<i64>,
+        user_id: i64,
+        subject: &str,
+    ) -> Result<()> {
+        let mut w = self.write(actor).await?;
+        w.change(ChangeKind::User, account_id, Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.message",
+            account_id,
+            Some(user_id),
+            None,
+            Some(json!({"subject": subject})),
+            None,
+        )
+        .await?;
+        w.commit().await
+    }
+}
