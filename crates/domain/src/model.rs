@@ -276,6 +276,9 @@ text_enum!(
         Account => "account",
         Link => "link",
         Key => "key",
+        // Sessions, queued imports, back-office messages: audited and versioned like every
+        // write, but no cached principal depends on them, so gateways evict nothing.
+        ControlPlane => "control_plane",
     }
 );
 

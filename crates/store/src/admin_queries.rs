@@ -502,7 +502,7 @@ impl Store {
         subject: &str,
     ) -> Result<()> {
         let mut w = self.write(actor).await?;
-        w.change(ChangeKind::User, account_id, Some(user_id), None)
+        w.change(ChangeKind::ControlPlane, account_id, Some(user_id), None)
             .await?;
         w.audit(
             "user.message",

@@ -80,7 +80,8 @@ impl Store {
         .fetch_one(&mut *w.tx)
         .await?;
         let job = job_from_row(&row)?;
-        w.change(ChangeKind::Account, Some(account_id), None, None)
+        // Queuing an import changes no principal; each imported line is its own write.
+        w.change(ChangeKind::ControlPlane, Some(account_id), None, None)
             .await?;
         w.audit(
             "import.start",

@@ -140,12 +140,9 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         let account = new.account_id.or(new.impersonator_account_id);
-        let kind = if new.user_id.is_some() {
-            ChangeKind::User
-        } else {
-            ChangeKind::Account
-        };
-        w.change(kind, account, new.user_id, None).await?;
+        // A session is no cached principal's business: versioned and audited, nothing evicted.
+        w.change(ChangeKind::ControlPlane, account, new.user_id, None)
+            .await?;
         let action = match new.kind {
             SessionKind::Impersonation => "session.impersonate",
             _ => "session.create",
@@ -194,12 +191,8 @@ impl Store {
             .as_ref()
             .map(|s| (s.account_id.or(s.impersonator_account_id), s.user_id))
             .unwrap_or((None, None));
-        let kind = if user.is_some() {
-            ChangeKind::User
-        } else {
-            ChangeKind::Account
-        };
-        w.change(kind, account, user, None).await?;
+        w.change(ChangeKind::ControlPlane, account, user, None)
+            .await?;
         w.audit("session.revoke", account, user, None, None, None)
             .await?;
         w.commit().await
