@@ -4,10 +4,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use sesame_domain::model::Actor;
-use sesame_domain::{AccountNumber, Email, Login, Profile, RightSet, Tag};
 use sesame_simulator::{SimAccount, Simulator, Stamp};
-use sesame_store::{NewAccount, NewAdvancedUser, NewStandardUser, Store};
 
 use crate::app::{self, AppError, Parts, Role, ShutdownRx};
 use crate::settings::{random_secrets, Settings};
@@ -82,30 +79,21 @@ const ACCOUNTS: [DemoAccount; 3] = [
     },
 ];
 
-fn rights(ids: &[&str]) -> Result<RightSet, AppError> {
-    Ok(RightSet::parse_ids(ids.iter().copied())?)
-}
-
 fn upstream_password() -> String {
     format!("sim-{}", hex::encode(rand::random::<[u8; 8]>()))
 }
 
-fn profile(last: &str, first: &str, email: &str) -> Result<Profile, AppError> {
-    Ok(Profile {
-        last_name: last.into(),
-        first_name: first.into(),
-        function: "Responsable logistique".into(),
-        phone: "0241742088".into(),
-        email: Some(Email::parse(email)?),
-        address: "11 rue d'Epluches".into(),
-        postal_code: "95310".into(),
-        city: "Saint-Ouen-l'Aumône".into(),
-        country: "France".into(),
-        ..Profile::default()
+/// Identity fields of the seeds' forms, as the admin API takes them.
+fn person(last: &str, first: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({
+        "lastName": last, "firstName": first, "function": "Responsable logistique",
+        "phone": "0241742088", "email": email, "emailConfirmation": email,
+        "address": "11 rue d'Epluches", "postalCode": "95310", "city": "Saint-Ouen-l'Aumône",
     })
 }
 
-/// Starts the demo: binds every listener (so ports are known), seeds, serves.
+/// Starts the demo: binds every listener (so ports are known), serves, then seeds through the
+/// admin API exactly as an operator and account admins would.
 pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
     if !settings.database.url.starts_with("sqlite:") {
         return Err("database.url: the demo runs on SQLite (a fresh file each run)".into());
@@ -134,8 +122,6 @@ pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
 
     let simulator = Simulator::new(settings.simulator.clone());
     let store = app::open_store(&settings).await?;
-    let seeded = seed(&store, &simulator).await?;
-
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = ShutdownRx::new(async move {
         let _ = stop_rx.await;
@@ -146,6 +132,15 @@ pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
     let run_settings = settings.clone();
     let done = tokio::spawn(async move { parts.run(run_settings, store, shutdown).await });
 
+    let operator = settings.secrets.operator_token.expose().to_owned();
+    let seeded = match seed(&format!("http://{admin}"), &operator, &simulator).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = stop.send(());
+            let _ = done.await;
+            return Err(format!("seeding the demo through the admin API: {e}").into());
+        }
+    };
     let info = DemoInfo {
         public,
         admin,
@@ -154,8 +149,8 @@ pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
         database: settings.database.url.clone(),
         connection_key: seeded.connection_key.clone(),
         user_key: seeded.user_key.clone(),
-        operator_token: settings.secrets.operator_token.expose().to_owned(),
-        commands: commands(public, admin, ops, &seeded, settings.secrets.operator_token.expose()),
+        operator_token: operator.clone(),
+        commands: commands(public, admin, ops, &seeded, &operator),
     };
     Ok(Demo { info, stop, done })
 }
@@ -180,7 +175,7 @@ pub fn print_info(info: &DemoInfo, out: &mut impl Write) -> std::io::Result<()> 
     writeln!(out, "  metrics / health               http://{}/metrics", info.ops)?;
     writeln!(out, "  upstream simulator             http://{}", info.simulator)?;
     writeln!(out, "  database (fresh each run)      {}", info.database)?;
-    writeln!(out, "  e-mails (no SMTP configured)   the outbox, see the last command\n")?;
+    writeln!(out, "  e-mails (no SMTP configured)   the outbox, see the last commands\n")?;
     writeln!(out, "Advanced user 'kadj-mco' (password {DEMO_PASSWORD}), linked to 900138 and 832519:")?;
     writeln!(out, "  user key        {}", info.user_key)?;
     writeln!(out, "  connection key  {}", info.connection_key)?;
@@ -202,81 +197,136 @@ fn remove_sqlite_files(url: &str) {
 struct Seeded {
     connection_key: String,
     user_key: String,
-    /// A parcel of 900138 posted by the advanced user (visible: consolidated tracking there).
+    /// A parcel of 900138 (visible: consolidated tracking there).
     parcel_main: String,
     /// A parcel of 832519 bearing the user's key (visible: "own" scope there).
     parcel_own: String,
 }
 
-async fn seed(store: &Store, sim: &Simulator) -> Result<Seeded, AppError> {
-    let mut ids = Vec::new();
+/// A tiny client of the admin API that turns any non-2xx answer into an error with its body.
+struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl AdminClient {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, AppError> {
+        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            return Err(format!("{method} {path}: {status}: {text}").into());
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    async fn sign_in(&self, account: &str) -> Result<String, AppError> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/admin/v1/sessions",
+                None,
+                Some(serde_json::json!({"accountNumber": account, "password": DEMO_PASSWORD})),
+            )
+            .await?;
+        Ok(v["token"].as_str().ok_or("sign-in answer without a token")?.to_owned())
+    }
+}
+
+fn text<'a>(v: &'a serde_json::Value, key: &str) -> Result<&'a str, AppError> {
+    v[key].as_str().ok_or_else(|| format!("admin API answer without '{key}': {v}").into())
+}
+
+async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, AppError> {
+    use reqwest::Method;
+    let api = AdminClient { http: reqwest::Client::new(), base: base.to_owned() };
+    // The operator creates the accounts with their entitlements and upstream credentials; the
+    // simulator learns the same credentials (it plays the carrier).
     let mut sim_accounts = Vec::new();
     for a in &ACCOUNTS {
         let pw = upstream_password();
-        let acc = store
-            .create_account(
-                Actor::System,
-                NewAccount {
-                    number: AccountNumber::parse(a.number)?,
-                    company: a.company.into(),
-                    contract_type: "PRIVILEGE".into(),
-                    entitlements: rights(a.entitlements)?,
-                    admin_password: DEMO_PASSWORD.into(),
-                    upstream_login: a.number.into(),
-                    upstream_password: pw.clone(),
-                    departments: a.departments.iter().map(|d| d.to_string()).collect(),
-                    contact: None,
-                },
-            )
-            .await?;
-        ids.push(acc.id);
+        api.call(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(operator),
+            Some(serde_json::json!({
+                "number": a.number, "company": a.company, "contractType": "PRIVILEGE",
+                "entitlements": a.entitlements, "adminPassword": DEMO_PASSWORD,
+                "upstreamLogin": a.number, "upstreamPassword": pw, "departments": a.departments,
+            })),
+        )
+        .await?;
         let mut s = SimAccount::new(a.number, pw, a.company);
         s.departments = a.departments.iter().map(|d| d.to_string()).collect();
         sim_accounts.push(s);
     }
-    let admin = Actor::AccountAdmin { account_id: ids[0] };
-    let logistique = store.departments(ids[0]).await?.into_iter().find(|d| d.name == "Logistique").map(|d| d.id);
-    // The advanced user of seed 000 §3's table, invited by 900138 and confirmed.
-    let (user, _inv, token) = store
-        .create_advanced_user(
-            admin.clone(),
-            ids[0],
-            NewAdvancedUser {
-                profile: profile("MCO", "Kadjogbé", "kadj.mco@example.fr")?,
-                tag: Some(Tag::parse("ENTREPOT-NORD")?),
-                rights: rights(&["ws_postage", "ws_tracking", "ws_pickup_point", "ws_eligibility", "tracking_tool:all", "tracking_tool_cs:all", "invoices:all"])?,
-                department_id: logistique,
-            },
+    // Account 900138's admin invites the advanced user of seed 000 §3's table…
+    let admin1 = api.sign_in("900138").await?;
+    let deps = api.call(Method::GET, "/admin/v1/accounts/900138/departments", Some(&admin1), None).await?;
+    let logistique = deps["items"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == "Logistique"))
+        .and_then(|x| x["id"].as_i64());
+    let mut body = person("MCO", "Kadjogbé", "kadj.mco@example.fr");
+    body["tag"] = "ENTREPOT-NORD".into();
+    body["departmentId"] = logistique.into();
+    body["rights"] = serde_json::json!([
+        "ws_postage", "ws_tracking", "ws_pickup_point", "ws_eligibility", "tracking_tool:all", "tracking_tool_cs:all", "invoices:all"
+    ]);
+    api.call(Method::POST, "/admin/v1/accounts/900138/advanced-users", Some(&admin1), Some(body)).await?;
+    // …who finds the invitation link in its e-mail (the outbox, without SMTP) and confirms.
+    let mails = api.call(Method::GET, "/admin/v1/outbox", Some(operator), None).await?;
+    let invitation = mails["items"]
+        .as_array()
+        .and_then(|m| m.iter().find(|x| x["to"] == "kadj.mco@example.fr"))
+        .and_then(|m| m["body"].as_str())
+        .and_then(|b| b.split_whitespace().find(|w| w.contains("/admin/v1/invitations/")))
+        .ok_or("no invitation e-mail in the outbox")?;
+    let token = invitation.rsplit('/').next().unwrap_or_default().trim_end_matches(['.', ',', ')']);
+    let accepted = api
+        .call(
+            Method::POST,
+            &format!("/admin/v1/invitations/{token}"),
+            None,
+            Some(serde_json::json!({"login": "kadj-mco", "password": DEMO_PASSWORD, "passwordConfirmation": DEMO_PASSWORD})),
         )
         .await?;
-    let act = store.accept_invitation(&token, &Login::parse("kadj-mco")?, DEMO_PASSWORD, None).await?;
-    let user_key = user.user_key.ok_or("advanced user without a user key")?;
-    // 832519 associates the same user by its user key, with narrower rights.
-    store
-        .associate(
-            Actor::AccountAdmin { account_id: ids[1] },
-            ids[1],
-            &user_key,
-            rights(&["ws_tracking", "ws_eligibility", "tracking_tool:own", "invoices:own"])?,
-        )
-        .await?;
+    let connection_key = text(&accepted, "connectionKey")?.to_owned();
+    let user_key = text(&accepted, "userKey")?.to_owned();
+    // Account 832519's admin finds the same user by its user key and links it, narrower rights.
+    let admin2 = api.sign_in("832519").await?;
+    api.call(Method::GET, &format!("/admin/v1/advanced-users/{user_key}"), Some(&admin2), None).await?;
+    api.call(
+        Method::POST,
+        "/admin/v1/accounts/832519/links",
+        Some(&admin2),
+        Some(serde_json::json!({"userKey": user_key, "rights": ["ws_tracking", "ws_eligibility", "tracking_tool:own", "invoices:own"]})),
+    )
+    .await?;
     // A standard user of 900138 (legacy login/password on the web services).
-    store
-        .create_standard_user(
-            admin,
-            ids[0],
-            NewStandardUser {
-                profile: profile("Dupont", "Jean", "jean.dupont@example.fr")?,
-                login: Login::parse("jean.dupont")?,
-                password: DEMO_PASSWORD.into(),
-                rights: rights(&["ws_tracking", "dashboard", "invoices:all"])?,
-                department_id: logistique,
-            },
-        )
-        .await?;
+    let mut std_user = person("Dupont", "Jean", "jean.dupont@example.fr");
+    std_user["login"] = "jean.dupont".into();
+    std_user["password"] = DEMO_PASSWORD.into();
+    std_user["passwordConfirmation"] = DEMO_PASSWORD.into();
+    std_user["rights"] = serde_json::json!(["ws_tracking", "dashboard", "invoices:all"]);
+    std_user["departmentId"] = logistique.into();
+    api.call(Method::POST, "/admin/v1/accounts/900138/users", Some(&admin1), Some(std_user)).await?;
     // The simulator attributes parcels and invoices to the user's key and tag.
     for s in &mut sim_accounts {
-        s.stamps.push(Stamp { user_key: user_key.to_string(), tag: Some("ENTREPOT-NORD".into()), department: Some("Logistique".into()) });
+        s.stamps.push(Stamp { user_key: user_key.clone(), tag: Some("ENTREPOT-NORD".into()), department: Some("Logistique".into()) });
         sim.add_account(s.clone());
     }
     let pick = |account: &str, own: bool| -> Result<String, AppError> {
@@ -286,12 +336,7 @@ async fn seed(store: &Store, sim: &Simulator) -> Result<Seeded, AppError> {
             .map(|p| p.number)
             .ok_or_else(|| format!("the simulator has no parcel for {account}").into())
     };
-    Ok(Seeded {
-        connection_key: act.connection_key.expose().to_owned(),
-        user_key: user_key.to_string(),
-        parcel_main: pick("900138", false)?,
-        parcel_own: pick("832519", true)?,
-    })
+    Ok(Seeded { parcel_main: pick("900138", false)?, parcel_own: pick("832519", true)?, connection_key, user_key })
 }
 
 fn commands(public: SocketAddr, admin: SocketAddr, ops: SocketAddr, s: &Seeded, operator: &str) -> Vec<DemoCommand> {

@@ -40,6 +40,11 @@ async fn every_printed_curl_command_succeeds() {
             out.status.code(),
             String::from_utf8_lossy(&out.stderr)
         );
+        if cmd.contains("/admin/v1/outbox") {
+            // The demo went through the real flows: invitation, then the rights e-mail, twice
+            // (the second account associated the user by its key).
+            assert!(stdout.matches("kadj.mco@example.fr").count() >= 3, "{stdout}");
+        }
         // Success is in the body too, not only the status: no service envelope carries an error.
         for bad in ["\"type\":\"ERROR\"", "\"errorCode\":20", "\"code\":\"105\"", "Ce compte utilisateur ne vous permet pas"] {
             assert!(!stdout.contains(bad), "{cmd}\n→ {stdout}");
