@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 export SESAME_TEST_PG_URL="${SESAME_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 scripts/ensure-postgres.sh
 
+# The admin API's OpenAPI document is checked with the reference validator.
+python3 -c 'import openapi_spec_validator' 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check openapi-spec-validator >/dev/null
+
 # Databases left behind by an interrupted run.
 hostport="${SESAME_TEST_PG_URL#*@}"; hostport="${hostport%%/*}"
 psql "$SESAME_TEST_PG_URL" -Atc "select datname from pg_database where datname like 'sesame\_t\_%'" 2>/dev/null |

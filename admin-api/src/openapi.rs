@@ -69,7 +69,12 @@ fn obj(required: &[&str], props: &[(&str, Value)]) -> Value {
     for (k, v) in props {
         p.insert((*k).to_owned(), v.clone());
     }
-    json!({"type": "object", "additionalProperties": false, "required": required, "properties": p})
+    let mut o = json!({"type": "object", "additionalProperties": false, "properties": p});
+    // OpenAPI 3.0 forbids an empty `required` list: omit it when nothing is required.
+    if !required.is_empty() {
+        o["required"] = json!(required);
+    }
+    o
 }
 
 fn profile_props(extra: &[(&'static str, Value)]) -> Vec<(&'static str, Value)> {

@@ -1022,6 +1022,20 @@ async fn openapi_documents_every_route_and_every_documented_route_answers() {
     let (st, doc) = s.call(Method::GET, "/admin/openapi.json", None, None).await;
     assert_eq!(st, 200);
     assert_eq!(doc["openapi"], "3.0.3");
+    // The document validates against the OpenAPI 3.0 schema, with the reference validator
+    // (scripts/test.sh installs it from PyPI).
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), doc.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))"])
+        .arg(file.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "OpenAPI document invalid (or openapi-spec-validator missing: pip install openapi-spec-validator):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in sesame_admin::AdminApi::route_list() {
         assert!(

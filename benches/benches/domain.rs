@@ -25,14 +25,25 @@ fn rights(c: &mut Criterion) {
     g.throughput(Throughput::Elements(sets.len() as u64));
     g.bench_function("effective (link ∩ entitlements) x1024", |b| {
         b.iter(|| {
-            sets.windows(2).fold(0u64, |acc, w| acc ^ RightSet::effective(black_box(w[0]), black_box(w[1])).bits())
+            sets.windows(2).fold(0u64, |acc, w| {
+                acc ^ RightSet::effective(black_box(w[0]), black_box(w[1])).bits()
+            })
         })
     });
     g.bench_function("delegation check x1024", |b| {
-        b.iter(|| sets.windows(2).filter(|w| RightSet::check_delegation(black_box(w[0]), black_box(w[1])).is_ok()).count())
+        b.iter(|| {
+            sets.windows(2)
+                .filter(|w| RightSet::check_delegation(black_box(w[0]), black_box(w[1])).is_ok())
+                .count()
+        })
     });
     g.bench_function("scope visibility x1024", |b| {
-        b.iter(|| sets.iter().enumerate().filter(|(i, s)| visible(**s, i % 3 == 0, i % 5 == 0)).count())
+        b.iter(|| {
+            sets.iter()
+                .enumerate()
+                .filter(|(i, s)| visible(**s, i % 3 == 0, i % 5 == 0))
+                .count()
+        })
     });
     g.finish();
 }

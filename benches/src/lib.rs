@@ -20,6 +20,8 @@ pub fn right_sets(n: usize) -> Vec<RightSet> {
 
 /// Whether a parcel is visible to a caller: the check the gateway runs per parcel.
 pub fn visible(rights: RightSet, owner_matches: bool, tag_matches: bool) -> bool {
-    let s: Scope = rights.scope(ScopedRight::TrackingTool).union(rights.scope(ScopedRight::TrackingToolCs));
+    let s: Scope = rights
+        .scope(ScopedRight::TrackingTool)
+        .union(rights.scope(ScopedRight::TrackingToolCs));
     s.allows(owner_matches, tag_matches)
 }

@@ -36,7 +36,10 @@ pub fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to stderr: stdout is for what a command prints for its user (the demo's commands).
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_writer(std::io::stderr);
     // A second init (tests run several apps in one process) is harmless: keep the first.
     let _ = match settings.log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -103,25 +106,43 @@ pub async fn migrate(settings: Settings) -> Result<(), AppError> {
     init_logging(&settings);
     settings.store_secrets().map_err(Box::new)?;
     let store = open_store(&settings).await?;
-    let v = store.latest_version().await.map_err(|e| format!("database: {e}"))?;
-    println!("database at {} is migrated (change-log version {v})", redact_url(&settings.database.url));
+    let v = store
+        .latest_version()
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    println!(
+        "database at {} is migrated (change-log version {v})",
+        redact_url(&settings.database.url)
+    );
     Ok(())
 }
 
-pub async fn simulator(settings: Settings, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+pub async fn simulator(
+    settings: Settings,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
     init_logging(&settings);
     let errors: Vec<String> = settings.validate().err().map(|e| e.0).unwrap_or_default();
-    let sim_errors: Vec<String> = errors.into_iter().filter(|e| e.starts_with("simulator.")).collect();
+    let sim_errors: Vec<String> = errors
+        .into_iter()
+        .filter(|e| e.starts_with("simulator."))
+        .collect();
     if !sim_errors.is_empty() {
         return Err(Box::new(ConfigErrors(sim_errors)));
     }
     let listener = bind(settings.listen.simulator, "listen.simulator").await?;
     tracing::info!(addr = %listener.local_addr()?, "simulator listening");
-    sesame_simulator::Simulator::new(settings.simulator.clone()).run(listener, signal).await?;
+    sesame_simulator::Simulator::new(settings.simulator.clone())
+        .run(listener, signal)
+        .await?;
     Ok(())
 }
 
-pub async fn serve(settings: Settings, role: Role, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+pub async fn serve(
+    settings: Settings,
+    role: Role,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
     init_logging(&settings);
     settings.validate().map_err(Box::new)?;
     let store = open_store(&settings).await?;
@@ -141,20 +162,38 @@ impl Parts {
         let gw = matches!(role, Role::All | Role::Gateway);
         let adm = matches!(role, Role::All | Role::Admin);
         Ok(Parts {
-            public: if gw { Some(bind(settings.listen.public, "listen.public").await?) } else { None },
-            ops: if gw { Some(bind(settings.listen.ops, "listen.ops").await?) } else { None },
-            admin: if adm { Some(bind(settings.listen.admin, "listen.admin").await?) } else { None },
+            public: if gw {
+                Some(bind(settings.listen.public, "listen.public").await?)
+            } else {
+                None
+            },
+            ops: if gw {
+                Some(bind(settings.listen.ops, "listen.ops").await?)
+            } else {
+                None
+            },
+            admin: if adm {
+                Some(bind(settings.listen.admin, "listen.admin").await?)
+            } else {
+                None
+            },
         })
     }
 
-    pub async fn run(self, settings: Settings, store: Store, shutdown: ShutdownRx) -> Result<(), AppError> {
+    pub async fn run(
+        self,
+        settings: Settings,
+        store: Store,
+        shutdown: ShutdownRx,
+    ) -> Result<(), AppError> {
         let mut tasks = tokio::task::JoinSet::new();
         if let (Some(public), Some(ops)) = (self.public, self.ops) {
             tracing::info!(public = %public.local_addr()?, ops = %ops.local_addr()?, "gateway listening");
             let registry = prometheus::Registry::new();
-            let gw = sesame_gateway::Gateway::new(settings.gateway.clone(), store.clone(), registry)
-                .await
-                .map_err(|e| format!("gateway: {e}"))?;
+            let gw =
+                sesame_gateway::Gateway::new(settings.gateway.clone(), store.clone(), registry)
+                    .await
+                    .map_err(|e| format!("gateway: {e}"))?;
             let sd = shutdown.clone();
             tasks.spawn(async move { gw.run(public, ops, sd.wait()).await });
         }
@@ -203,7 +242,10 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite://a.db"), "sqlite://a.db");
     }

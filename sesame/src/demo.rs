@@ -60,15 +60,30 @@ const ACCOUNTS: [DemoAccount; 3] = [
         number: "900138",
         company: "TELINTRANS WU PDT PROFIL XML",
         entitlements: &[
-            "ws_postage", "coliship", "ws_pickup_point", "ws_tracking", "ws_eligibility", "tracking_tool:all",
-            "tracking_tool_cs:all", "invoices:all", "dashboard", "consumables", "tariff_conditions",
+            "ws_postage",
+            "coliship",
+            "ws_pickup_point",
+            "ws_tracking",
+            "ws_eligibility",
+            "tracking_tool:all",
+            "tracking_tool_cs:all",
+            "invoices:all",
+            "dashboard",
+            "consumables",
+            "tariff_conditions",
         ],
         departments: &["Logistique", "Comptabilité"],
     },
     DemoAccount {
         number: "832519",
         company: "COMTE TEST INET",
-        entitlements: &["ws_tracking", "ws_eligibility", "ws_pickup_point", "tracking_tool:all", "invoices:all"],
+        entitlements: &[
+            "ws_tracking",
+            "ws_eligibility",
+            "ws_pickup_point",
+            "tracking_tool:all",
+            "invoices:all",
+        ],
         departments: &["Expéditions"],
     },
     DemoAccount {
@@ -170,13 +185,35 @@ pub async fn run(
 
 pub fn print_info(info: &DemoInfo, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "\nSesame demo is running (Ctrl-C to stop).\n")?;
-    writeln!(out, "  web services + tracking links  http://{}", info.public)?;
-    writeln!(out, "  admin API                      http://{}/admin/openapi.json", info.admin)?;
-    writeln!(out, "  metrics / health               http://{}/metrics", info.ops)?;
-    writeln!(out, "  upstream simulator             http://{}", info.simulator)?;
+    writeln!(
+        out,
+        "  web services + tracking links  http://{}",
+        info.public
+    )?;
+    writeln!(
+        out,
+        "  admin API                      http://{}/admin/openapi.json",
+        info.admin
+    )?;
+    writeln!(
+        out,
+        "  metrics / health               http://{}/metrics",
+        info.ops
+    )?;
+    writeln!(
+        out,
+        "  upstream simulator             http://{}",
+        info.simulator
+    )?;
     writeln!(out, "  database (fresh each run)      {}", info.database)?;
-    writeln!(out, "  e-mails (no SMTP configured)   the outbox, see the last commands\n")?;
-    writeln!(out, "Advanced user 'kadj-mco' (password {DEMO_PASSWORD}), linked to 900138 and 832519:")?;
+    writeln!(
+        out,
+        "  e-mails (no SMTP configured)   the outbox, see the last commands\n"
+    )?;
+    writeln!(
+        out,
+        "Advanced user 'kadj-mco' (password {DEMO_PASSWORD}), linked to 900138 and 832519:"
+    )?;
     writeln!(out, "  user key        {}", info.user_key)?;
     writeln!(out, "  connection key  {}", info.connection_key)?;
     writeln!(out, "Standard user 'jean.dupont' and account admins 900138, 832519, 839181: password {DEMO_PASSWORD}\n")?;
@@ -187,7 +224,9 @@ pub fn print_info(info: &DemoInfo, out: &mut impl Write) -> std::io::Result<()> 
 }
 
 fn remove_sqlite_files(url: &str) {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
@@ -217,7 +256,9 @@ impl AdminClient {
         bearer: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, AppError> {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
@@ -242,17 +283,25 @@ impl AdminClient {
                 Some(serde_json::json!({"accountNumber": account, "password": DEMO_PASSWORD})),
             )
             .await?;
-        Ok(v["token"].as_str().ok_or("sign-in answer without a token")?.to_owned())
+        Ok(v["token"]
+            .as_str()
+            .ok_or("sign-in answer without a token")?
+            .to_owned())
     }
 }
 
 fn text<'a>(v: &'a serde_json::Value, key: &str) -> Result<&'a str, AppError> {
-    v[key].as_str().ok_or_else(|| format!("admin API answer without '{key}': {v}").into())
+    v[key]
+        .as_str()
+        .ok_or_else(|| format!("admin API answer without '{key}': {v}").into())
 }
 
 async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, AppError> {
     use reqwest::Method;
-    let api = AdminClient { http: reqwest::Client::new(), base: base.to_owned() };
+    let api = AdminClient {
+        http: reqwest::Client::new(),
+        base: base.to_owned(),
+    };
     // The operator creates the accounts with their entitlements and upstream credentials; the
     // simulator learns the same credentials (it plays the carrier).
     let mut sim_accounts = Vec::new();
@@ -275,7 +324,14 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
     }
     // Account 900138's admin invites the advanced user of seed 000 §3's table…
     let admin1 = api.sign_in("900138").await?;
-    let deps = api.call(Method::GET, "/admin/v1/accounts/900138/departments", Some(&admin1), None).await?;
+    let deps = api
+        .call(
+            Method::GET,
+            "/admin/v1/accounts/900138/departments",
+            Some(&admin1),
+            None,
+        )
+        .await?;
     let logistique = deps["items"]
         .as_array()
         .and_then(|d| d.iter().find(|x| x["name"] == "Logistique"))
@@ -284,18 +340,39 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
     body["tag"] = "ENTREPOT-NORD".into();
     body["departmentId"] = logistique.into();
     body["rights"] = serde_json::json!([
-        "ws_postage", "ws_tracking", "ws_pickup_point", "ws_eligibility", "tracking_tool:all", "tracking_tool_cs:all", "invoices:all"
+        "ws_postage",
+        "ws_tracking",
+        "ws_pickup_point",
+        "ws_eligibility",
+        "tracking_tool:all",
+        "tracking_tool_cs:all",
+        "invoices:all"
     ]);
-    api.call(Method::POST, "/admin/v1/accounts/900138/advanced-users", Some(&admin1), Some(body)).await?;
+    api.call(
+        Method::POST,
+        "/admin/v1/accounts/900138/advanced-users",
+        Some(&admin1),
+        Some(body),
+    )
+    .await?;
     // …who finds the invitation link in its e-mail (the outbox, without SMTP) and confirms.
-    let mails = api.call(Method::GET, "/admin/v1/outbox", Some(operator), None).await?;
+    let mails = api
+        .call(Method::GET, "/admin/v1/outbox", Some(operator), None)
+        .await?;
     let invitation = mails["items"]
         .as_array()
         .and_then(|m| m.iter().find(|x| x["to"] == "kadj.mco@example.fr"))
         .and_then(|m| m["body"].as_str())
-        .and_then(|b| b.split_whitespace().find(|w| w.contains("/admin/v1/invitations/")))
+        .and_then(|b| {
+            b.split_whitespace()
+                .find(|w| w.contains("/admin/v1/invitations/"))
+        })
         .ok_or("no invitation e-mail in the outbox")?;
-    let token = invitation.rsplit('/').next().unwrap_or_default().trim_end_matches(['.', ',', ')']);
+    let token = invitation
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(['.', ',', ')']);
     let accepted = api
         .call(
             Method::POST,
@@ -308,7 +385,13 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
     let user_key = text(&accepted, "userKey")?.to_owned();
     // Account 832519's admin finds the same user by its user key and links it, narrower rights.
     let admin2 = api.sign_in("832519").await?;
-    api.call(Method::GET, &format!("/admin/v1/advanced-users/{user_key}"), Some(&admin2), None).await?;
+    api.call(
+        Method::GET,
+        &format!("/admin/v1/advanced-users/{user_key}"),
+        Some(&admin2),
+        None,
+    )
+    .await?;
     api.call(
         Method::POST,
         "/admin/v1/accounts/832519/links",
@@ -323,10 +406,20 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
     std_user["passwordConfirmation"] = DEMO_PASSWORD.into();
     std_user["rights"] = serde_json::json!(["ws_tracking", "dashboard", "invoices:all"]);
     std_user["departmentId"] = logistique.into();
-    api.call(Method::POST, "/admin/v1/accounts/900138/users", Some(&admin1), Some(std_user)).await?;
+    api.call(
+        Method::POST,
+        "/admin/v1/accounts/900138/users",
+        Some(&admin1),
+        Some(std_user),
+    )
+    .await?;
     // The simulator attributes parcels and invoices to the user's key and tag.
     for s in &mut sim_accounts {
-        s.stamps.push(Stamp { user_key: user_key.clone(), tag: Some("ENTREPOT-NORD".into()), department: Some("Logistique".into()) });
+        s.stamps.push(Stamp {
+            user_key: user_key.clone(),
+            tag: Some("ENTREPOT-NORD".into()),
+            department: Some("Logistique".into()),
+        });
         sim.add_account(s.clone());
     }
     let pick = |account: &str, own: bool| -> Result<String, AppError> {
@@ -336,12 +429,26 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
             .map(|p| p.number)
             .ok_or_else(|| format!("the simulator has no parcel for {account}").into())
     };
-    Ok(Seeded { parcel_main: pick("900138", false)?, parcel_own: pick("832519", true)?, connection_key, user_key })
+    Ok(Seeded {
+        parcel_main: pick("900138", false)?,
+        parcel_own: pick("832519", true)?,
+        connection_key,
+        user_key,
+    })
 }
 
-fn commands(public: SocketAddr, admin: SocketAddr, ops: SocketAddr, s: &Seeded, operator: &str) -> Vec<DemoCommand> {
+fn commands(
+    public: SocketAddr,
+    admin: SocketAddr,
+    ops: SocketAddr,
+    s: &Seeded,
+    operator: &str,
+) -> Vec<DemoCommand> {
     let key = &s.connection_key;
-    let c = |title: &str, curl: String| DemoCommand { title: title.into(), curl };
+    let c = |title: &str, curl: String| DemoCommand {
+        title: title.into(),
+        curl,
+    };
     let label_body = serde_json::json!({
         "contractNumber": "900138",
         "outputFormat": {"x": 0, "y": 0, "outputPrintingType": "PDF_10x15_300dpi"},

@@ -37,7 +37,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let files = if cli.config.is_empty() { app::default_config_files(matches!(cli.command, Command::Demo)) } else { cli.config };
+    let files = if cli.config.is_empty() {
+        app::default_config_files(matches!(cli.command, Command::Demo))
+    } else {
+        cli.config
+    };
     let settings = match settings::load(&files, std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -45,7 +49,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -55,7 +62,9 @@ fn main() -> ExitCode {
     let res = rt.block_on(async move {
         match cli.command {
             Command::Serve { role } => app::serve(settings, role, app::shutdown_signal()).await,
-            Command::Demo => demo::run(settings, app::shutdown_signal(), &mut std::io::stdout()).await,
+            Command::Demo => {
+                demo::run(settings, app::shutdown_signal(), &mut std::io::stdout()).await
+            }
             Command::Migrate => app::migrate(settings).await,
             Command::Simulator => app::simulator(settings, app::shutdown_signal()).await,
         }

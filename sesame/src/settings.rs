@@ -33,7 +33,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
     }
 }
 
@@ -70,7 +74,9 @@ pub struct Database {
 
 impl Default for Database {
     fn default() -> Self {
-        Database { url: "sqlite://.sesame/sesame.db".into() }
+        Database {
+            url: "sqlite://.sesame/sesame.db".into(),
+        }
     }
 }
 
@@ -103,7 +109,10 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Log { format: LogFormat::Text, level: "info".into() }
+        Log {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
     }
 }
 
@@ -149,7 +158,9 @@ pub fn load(
         }
     }
     for (k, v) in env {
-        let Some(path) = k.strip_prefix("SESAME__") else { continue };
+        let Some(path) = k.strip_prefix("SESAME__") else {
+            continue;
+        };
         let keys: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
         if keys.iter().any(String::is_empty) {
             errors.push(format!("{k}: empty path segment in environment override"));
@@ -172,8 +183,10 @@ pub fn load(
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    text.parse::<toml::Table>().map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))
 }
 
 fn merge(into: &mut toml::Table, from: toml::Table) {
@@ -194,7 +207,9 @@ fn set_path(t: &mut toml::Table, keys: &[String], v: toml::Value) {
     };
     let mut cur = t;
     for k in parents {
-        let entry = cur.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -219,7 +234,7 @@ fn env_value(raw: &str) -> toml::Value {
 pub fn decode_key(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let s = s.trim();
-    if s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return hex::decode(s).ok();
     }
     base64::engine::general_purpose::STANDARD
@@ -240,7 +255,10 @@ impl Settings {
             errors.push("secrets.operator_token: must be at least 24 characters (set SESAME__SECRETS__OPERATOR_TOKEN)".into());
         }
         let u = &self.database.url;
-        if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+        if !(u.starts_with("sqlite:")
+            || u.starts_with("postgres://")
+            || u.starts_with("postgresql://"))
+        {
             errors.push("database.url: must start with sqlite: or postgres://".into());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
@@ -248,7 +266,9 @@ impl Settings {
         }
         for (i, a) in self.simulator.accounts.iter().enumerate() {
             if sesame_domain::AccountNumber::parse(&a.number).is_err() {
-                errors.push(format!("simulator.accounts[{i}].number: must be exactly 6 digits"));
+                errors.push(format!(
+                    "simulator.accounts[{i}].number: must be exactly 6 digits"
+                ));
             }
         }
         if errors.is_empty() {
@@ -302,15 +322,30 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn layering_and_env_overrides() {
         let d = tempfile::tempdir().unwrap();
-        let a = write(d.path(), "a.toml", "[listen]\npublic = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\n");
+        let a = write(
+            d.path(),
+            "a.toml",
+            "[listen]\npublic = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\n",
+        );
         let b = write(d.path(), "b.toml", "[log]\nformat = \"json\"\n");
-        let s = load(&[a, b], env(&[("SESAME__LISTEN__ADMIN", "127.0.0.1:9001"), ("SESAME__SIMULATOR__SEED", "42"), ("OTHER", "x")])).unwrap();
+        let s = load(
+            &[a, b],
+            env(&[
+                ("SESAME__LISTEN__ADMIN", "127.0.0.1:9001"),
+                ("SESAME__SIMULATOR__SEED", "42"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(s.listen.public.port(), 9000);
         assert_eq!(s.listen.admin.port(), 9001);
         assert_eq!(s.listen.ops.port(), 8082, "defaults fill the rest");
@@ -322,7 +357,11 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let d = tempfile::tempdir().unwrap();
-        let a = write(d.path(), "a.toml", "[listen]\npublic = \"not an address\"\n");
+        let a = write(
+            d.path(),
+            "a.toml",
+            "[listen]\npublic = \"not an address\"\n",
+        );
         let e = load(&[a], env(&[])).unwrap_err();
         assert!(e.0[0].starts_with("listen.public:"), "{e}");
         let b = write(d.path(), "b.toml", "[gatway]\nx = 1\n");
@@ -336,11 +375,29 @@ mod tests {
 
     #[test]
     fn validation_reports_every_problem_at_once() {
-        let s = load(&[], env(&[("SESAME__DATABASE__URL", "mysql://x"), ("SESAME__SECRETS__MASTER_KEY", "abcd")])).unwrap();
+        let s = load(
+            &[],
+            env(&[
+                ("SESAME__DATABASE__URL", "mysql://x"),
+                ("SESAME__SECRETS__MASTER_KEY", "abcd"),
+            ]),
+        )
+        .unwrap();
         let e = s.validate().unwrap_err();
         let keys: Vec<&str> = e.0.iter().map(|m| m.split(':').next().unwrap()).collect();
-        assert_eq!(keys, ["secrets.server_secret", "secrets.master_key", "secrets.operator_token", "database.url"]);
-        let ok = Settings { secrets: random_secrets(), ..Settings::default() };
+        assert_eq!(
+            keys,
+            [
+                "secrets.server_secret",
+                "secrets.master_key",
+                "secrets.operator_token",
+                "database.url"
+            ]
+        );
+        let ok = Settings {
+            secrets: random_secrets(),
+            ..Settings::default()
+        };
         ok.validate().unwrap();
         assert_eq!(format!("{:?}", ok.secrets.master_key), "<redacted>");
     }

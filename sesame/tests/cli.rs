@@ -22,19 +22,29 @@ fn migrate_creates_the_sqlite_database_on_first_start() {
     let db = dir.path().join("nested/dir/sesame.db");
     let out = sesame()
         .arg("migrate")
-        .env("SESAME__DATABASE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "SESAME__DATABASE__URL",
+            format!("sqlite://{}", db.display()),
+        )
         .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
         .env("SESAME__SECRETS__MASTER_KEY", HEX32)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("migrated"), "{stdout}");
     assert!(db.exists());
     // Idempotent.
     let again = sesame()
         .arg("migrate")
-        .env("SESAME__DATABASE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "SESAME__DATABASE__URL",
+            format!("sqlite://{}", db.display()),
+        )
         .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
         .env("SESAME__SECRETS__MASTER_KEY", HEX32)
         .output()
@@ -53,22 +63,39 @@ fn a_bad_configuration_stops_start_up_naming_every_key() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for key in ["secrets.server_secret", "secrets.master_key", "secrets.operator_token", "database.url"] {
+    for key in [
+        "secrets.server_secret",
+        "secrets.master_key",
+        "secrets.operator_token",
+        "database.url",
+    ] {
         assert!(err.contains(key), "{key} missing from: {err}");
     }
-    assert!(!err.contains("too-short"), "a secret's value was printed: {err}");
+    assert!(
+        !err.contains("too-short"),
+        "a secret's value was printed: {err}"
+    );
 }
 
 #[test]
 fn a_wrongly_typed_value_names_its_key() {
-    let out = sesame().arg("migrate").env("SESAME__LISTEN__ADMIN", "not-an-address").output().unwrap();
+    let out = sesame()
+        .arg("migrate")
+        .env("SESAME__LISTEN__ADMIN", "not-an-address")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen.admin"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bad.toml");
     std::fs::write(&f, "[gateway]\nupstream_urll = \"http://x\"\n").unwrap();
-    let out = sesame().arg("--config").arg(&f).arg("migrate").output().unwrap();
+    let out = sesame()
+        .arg("--config")
+        .arg(&f)
+        .arg("migrate")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("upstream_urll"), "{err}");
@@ -81,10 +108,16 @@ fn a_taken_port_is_reported_by_its_setting() {
     let dir = tempfile::tempdir().unwrap();
     let out = sesame()
         .arg("serve")
-        .env("SESAME__DATABASE__URL", format!("sqlite://{}", dir.path().join("s.db").display()))
+        .env(
+            "SESAME__DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("s.db").display()),
+        )
         .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
         .env("SESAME__SECRETS__MASTER_KEY", HEX32)
-        .env("SESAME__SECRETS__OPERATOR_TOKEN", "operator-token-for-tests-0123")
+        .env(
+            "SESAME__SECRETS__OPERATOR_TOKEN",
+            "operator-token-for-tests-0123",
+        )
         .env("SESAME__LISTEN__PUBLIC", format!("127.0.0.1:{port}"))
         .output()
         .unwrap();

@@ -7,19 +7,31 @@ use sesame::settings::{self, Settings};
 fn demo_settings(dir: &std::path::Path) -> Settings {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     let env = [
-        ("SESAME__DATABASE__URL".to_owned(), format!("sqlite://{}", dir.join("demo.db").display())),
-        ("SESAME__LISTEN__PUBLIC".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "SESAME__DATABASE__URL".to_owned(),
+            format!("sqlite://{}", dir.join("demo.db").display()),
+        ),
+        (
+            "SESAME__LISTEN__PUBLIC".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
         ("SESAME__LISTEN__ADMIN".to_owned(), "127.0.0.1:0".to_owned()),
         ("SESAME__LISTEN__OPS".to_owned(), "127.0.0.1:0".to_owned()),
-        ("SESAME__LISTEN__SIMULATOR".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "SESAME__LISTEN__SIMULATOR".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
     ];
-    settings::load(&[root.join("default.toml"), root.join("demo.toml")], env).expect("demo settings")
+    settings::load(&[root.join("default.toml"), root.join("demo.toml")], env)
+        .expect("demo settings")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_printed_curl_command_succeeds() {
     let dir = tempfile::tempdir().unwrap();
-    let d = demo::start(demo_settings(dir.path())).await.expect("demo starts");
+    let d = demo::start(demo_settings(dir.path()))
+        .await
+        .expect("demo starts");
     let mut printed = Vec::new();
     demo::print_info(&d.info, &mut printed).unwrap();
     let printed = String::from_utf8(printed).unwrap();
@@ -29,10 +41,12 @@ async fn every_printed_curl_command_succeeds() {
     for cmd in curls {
         // Blocking on purpose: the demo serves from the runtime's other threads meanwhile.
         let c = cmd.to_owned();
-        let out = tokio::task::spawn_blocking(move || std::process::Command::new("sh").arg("-c").arg(c).output())
-            .await
-            .unwrap()
-            .unwrap();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("sh").arg("-c").arg(c).output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -43,10 +57,18 @@ async fn every_printed_curl_command_succeeds() {
         if cmd.contains("/admin/v1/outbox") {
             // The demo went through the real flows: invitation, then the rights e-mail, twice
             // (the second account associated the user by its key).
-            assert!(stdout.matches("kadj.mco@example.fr").count() >= 3, "{stdout}");
+            assert!(
+                stdout.matches("kadj.mco@example.fr").count() >= 3,
+                "{stdout}"
+            );
         }
         // Success is in the body too, not only the status: no service envelope carries an error.
-        for bad in ["\"type\":\"ERROR\"", "\"errorCode\":20", "\"code\":\"105\"", "Ce compte utilisateur ne vous permet pas"] {
+        for bad in [
+            "\"type\":\"ERROR\"",
+            "\"errorCode\":20",
+            "\"code\":\"105\"",
+            "Ce compte utilisateur ne vous permet pas",
+        ] {
             assert!(!stdout.contains(bad), "{cmd}\n→ {stdout}");
         }
     }
@@ -56,10 +78,14 @@ async fn every_printed_curl_command_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_start_is_fresh() {
     let dir = tempfile::tempdir().unwrap();
-    let first = demo::start(demo_settings(dir.path())).await.expect("first start");
+    let first = demo::start(demo_settings(dir.path()))
+        .await
+        .expect("first start");
     let key1 = first.info.connection_key.clone();
     first.stop().await.unwrap();
-    let second = demo::start(demo_settings(dir.path())).await.expect("second start on the same file");
+    let second = demo::start(demo_settings(dir.path()))
+        .await
+        .expect("second start on the same file");
     assert_ne!(second.info.connection_key, key1);
     second.stop().await.unwrap();
 }

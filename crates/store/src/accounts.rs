@@ -1,6 +1,8 @@
 use serde::Deserialize;
 use serde_json::json;
-use sesame_domain::model::{now_millis, Account, AccountStatus, ChangeKind, Department, UpstreamCredentials};
+use sesame_domain::model::{
+    now_millis, Account, AccountStatus, ChangeKind, Department, UpstreamCredentials,
+};
 use sesame_domain::secrets::{hash_password, verify_password};
 use sesame_domain::{AccountNumber, FieldError, Profile, RightSet};
 use sqlx::any::AnyRow;
@@ -97,9 +99,14 @@ fn snapshot(a: &Account) -> serde_json::Value {
 
 impl Store {
     /// Creates an account, its departments and its main contact, in one transaction.
-    pub async fn create_account(&self, actor: sesame_domain::Actor, new: NewAccount) -> Result<Account> {
+    pub async fn create_account(
+        &self,
+        actor: sesame_domain::Actor,
+        new: NewAccount,
+    ) -> Result<Account> {
         new.check()?;
-        let admin_hash = hash_password(&new.admin_password).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let admin_hash =
+            hash_password(&new.admin_password).map_err(|e| StoreError::Rule(e.to_string()))?;
         let secret = self.cipher().encrypt(new.upstream_password.as_bytes());
         let now = now_millis();
         let mut w = self.write(actor).await?;
@@ -150,27 +157,40 @@ impl Store {
         // The main contact holds everything; effective rights cut that down to the account's
         // entitlements, so it always has "the same rights as the account".
         crate::users::insert_link(&mut w, contact_id, account.id, RightSet::everything()).await?;
-        w.change(ChangeKind::Account, Some(account.id), None, None).await?;
-        w.audit("account.create", Some(account.id), None, None, Some(snapshot(&account)), None).await?;
+        w.change(ChangeKind::Account, Some(account.id), None, None)
+            .await?;
+        w.audit(
+            "account.create",
+            Some(account.id),
+            None,
+            None,
+            Some(snapshot(&account)),
+            None,
+        )
+        .await?;
         w.commit().await?;
         Ok(account)
     }
 
     pub async fn account(&self, id: i64) -> Result<Account> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("account"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("account"))?;
         account_from_row(&row)
     }
 
     pub async fn account_by_number(&self, number: &AccountNumber) -> Result<Account> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE number = $1"))
-            .bind(number.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("account"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE number = $1"
+        ))
+        .bind(number.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("account"))?;
         account_from_row(&row)
     }
 
@@ -187,7 +207,11 @@ impl Store {
 
     /// Account admin sign-in: the account number and its password. `None` for any mismatch, so
     /// callers cannot tell an unknown account from a wrong password.
-    pub async fn verify_account_admin(&self, number: &AccountNumber, password: &str) -> Result<Option<Account>> {
+    pub async fn verify_account_admin(
+        &self,
+        number: &AccountNumber,
+        password: &str,
+    ) -> Result<Option<Account>> {
         let row = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLS}, admin_password_hash FROM accounts WHERE number = $1"
         ))
@@ -201,7 +225,9 @@ impl Store {
         };
         let hash: Option<String> = row.try_get("admin_password_hash")?;
         let account = account_from_row(&row)?;
-        let ok = hash.as_deref().is_some_and(|h| verify_password(password, h));
+        let ok = hash
+            .as_deref()
+            .is_some_and(|h| verify_password(password, h));
         Ok(ok.then_some(account))
     }
 
@@ -218,14 +244,22 @@ impl Store {
     pub(crate) fn decrypt_upstream(&self, row: &AnyRow) -> Result<UpstreamCredentials> {
         let login: String = row.try_get("upstream_login")?;
         let secret: Vec<u8> = row.try_get("upstream_secret")?;
-        let plain = self.cipher().decrypt(&secret).map_err(|_| StoreError::Secret)?;
+        let plain = self
+            .cipher()
+            .decrypt(&secret)
+            .map_err(|_| StoreError::Secret)?;
         let password = String::from_utf8(plain).map_err(|_| StoreError::Secret)?;
         Ok(UpstreamCredentials { login, password })
     }
 
     /// Replaces the account's entitlements. Withdrawing one withdraws it from every link at once
     /// (effective rights are computed against the current entitlements).
-    pub async fn set_entitlements(&self, actor: sesame_domain::Actor, account_id: i64, ent: RightSet) -> Result<Account> {
+    pub async fn set_entitlements(
+        &self,
+        actor: sesame_domain::Actor,
+        account_id: i64,
+        ent: RightSet,
+    ) -> Result<Account> {
         let before = self.account(account_id).await?;
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE accounts SET entitlements = $1, updated_at = $2 WHERE id = $3")
@@ -234,10 +268,21 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
-        let after = Account { entitlements: ent, ..before.clone() };
-        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
-        w.audit("account.entitlements", Some(account_id), None, Some(snapshot(&before)), Some(snapshot(&after)), None)
+        let after = Account {
+            entitlements: ent,
+            ..before.clone()
+        };
+        w.change(ChangeKind::Account, Some(account_id), None, None)
             .await?;
+        w.audit(
+            "account.entitlements",
+            Some(account_id),
+            None,
+            Some(snapshot(&before)),
+            Some(snapshot(&after)),
+            None,
+        )
+        .await?;
         w.commit().await?;
         self.account(account_id).await
     }
@@ -257,10 +302,21 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
-        let after = Account { status, ..before.clone() };
-        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
-        w.audit("account.status", Some(account_id), None, Some(snapshot(&before)), Some(snapshot(&after)), comment)
+        let after = Account {
+            status,
+            ..before.clone()
+        };
+        w.change(ChangeKind::Account, Some(account_id), None, None)
             .await?;
+        w.audit(
+            "account.status",
+            Some(account_id),
+            None,
+            Some(snapshot(&before)),
+            Some(snapshot(&after)),
+            comment,
+        )
+        .await?;
         w.commit().await?;
         Ok(after)
     }
@@ -287,36 +343,71 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
-        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
-        // The audit line records that the credentials changed, never what they are.
-        w.audit("account.upstream_credentials", Some(account_id), None, None, Some(json!({"upstreamLogin": login})), None)
+        w.change(ChangeKind::Account, Some(account_id), None, None)
             .await?;
+        // The audit line records that the credentials changed, never what they are.
+        w.audit(
+            "account.upstream_credentials",
+            Some(account_id),
+            None,
+            None,
+            Some(json!({"upstreamLogin": login})),
+            None,
+        )
+        .await?;
         w.commit().await
     }
 
     pub async fn departments(&self, account_id: i64) -> Result<Vec<Department>> {
-        let rows = sqlx::query("SELECT id, account_id, name FROM departments WHERE account_id = $1 ORDER BY name")
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, account_id, name FROM departments WHERE account_id = $1 ORDER BY name",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok(Department { id: r.try_get("id")?, account_id: r.try_get("account_id")?, name: r.try_get("name")? }))
+            .map(|r| {
+                Ok(Department {
+                    id: r.try_get("id")?,
+                    account_id: r.try_get("account_id")?,
+                    name: r.try_get("name")?,
+                })
+            })
             .collect()
     }
 
-    pub async fn add_department(&self, actor: sesame_domain::Actor, account_id: i64, name: &str) -> Result<Department> {
+    pub async fn add_department(
+        &self,
+        actor: sesame_domain::Actor,
+        account_id: i64,
+        name: &str,
+    ) -> Result<Department> {
         check_department(name)?;
         let mut w = self.write(actor).await?;
-        let row = sqlx::query("INSERT INTO departments (account_id, name) VALUES ($1, $2) RETURNING id")
-            .bind(account_id)
-            .bind(name.trim())
-            .fetch_one(&mut *w.tx)
-            .await?;
+        let row =
+            sqlx::query("INSERT INTO departments (account_id, name) VALUES ($1, $2) RETURNING id")
+                .bind(account_id)
+                .bind(name.trim())
+                .fetch_one(&mut *w.tx)
+                .await?;
         let id: i64 = row.try_get("id")?;
-        w.change(ChangeKind::Account, Some(account_id), None, None).await?;
-        w.audit("department.create", Some(account_id), None, None, Some(json!({"name": name.trim()})), None).await?;
+        w.change(ChangeKind::Account, Some(account_id), None, None)
+            .await?;
+        w.audit(
+            "department.create",
+            Some(account_id),
+            None,
+            None,
+            Some(json!({"name": name.trim()})),
+            None,
+        )
+        .await?;
         w.commit().await?;
-        Ok(Department { id, account_id, name: name.trim().to_owned() })
+        Ok(Department {
+            id,
+            account_id,
+            name: name.trim().to_owned(),
+        })
     }
 }
 

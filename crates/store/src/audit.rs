@@ -53,7 +53,10 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEntry> {
         ("operator", ..) => Actor::Operator,
         ("account_admin", Some(account_id), _) => Actor::AccountAdmin { account_id },
         ("user", _, Some(user_id)) => Actor::User { user_id },
-        ("impersonating", Some(account_id), Some(user_id)) => Actor::Impersonating { account_id, user_id },
+        ("impersonating", Some(account_id), Some(user_id)) => Actor::Impersonating {
+            account_id,
+            user_id,
+        },
         _ => Actor::System,
     };
     Ok(AuditEntry {

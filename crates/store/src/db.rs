@@ -109,7 +109,11 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         let res = match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await
+            }
         };
         res.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
@@ -151,9 +155,18 @@ impl Store {
     pub async fn write(&self, actor: Actor) -> Result<WriteTx<'_>> {
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK_KEY).execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
         }
-        Ok(WriteTx { tx, store: self, actor, last_version: None, audited: false })
+        Ok(WriteTx {
+            tx,
+            store: self,
+            actor,
+            last_version: None,
+            audited: false,
+        })
     }
 
     pub async fn latest_version(&self) -> Result<i64> {
@@ -178,7 +191,9 @@ impl Store {
 }
 
 fn create_parent_dir(url: &str) {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or("");
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
@@ -261,7 +276,10 @@ impl WriteTx<'_> {
         let (actor_account, actor_user) = match self.actor {
             Actor::AccountAdmin { account_id } => (Some(account_id), None),
             Actor::User { user_id } => (None, Some(user_id)),
-            Actor::Impersonating { account_id, user_id } => (Some(account_id), Some(user_id)),
+            Actor::Impersonating {
+                account_id,
+                user_id,
+            } => (Some(account_id), Some(user_id)),
             Actor::Operator | Actor::System => (None, None),
         };
         sqlx::query(

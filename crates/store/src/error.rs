@@ -53,7 +53,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
             sqlx::Error::Database(db) => {
                 if db.is_unique_violation() {
-                    StoreError::Conflict { field: unique_field(db.message(), db.constraint()) }
+                    StoreError::Conflict {
+                        field: unique_field(db.message(), db.constraint()),
+                    }
                 } else if is_connection_loss(db.code().as_deref()) {
                     StoreError::Unavailable(e)
                 } else {
@@ -83,9 +85,16 @@ fn unique_field(message: &str, constraint: Option<&str>) -> &'static str {
         ("users.user_key", "userKey"),
         ("departments", "department"),
     ];
-    FIELDS.iter().find(|(k, _)| hay.contains(k)).map(|(_, f)| *f).unwrap_or("value")
+    FIELDS
+        .iter()
+        .find(|(k, _)| hay.contains(k))
+        .map(|(_, f)| *f)
+        .unwrap_or("value")
 }
 
 pub(crate) fn corrupt(table: &'static str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { table, reason: e.to_string() }
+    StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    }
 }

@@ -13,6 +13,8 @@ impl Store {
             .bind(account_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok(r.try_get::<i64, _>("user_id")?)).collect()
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("user_id")?))
+            .collect()
     }
 }

@@ -27,13 +27,13 @@ mod users;
 pub mod testing;
 
 pub use accounts::NewAccount;
+pub use admin_queries::{AccountUser, UserFilter, UserUpdate, PASSWORD_RESET_TTL_MILLIS};
 pub use audit::AuditFilter;
 pub use db::{Backend, Store, StoreSecrets, WriteTx, NOTIFY_CHANNEL};
 pub use error::StoreError;
 pub use outbox::OutboxMail;
 pub use principals::{PrincipalLink, PrincipalRecord};
-pub use users::{NewAdvancedUser, NewStandardUser, Activation};
-pub use admin_queries::{AccountUser, UserFilter, UserUpdate, PASSWORD_RESET_TTL_MILLIS};
 pub use sessions::{NewSession, Session, SessionKind};
+pub use users::{Activation, NewAdvancedUser, NewStandardUser};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

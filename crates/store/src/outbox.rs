@@ -20,7 +20,13 @@ pub struct OutboxMail {
 }
 
 impl Store {
-    pub async fn enqueue_mail(&self, to: &str, subject: &str, body: &str, lang: &str) -> Result<i64> {
+    pub async fn enqueue_mail(
+        &self,
+        to: &str,
+        subject: &str,
+        body: &str,
+        lang: &str,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO outbox (at, to_addr, subject, body, lang) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )

@@ -1,6 +1,8 @@
 //! What the gateway loads on a cache miss: a caller and its links with effective rights.
 
-use sesame_domain::model::{now_millis, AccountStatus, Millis, UpstreamCredentials, UserKind, UserStatus};
+use sesame_domain::model::{
+    now_millis, AccountStatus, Millis, UpstreamCredentials, UserKind, UserStatus,
+};
 use sesame_domain::{AccountNumber, KeyHash, RightSet, Tag, UserKey};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -69,13 +71,20 @@ impl Store {
     /// Legacy login/password on the web services (SPEC §4): an account admin (6-digit account
     /// number) acts as the account's main contact; a standard user as itself. Advanced users use
     /// their connection key.
-    pub async fn principal_by_password(&self, login: &str, password: &str) -> Result<Option<PrincipalRecord>> {
+    pub async fn principal_by_password(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<Option<PrincipalRecord>> {
         let user_id = if let Ok(number) = AccountNumber::parse(login) {
-            let Some(account) = self.verify_account_admin(&number, password).await? else { return Ok(None) };
-            let row = sqlx::query("SELECT id FROM users WHERE home_account_id = $1 AND main_contact = 1")
-                .bind(account.id)
-                .fetch_optional(&self.pool)
-                .await?;
+            let Some(account) = self.verify_account_admin(&number, password).await? else {
+                return Ok(None);
+            };
+            let row =
+                sqlx::query("SELECT id FROM users WHERE home_account_id = $1 AND main_contact = 1")
+                    .bind(account.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
             match row {
                 Some(r) => r.try_get::<i64, _>("id")?,
                 None => return Ok(None),
@@ -119,7 +128,9 @@ impl Store {
         let mut out = Vec::with_capacity(links.len());
         for l in &links {
             let status: String = l.try_get("status")?;
-            if AccountStatus::parse(&status).map_err(|e| corrupt("accounts", e))? != AccountStatus::Active {
+            if AccountStatus::parse(&status).map_err(|e| corrupt("accounts", e))?
+                != AccountStatus::Active
+            {
                 continue;
             }
             let rights: String = l.try_get("rights")?;
@@ -140,7 +151,11 @@ impl Store {
             user_id,
             kind: UserKind::parse(&kind).map_err(c)?,
             status: UserStatus::parse(&status).map_err(c)?,
-            user_key: user_key.as_deref().map(UserKey::parse).transpose().map_err(c)?,
+            user_key: user_key
+                .as_deref()
+                .map(UserKey::parse)
+                .transpose()
+                .map_err(c)?,
             tag: tag.as_deref().map(Tag::parse).transpose().map_err(c)?,
             department: row.try_get("department")?,
             key_expires_at: row.try_get("prev_key_expires_at")?,

@@ -35,14 +35,18 @@ impl Drop for TestDb {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs outside async context: use a private runtime on its own thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async move {
                         use sqlx::Connection;
                         if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut c)
+                            .await;
                         }
                     });
                 }
@@ -63,16 +67,28 @@ pub async fn fresh_url(backend: Backend) -> (String, TestDb) {
         Backend::Postgres => {
             use sqlx::Connection;
             let admin_url = pg_admin_url();
-            let name = format!("sesame_t_{}_{:016x}", std::process::id(), rand::random::<u64>());
+            let name = format!(
+                "sesame_t_{}_{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            );
             let mut c = sqlx::PgConnection::connect(&admin_url)
                 .await
-                .unwrap_or_else(|e| panic!("PostgreSQL test server at {admin_url} unreachable: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL test server at {admin_url} unreachable: {e}")
+                });
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut c)
                 .await
                 .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
-            let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-            (format!("{base}/{name}"), TestDb::Postgres { admin_url, name })
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(&admin_url);
+            (
+                format!("{base}/{name}"),
+                TestDb::Postgres { admin_url, name },
+            )
         }
     }
 }
@@ -80,7 +96,9 @@ pub async fn fresh_url(backend: Backend) -> (String, TestDb) {
 /// A migrated store on a brand-new database.
 pub async fn fresh_store(backend: Backend) -> (Store, TestDb) {
     let (url, db) = fresh_url(backend).await;
-    let store = Store::connect(&url, test_secrets()).await.expect("connect and migrate");
+    let store = Store::connect(&url, test_secrets())
+        .await
+        .expect("connect and migrate");
     (store, db)
 }
 

@@ -1,10 +1,13 @@
 use serde::Deserialize;
 use serde_json::json;
 use sesame_domain::model::{
-    now_millis, Actor, ChangeKind, Invitation, Link, Millis, User, UserKind, UserStatus, INVITATION_TTL_MILLIS,
+    now_millis, Actor, ChangeKind, Invitation, Link, Millis, User, UserKind, UserStatus,
+    INVITATION_TTL_MILLIS,
 };
 use sesame_domain::secrets::{check_password_policy, hash_password, new_token, verify_password};
-use sesame_domain::{Civility, ConnectionKey, Email, FieldError, KeyHash, Login, Profile, RightSet, Tag, UserKey};
+use sesame_domain::{
+    Civility, ConnectionKey, Email, FieldError, KeyHash, Login, Profile, RightSet, Tag, UserKey,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -81,7 +84,11 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
         id: row.try_get("id")?,
         kind: UserKind::parse(&kind).map_err(c)?,
         profile: Profile {
-            civility: civility.as_deref().map(Civility::parse).transpose().map_err(c)?,
+            civility: civility
+                .as_deref()
+                .map(Civility::parse)
+                .transpose()
+                .map_err(c)?,
             last_name: row.try_get("last_name")?,
             first_name: row.try_get("first_name")?,
             function: row.try_get("function")?,
@@ -97,7 +104,11 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
         tag: tag.as_deref().map(Tag::parse).transpose().map_err(c)?,
         department_id: row.try_get("department_id")?,
         status: UserStatus::parse(&status).map_err(c)?,
-        user_key: user_key.as_deref().map(UserKey::parse).transpose().map_err(c)?,
+        user_key: user_key
+            .as_deref()
+            .map(UserKey::parse)
+            .transpose()
+            .map_err(c)?,
         home_account_id: row.try_get("home_account_id")?,
         main_contact: row.try_get::<i64, _>("main_contact")? != 0,
         created_at: row.try_get("created_at")?,
@@ -149,18 +160,27 @@ pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Resu
     Ok(row.try_get("id")?)
 }
 
-pub(crate) async fn insert_link(w: &mut WriteTx<'_>, user_id: i64, account_id: i64, rights: RightSet) -> Result<()> {
-    sqlx::query("INSERT INTO links (user_id, account_id, rights, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(user_id)
-        .bind(account_id)
-        .bind(rights.to_db())
-        .bind(now_millis())
-        .execute(&mut *w.tx)
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => StoreError::Rule("the user is already linked to this account".into()),
-            other => other,
-        })?;
+pub(crate) async fn insert_link(
+    w: &mut WriteTx<'_>,
+    user_id: i64,
+    account_id: i64,
+    rights: RightSet,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO links (user_id, account_id, rights, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(account_id)
+    .bind(rights.to_db())
+    .bind(now_millis())
+    .execute(&mut *w.tx)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => {
+            StoreError::Rule("the user is already linked to this account".into())
+        }
+        other => other,
+    })?;
     Ok(())
 }
 
@@ -226,7 +246,12 @@ impl Store {
     }
 
     /// Creates a standard user of `account_id` with the rights the admin gives (delegation rule).
-    pub async fn create_standard_user(&self, actor: Actor, account_id: i64, new: NewStandardUser) -> Result<User> {
+    pub async fn create_standard_user(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        new: NewStandardUser,
+    ) -> Result<User> {
         new.profile.check_complete()?;
         new.rights.check_standard()?;
         if new.login.looks_like_account() {
@@ -255,10 +280,19 @@ impl Store {
         .await?;
         insert_link(&mut w, id, account_id, new.rights).await?;
         let user = user_after_insert(&mut w, id).await?;
-        w.change(ChangeKind::User, Some(account_id), Some(id), None).await?;
+        w.change(ChangeKind::User, Some(account_id), Some(id), None)
+            .await?;
         let mut after = snapshot(&user);
         after["rights"] = json!(new.rights);
-        w.audit("user.create_standard", Some(account_id), Some(id), None, Some(after), None).await?;
+        w.audit(
+            "user.create_standard",
+            Some(account_id),
+            Some(id),
+            None,
+            Some(after),
+            None,
+        )
+        .await?;
         w.commit().await?;
         Ok(user)
     }
@@ -295,21 +329,45 @@ impl Store {
         )
         .await?;
         insert_link(&mut w, id, account_id, new.rights).await?;
-        let (invitation, token) = insert_token(&mut w, "invitation", id, Some(account_id), new.rights, INVITATION_TTL_MILLIS).await?;
+        let (invitation, token) = insert_token(
+            &mut w,
+            "invitation",
+            id,
+            Some(account_id),
+            new.rights,
+            INVITATION_TTL_MILLIS,
+        )
+        .await?;
         let user = user_after_insert(&mut w, id).await?;
-        w.change(ChangeKind::User, Some(account_id), Some(id), None).await?;
+        w.change(ChangeKind::User, Some(account_id), Some(id), None)
+            .await?;
         let mut after = snapshot(&user);
         after["rights"] = json!(new.rights);
-        w.audit("user.create_advanced", Some(account_id), Some(id), None, Some(after), None).await?;
+        w.audit(
+            "user.create_advanced",
+            Some(account_id),
+            Some(id),
+            None,
+            Some(after),
+            None,
+        )
+        .await?;
         w.commit().await?;
         Ok((user, invitation, token))
     }
 
     /// Issues a fresh invitation for an invited user (the previous ones stop working).
-    pub async fn resend_invitation(&self, actor: Actor, account_id: i64, user_id: i64) -> Result<(User, Invitation, String)> {
+    pub async fn resend_invitation(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        user_id: i64,
+    ) -> Result<(User, Invitation, String)> {
         let user = self.user_in_account(account_id, user_id).await?;
         if user.status != UserStatus::Invited {
-            return Err(StoreError::Rule("the user has already completed the invitation".into()));
+            return Err(StoreError::Rule(
+                "the user has already completed the invitation".into(),
+            ));
         }
         let link = self.link(user_id, account_id).await?;
         let mut w = self.write(actor).await?;
@@ -318,9 +376,26 @@ impl Store {
             .bind(user_id)
             .execute(&mut *w.tx)
             .await?;
-        let (inv, token) = insert_token(&mut w, "invitation", user_id, Some(account_id), link.rights, INVITATION_TTL_MILLIS).await?;
-        w.change(ChangeKind::User, Some(account_id), Some(user_id), None).await?;
-        w.audit("user.invitation_resend", Some(account_id), Some(user_id), None, None, None).await?;
+        let (inv, token) = insert_token(
+            &mut w,
+            "invitation",
+            user_id,
+            Some(account_id),
+            link.rights,
+            INVITATION_TTL_MILLIS,
+        )
+        .await?;
+        w.change(ChangeKind::User, Some(account_id), Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.invitation_resend",
+            Some(account_id),
+            Some(user_id),
+            None,
+            None,
+            None,
+        )
+        .await?;
         w.commit().await?;
         Ok((user, inv, token))
     }
@@ -338,10 +413,14 @@ impl Store {
         .ok_or(StoreError::NotFound("invitation"))?;
         let inv = invitation_from_row(&row)?;
         if inv.used_at.is_some() {
-            return Err(StoreError::Rule("this invitation link has already been used".into()));
+            return Err(StoreError::Rule(
+                "this invitation link has already been used".into(),
+            ));
         }
         if inv.expires_at <= now_millis() {
-            return Err(StoreError::Rule("this invitation link has expired (valid 48 hours); ask for a new one".into()));
+            return Err(StoreError::Rule(
+                "this invitation link has expired (valid 48 hours); ask for a new one".into(),
+            ));
         }
         let user = self.user(inv.user_id).await?;
         Ok((inv, user))
@@ -367,13 +446,16 @@ impl Store {
         let key_hash = self.hasher().hash_key(&key);
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
         // Single use even under concurrent submissions: only the first UPDATE matches.
-        let used = sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-            .bind(now_millis())
-            .bind(inv.id)
-            .execute(&mut *w.tx)
-            .await?;
+        let used =
+            sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(now_millis())
+                .bind(inv.id)
+                .execute(&mut *w.tx)
+                .await?;
         if used.rows_affected() != 1 {
-            return Err(StoreError::Rule("this invitation link has already been used".into()));
+            return Err(StoreError::Rule(
+                "this invitation link has already been used".into(),
+            ));
         }
         update_profile(&mut w, user.id, &profile).await?;
         sqlx::query(
@@ -387,16 +469,34 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         let after = user_after_insert(&mut w, user.id).await?;
-        w.change(ChangeKind::User, Some(inv.account_id), Some(user.id), None).await?;
-        w.audit("user.activate", Some(inv.account_id), Some(user.id), Some(snapshot(&user)), Some(snapshot(&after)), None)
+        w.change(ChangeKind::User, Some(inv.account_id), Some(user.id), None)
             .await?;
+        w.audit(
+            "user.activate",
+            Some(inv.account_id),
+            Some(user.id),
+            Some(snapshot(&user)),
+            Some(snapshot(&after)),
+            None,
+        )
+        .await?;
         w.commit().await?;
-        Ok(Activation { user: after, connection_key: key, account_id: inv.account_id, rights: inv.rights })
+        Ok(Activation {
+            user: after,
+            connection_key: key,
+            account_id: inv.account_id,
+            rights: inv.rights,
+        })
     }
 
     /// Regenerates the connection key (seed 000 §8). The old key stops working now, or after
     /// `grace_millis` if the holder asks for a grace period. Returns the new key, in clear, once.
-    pub async fn regenerate_connection_key(&self, actor: Actor, user_id: i64, grace_millis: Option<Millis>) -> Result<ConnectionKey> {
+    pub async fn regenerate_connection_key(
+        &self,
+        actor: Actor,
+        user_id: i64,
+        grace_millis: Option<Millis>,
+    ) -> Result<ConnectionKey> {
         let row = sqlx::query("SELECT kind, status, conn_key_hash FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
@@ -404,11 +504,15 @@ impl Store {
             .ok_or(StoreError::NotFound("user"))?;
         let kind: String = row.try_get("kind")?;
         if kind != UserKind::Advanced.as_str() {
-            return Err(StoreError::Rule("only advanced users hold a connection key".into()));
+            return Err(StoreError::Rule(
+                "only advanced users hold a connection key".into(),
+            ));
         }
         let status: String = row.try_get("status")?;
         if status == UserStatus::Invited.as_str() {
-            return Err(StoreError::Rule("the user has not completed the invitation yet".into()));
+            return Err(StoreError::Rule(
+                "the user has not completed the invitation yet".into(),
+            ));
         }
         let old: Option<Vec<u8>> = row.try_get("conn_key_hash")?;
         let old = old.as_deref().and_then(KeyHash::from_slice);
@@ -432,34 +536,65 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         w.change(ChangeKind::Key, None, Some(user_id), old).await?;
-        w.audit("user.key_regenerate", None, Some(user_id), None, Some(json!({"graceMillis": grace})), None).await?;
+        w.audit(
+            "user.key_regenerate",
+            None,
+            Some(user_id),
+            None,
+            Some(json!({"graceMillis": grace})),
+            None,
+        )
+        .await?;
         w.commit().await?;
         Ok(key)
     }
 
     /// Links an existing advanced user to an account with rights (seed 000 §6).
-    pub async fn associate(&self, actor: Actor, account_id: i64, user_key: &UserKey, rights: RightSet) -> Result<User> {
+    pub async fn associate(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        user_key: &UserKey,
+        rights: RightSet,
+    ) -> Result<User> {
         rights.check_advanced()?;
         let account = self.account(account_id).await?;
         RightSet::check_delegation(rights, account.entitlements)?;
         let user = self.find_advanced_by_user_key(user_key).await?;
         let mut w = self.write(actor).await?;
         insert_link(&mut w, user.id, account_id, rights).await?;
-        w.change(ChangeKind::Link, Some(account_id), Some(user.id), None).await?;
-        w.audit("link.create", Some(account_id), Some(user.id), None, Some(json!({"rights": rights})), None).await?;
+        w.change(ChangeKind::Link, Some(account_id), Some(user.id), None)
+            .await?;
+        w.audit(
+            "link.create",
+            Some(account_id),
+            Some(user.id),
+            None,
+            Some(json!({"rights": rights})),
+            None,
+        )
+        .await?;
         w.commit().await?;
         Ok(user)
     }
 
     /// Replaces the rights of a link (delegation rule applies).
-    pub async fn set_link_rights(&self, actor: Actor, account_id: i64, user_id: i64, rights: RightSet) -> Result<Link> {
+    pub async fn set_link_rights(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        user_id: i64,
+        rights: RightSet,
+    ) -> Result<Link> {
         let user = self.user_in_account(account_id, user_id).await?;
         match user.kind {
             UserKind::Advanced => rights.check_advanced()?,
             UserKind::Standard => rights.check_standard()?,
         }
         if user.main_contact {
-            return Err(StoreError::Rule("the main contact always has the account's rights".into()));
+            return Err(StoreError::Rule(
+                "the main contact always has the account's rights".into(),
+            ));
         }
         let account = self.account(account_id).await?;
         RightSet::check_delegation(rights, account.entitlements)?;
@@ -471,7 +606,8 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
-        w.change(ChangeKind::Link, Some(account_id), Some(user_id), None).await?;
+        w.change(ChangeKind::Link, Some(account_id), Some(user_id), None)
+            .await?;
         w.audit(
             "link.rights",
             Some(account_id),
@@ -489,7 +625,9 @@ impl Store {
     pub async fn unlink(&self, actor: Actor, account_id: i64, user_id: i64) -> Result<()> {
         let user = self.user_in_account(account_id, user_id).await?;
         if user.kind != UserKind::Advanced {
-            return Err(StoreError::Rule("a standard user belongs to its account; delete it instead".into()));
+            return Err(StoreError::Rule(
+                "a standard user belongs to its account; delete it instead".into(),
+            ));
         }
         let before = self.link(user_id, account_id).await?;
         let mut w = self.write(actor).await?;
@@ -498,18 +636,40 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
-        w.change(ChangeKind::Link, Some(account_id), Some(user_id), None).await?;
-        w.audit("link.delete", Some(account_id), Some(user_id), Some(json!({"rights": before.rights})), None, None).await?;
+        w.change(ChangeKind::Link, Some(account_id), Some(user_id), None)
+            .await?;
+        w.audit(
+            "link.delete",
+            Some(account_id),
+            Some(user_id),
+            Some(json!({"rights": before.rights})),
+            None,
+            None,
+        )
+        .await?;
         w.commit().await
     }
 
     /// Enables or disables a user's access, with the comment the back office leaves (seed 004 §4).
-    pub async fn set_user_status(&self, actor: Actor, account_id: Option<i64>, user_id: i64, enabled: bool, comment: Option<&str>) -> Result<User> {
+    pub async fn set_user_status(
+        &self,
+        actor: Actor,
+        account_id: Option<i64>,
+        user_id: i64,
+        enabled: bool,
+        comment: Option<&str>,
+    ) -> Result<User> {
         let before = self.user(user_id).await?;
         if before.status == UserStatus::Invited && enabled {
-            return Err(StoreError::Rule("the user has not completed the invitation yet".into()));
+            return Err(StoreError::Rule(
+                "the user has not completed the invitation yet".into(),
+            ));
         }
-        let status = if enabled { UserStatus::Active } else { UserStatus::Disabled };
+        let status = if enabled {
+            UserStatus::Active
+        } else {
+            UserStatus::Disabled
+        };
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status.as_str())
@@ -518,24 +678,37 @@ impl Store {
             .execute(&mut *w.tx)
             .await?;
         let after = user_after_insert(&mut w, user_id).await?;
-        w.change(ChangeKind::User, account_id, Some(user_id), None).await?;
-        w.audit("user.status", account_id, Some(user_id), Some(snapshot(&before)), Some(snapshot(&after)), comment).await?;
+        w.change(ChangeKind::User, account_id, Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.status",
+            account_id,
+            Some(user_id),
+            Some(snapshot(&before)),
+            Some(snapshot(&after)),
+            comment,
+        )
+        .await?;
         w.commit().await?;
         Ok(after)
     }
 
     /// User sign-in with login and password. `None` for any mismatch.
     pub async fn verify_user_login(&self, login: &str, password: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS}, u.password_hash FROM users u WHERE u.login = $1"))
-            .bind(login.trim())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE u.login = $1"
+        ))
+        .bind(login.trim())
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else {
             let _ = verify_password(password, crate::accounts::DUMMY_HASH);
             return Ok(None);
         };
         let hash: Option<String> = row.try_get("password_hash")?;
-        let ok = hash.as_deref().is_some_and(|h| verify_password(password, h));
+        let ok = hash
+            .as_deref()
+            .is_some_and(|h| verify_password(password, h));
         if !ok {
             return Ok(None);
         }
@@ -544,8 +717,15 @@ impl Store {
 
     async fn check_department(&self, account_id: i64, department_id: Option<i64>) -> Result<()> {
         if let Some(d) = department_id {
-            if !self.departments(account_id).await?.iter().any(|x| x.id == d) {
-                return Err(FieldError::new("departmentId", "is not a department of this account").into());
+            if !self
+                .departments(account_id)
+                .await?
+                .iter()
+                .any(|x| x.id == d)
+            {
+                return Err(
+                    FieldError::new("departmentId", "is not a department of this account").into(),
+                );
             }
         }
         Ok(())
@@ -624,7 +804,9 @@ fn invitation_from_row(row: &AnyRow) -> Result<Invitation> {
     Ok(Invitation {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        account_id: row.try_get::<Option<i64>, _>("account_id")?.unwrap_or_default(),
+        account_id: row
+            .try_get::<Option<i64>, _>("account_id")?
+            .unwrap_or_default(),
         rights: RightSet::from_db(&rights).map_err(|e| corrupt("invitations", e))?,
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,

@@ -1,0 +1,141 @@
+//! The gateway's configuration (`[gateway]` table of the TOML file). Unknown keys are refused so a
+//! typo stops start-up with a message naming the key.
+
+use serde::Deserialize;
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Base URL of the carrier's services (the simulator in the demo and the tests).
+    pub upstream_url: String,
+    /// TCP connect timeout towards the upstream.
+    pub connect_timeout_ms: u64,
+    /// Whole-exchange timeout of one upstream call (single-account services).
+    pub request_timeout_ms: u64,
+    /// Per-account timeout of a fanned-out call: a slow account is reported on its own instead of
+    /// delaying every other answer.
+    pub fanout_timeout_ms: u64,
+    /// Largest request body accepted from a client.
+    pub max_body_bytes: usize,
+    /// Cached principals (connection key → rights); ~1 KiB each with a few links.
+    pub cache_capacity: u64,
+    /// Backstop only: eviction is driven by the change log, the TTL bounds the damage of a
+    /// missed notification.
+    pub cache_ttl_secs: u64,
+    /// Unknown keys remembered (so a flood of bad keys does not reach the database).
+    pub negative_cache_capacity: u64,
+    pub negative_ttl_secs: u64,
+    /// Successful legacy login/password checks are remembered this long (argon2 is slow).
+    pub password_cache_ttl_secs: u64,
+    /// Change-log polling period (SQLite; PostgreSQL uses LISTEN/NOTIFY and polls 10× slower as a
+    /// safety net).
+    pub poll_interval_ms: u64,
+    pub rate_limit: RateLimitConfig,
+    pub tls: Option<TlsConfig>,
+    /// Where the "OK" button of the tracking-link error page leads (the client portal).
+    pub portal_url: String,
+    /// How long in-flight calls may take to finish once shutdown starts.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            upstream_url: "http://127.0.0.1:8090".to_owned(),
+            connect_timeout_ms: 1_000,
+            request_timeout_ms: 10_000,
+            fanout_timeout_ms: 5_000,
+            max_body_bytes: 1024 * 1024,
+            cache_capacity: 2_000_000,
+            cache_ttl_secs: 300,
+            negative_cache_capacity: 100_000,
+            negative_ttl_secs: 30,
+            password_cache_ttl_secs: 60,
+            poll_interval_ms: 50,
+            rate_limit: RateLimitConfig::default(),
+            tls: None,
+            portal_url: "http://127.0.0.1:8081/".to_owned(),
+            drain_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Requests per second allowed; `0` disables a limit.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Per connection key (per user: a user holds one key).
+    pub per_key_per_sec: u32,
+    /// Per account acted for, all users together.
+    pub per_account_per_sec: u32,
+    /// Burst allowed above the steady rate (both limits).
+    pub burst: u32,
+    /// Per-user rates replacing `per_key_per_sec`.
+    pub overrides: Vec<RateOverride>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_key_per_sec: 5_000,
+            per_account_per_sec: 20_000,
+            burst: 1_000,
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// One user's own rate, found by user id or by user key.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RateOverride {
+    #[serde(default)]
+    pub user_id: Option<i64>,
+    #[serde(default)]
+    pub user_key: Option<String>,
+    pub per_sec: u32,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_path: String,
+    pub key_path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GatewayConfig;
+
+    #[test]
+    fn parses_a_gateway_table_and_refuses_unknown_keys() {
+        let cfg: GatewayConfig = toml::from_str(
+            r#"
+            upstream_url = "http://127.0.0.1:9999"
+            fanout_timeout_ms = 800
+            [rate_limit]
+            per_key_per_sec = 50
+            overrides = [{ user_id = 7, per_sec = 500 }, { user_key = "0123456789ABCDEF0123456789ABCDEF", per_sec = 0 }]
+            [tls]
+            cert_path = "c.pem"
+            key_path = "k.pem"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(cfg.fanout_timeout_ms, 800);
+        assert_eq!(cfg.rate_limit.per_key_per_sec, 50);
+        assert_eq!(
+            cfg.rate_limit.burst, 1_000,
+            "unset keys keep their defaults"
+        );
+        assert_eq!(cfg.rate_limit.overrides.len(), 2);
+        assert_eq!(
+            cfg.request_timeout_ms,
+            GatewayConfig::default().request_timeout_ms
+        );
+        let err = toml::from_str::<GatewayConfig>("upstream_ur = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upstream_ur"), "{err}");
+    }
+}

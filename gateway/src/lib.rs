@@ -1,0 +1,436 @@
+//! # Sesame gateway (data path)
+//!
+//! A reverse proxy in front of the carrier's web services. Every public request goes through the
+//! same phases (named like pingora's, each one a function in `services.rs`):
+//!
+//! 1. **parse**: route on method and path (hand-written match: no allocation, no regex), read
+//!    the body within `max_body_bytes`, parse the JSON object;
+//! 2. **authenticate**: read the connection key where this service's clients put it (header,
+//!    body field, query), or a legacy login/password; resolve it through the principal cache;
+//! 3. **select account**: the explicit field, else the only linked account holding the right;
+//! 4. **authorize**: the right on that account (rights are already effective: link ∩
+//!    entitlements); rate limits per key and per account;
+//! 5. **rewrite**: remove the caller's key/password, inject the account's upstream credentials,
+//!    stamp labels with the user's key and tag;
+//! 6. **forward**: pooled keep-alive client, bounded by timeouts; fan-out where answers span
+//!    accounts;
+//! 7. **filter**: keep only what the caller's scope covers (out of scope ≡ unknown);
+//! 8. **respond**: errors are rendered in ONE place ([`GatewayError::into_response`]) in the
+//!    service's own envelope.
+//!
+//! The ops listener serves `/metrics`, `/health` and `/ready`.
+#![forbid(unsafe_code)]
+
+mod auth;
+mod config;
+mod error;
+mod follower;
+mod metrics;
+mod ratelimit;
+mod services;
+mod tls;
+mod upstream;
+mod zip;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use auth::{Link, Principal};
+pub use config::{GatewayConfig, RateLimitConfig, RateOverride, TlsConfig};
+pub use error::{GatewayError, Service, LINK_DENIED};
+
+use error::{bytes_resp, Resp};
+
+/// The gateway: cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub cfg: GatewayConfig,
+    pub auth: auth::Authenticator,
+    pub upstream: upstream::Upstream,
+    pub limits: ratelimit::Limits,
+    pub metrics: metrics::Metrics,
+    registry: prometheus::Registry,
+    /// TLS on the public listener, when configured.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Cleared when shutdown starts: `/ready` answers 503 so load balancers stop sending.
+    accepting: AtomicBool,
+    request_ids: AtomicU64,
+    /// Change-log version applied at start-up (the follower resumes from it).
+    start_version: i64,
+}
+
+impl Gateway {
+    pub async fn new(
+        cfg: GatewayConfig,
+        store: sesame_store::Store,
+        registry: prometheus::Registry,
+    ) -> Result<Gateway, GatewayError> {
+        let tls = match &cfg.tls {
+            Some(t) => Some(tls::acceptor(t)?),
+            None => None,
+        };
+        for (i, o) in cfg.rate_limit.overrides.iter().enumerate() {
+            let key_ok = o
+                .user_key
+                .as_deref()
+                .is_none_or(|k| sesame_domain::UserKey::parse(k).is_ok());
+            if (o.user_id.is_none() && o.user_key.is_none()) || !key_ok {
+                return Err(GatewayError::Config(format!(
+                    "gateway.rate_limit.overrides[{i}]: needs user_id or a valid user_key (32 hexadecimal characters)"
+                )));
+            }
+        }
+        if cfg.max_body_bytes == 0 {
+            return Err(GatewayError::Config(
+                "gateway.max_body_bytes: must be positive".into(),
+            ));
+        }
+        let metrics = metrics::Metrics::new(&registry)?;
+        let upstream = upstream::Upstream::new(
+            &cfg.upstream_url,
+            Duration::from_millis(cfg.connect_timeout_ms.max(1)),
+            metrics.clone(),
+        )?;
+        // Where the follower starts: if the database is down at start, from 0 (the cache is
+        // empty, so replaying old changes only costs a few reads once it is back).
+        let start_version = store.latest_version().await.unwrap_or(0);
+        metrics.changelog_version.set(start_version);
+        let limits = ratelimit::Limits::new(&cfg.rate_limit, metrics.clone());
+        let auth = auth::Authenticator::new(&cfg, store, metrics.clone());
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                cfg,
+                auth,
+                upstream,
+                limits,
+                metrics,
+                registry,
+                tls,
+                accepting: AtomicBool::new(true),
+                request_ids: AtomicU64::new(1),
+                start_version,
+            }),
+        })
+    }
+
+    /// Serves the public and ops listeners until `shutdown` completes, then stops accepting,
+    /// flips `/ready` to 503 and drains in-flight calls (up to `drain_timeout_ms`). Also runs
+    /// the change-log follower.
+    pub async fn run(
+        self,
+        public: TcpListener,
+        ops: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            inner.accepting.store(false, Ordering::Release);
+            let _ = stop_tx.send(true);
+        });
+        let follower = tokio::spawn(follower::run(self.inner.clone(), stop_rx.clone()));
+        let drain = Duration::from_millis(self.inner.cfg.drain_timeout_ms);
+
+        let gw = self.inner.clone();
+        let public_task = serve(
+            public,
+            self.inner.tls.clone(),
+            stop_rx.clone(),
+            drain,
+            move |req, peer| {
+                let gw = gw.clone();
+                async move { gw.handle_public(req, peer.ip()).await }
+            },
+        );
+        // The ops listener outlives the public drain, so `/ready` answers 503 (and metrics stay
+        // scrapeable) while in-flight calls finish.
+        let (ops_stop_tx, ops_stop_rx) = watch::channel(false);
+        let gw = self.inner.clone();
+        let ops_task = tokio::spawn(serve(ops, None, ops_stop_rx, drain, move |req, _peer| {
+            let gw = gw.clone();
+            async move { gw.handle_ops(req).await }
+        }));
+        let a = public_task.await;
+        let _ = ops_stop_tx.send(true);
+        let b = ops_task
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        follower.abort();
+        a.and(b)
+    }
+
+    /// Evicts everything cached (operators' escape hatch; tests).
+    pub fn evict_all(&self) {
+        self.inner.auth.evict_all();
+    }
+
+    /// Resolves a connection key as a request would (HMAC, cache, store on a miss), without the
+    /// failed-authentication slow-down. For benchmarks of the key → rights hot path.
+    pub async fn authenticate_key(&self, key: &str) -> Result<Arc<Principal>, GatewayError> {
+        let key =
+            sesame_domain::ConnectionKey::parse(key).map_err(|_| GatewayError::Unauthenticated)?;
+        let hash = self.inner.auth.store().hasher().hash_key(&key);
+        match self.inner.auth.principal(&hash).await? {
+            Some(p) if p.usable(sesame_domain::model::now_millis()) => Ok(p),
+            _ => Err(GatewayError::Unauthenticated),
+        }
+    }
+
+    /// Principals currently cached.
+    pub async fn cached_principals(&self) -> u64 {
+        self.inner.auth.entry_count().await
+    }
+}
+
+/// Completes once shutdown was asked for (the guard `wait_for` returns is dropped here, so the
+/// callers' futures stay `Send`).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Accept loop with graceful drain, shared by both listeners. The TLS handshake (if any) runs in
+/// the connection's own task so a slow client never holds up the accept loop.
+async fn serve<F, Fut>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+    handler: F,
+) -> std::io::Result<()>
+where
+    F: Fn(http::Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Resp> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its headers (slowloris) is dropped instead of holding a
+    // connection forever.
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    b.http2().timer(hyper_util::rt::TokioTimer::new());
+    let builder = Arc::new(b);
+    loop {
+        tokio::select! {
+            res = listener.accept() => {
+                let (stream, peer) = match res {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let h = handler.clone();
+                let svc = service_fn(move |req| {
+                    let h = h.clone();
+                    async move { Ok::<_, Infallible>(h(req, peer).await) }
+                });
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let res = match tls {
+                        None => {
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                            watcher.watch(conn).await
+                        }
+                        Some(acceptor) => {
+                            let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                            let Ok(Ok(tls_stream)) = hs else {
+                                tracing::debug!(%peer, "TLS handshake failed or timed out");
+                                return;
+                            };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc).into_owned();
+                            watcher.watch(conn).await
+                        }
+                    };
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = stopped(&mut stop) => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(drain) => tracing::warn!("drain timeout: closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// A path and query fit for logs: values of parameters that may hold a secret are replaced.
+pub fn redact_uri(path: &str, query: Option<&str>) -> String {
+    let Some(q) = query else {
+        return path.to_owned();
+    };
+    let mut out = String::with_capacity(path.len() + q.len() + 1);
+    out.push_str(path);
+    out.push('?');
+    for (i, pair) in q.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
+        let secret = ["apikey", "password", "key", "token", "x-okapi-key"]
+            .iter()
+            .any(|s| k.eq_ignore_ascii_case(s));
+        if secret {
+            out.push_str(k);
+            out.push_str("=<redacted>");
+        } else {
+            out.push_str(pair);
+        }
+    }
+    out
+}
+
+impl Inner {
+    async fn handle_public(self: Arc<Self>, req: http::Request<Incoming>, ip: IpAddr) -> Resp {
+        let start = Instant::now();
+        let id = self.request_ids.fetch_add(1, Ordering::Relaxed);
+        let route = services::route(req.method(), req.uri().path());
+        // Only for the access log: the query may carry a key (tracking links), so it is redacted.
+        let logged_uri = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            (
+                req.method().clone(),
+                redact_uri(req.uri().path(), req.uri().query()),
+            )
+        });
+        let svc = route.service(req.headers());
+        let result = services::dispatch(&self, route, req, ip).await;
+        let (resp, outcome) = match result {
+            Ok(r) => (r, "ok"),
+            Err(e) => {
+                let outcome = e.outcome();
+                match &e {
+                    GatewayError::Internal(m) => {
+                        tracing::error!(request_id = id, route = svc.route(), error = %m, "internal error")
+                    }
+                    GatewayError::UpstreamUnavailable(m) => {
+                        tracing::warn!(request_id = id, route = svc.route(), error = %m, "upstream unavailable")
+                    }
+                    other => {
+                        tracing::debug!(request_id = id, route = svc.route(), error = %other, "refused")
+                    }
+                }
+                (e.into_response(svc, &self.cfg.portal_url), outcome)
+            }
+        };
+        let route_label = svc.route();
+        self.metrics
+            .requests
+            .with_label_values(&[route_label, resp.status().as_str(), outcome])
+            .inc();
+        self.metrics
+            .request_duration
+            .with_label_values(&[route_label])
+            .observe(start.elapsed().as_secs_f64());
+        let mut resp = resp;
+        if let Ok(v) = http::HeaderValue::from_str(&id.to_string()) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        if let Some((method, uri)) = logged_uri {
+            tracing::debug!(request_id = id, %method, uri = %uri, status = resp.status().as_u16(), outcome,
+                elapsed_us = start.elapsed().as_micros() as u64, "request");
+        }
+        resp
+    }
+
+    async fn handle_ops(self: Arc<Self>, req: http::Request<Incoming>) -> Resp {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/metrics") => {
+                self.metrics
+                    .cached_principals
+                    .set(i64::try_from(self.auth.entry_count().await).unwrap_or(i64::MAX));
+                let mut buf = String::new();
+                let enc = prometheus::TextEncoder::new();
+                match enc.encode_utf8(&self.registry.gather(), &mut buf) {
+                    Ok(()) => bytes_resp(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        Bytes::from(buf),
+                    ),
+                    Err(e) => bytes_resp(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        Bytes::from(e.to_string()),
+                    ),
+                }
+            }
+            (&Method::GET, "/health") => {
+                bytes_resp(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n"))
+            }
+            (&Method::GET, "/ready") => {
+                if !self.accepting.load(Ordering::Acquire) {
+                    return bytes_resp(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        Bytes::from_static(b"shutting down\n"),
+                    );
+                }
+                // Ready when the database answers, or when the cache is warm enough to serve
+                // known callers without it (SPEC §7).
+                let db =
+                    tokio::time::timeout(Duration::from_secs(1), self.auth.store().ping()).await;
+                if matches!(db, Ok(Ok(()))) || self.auth.entry_count().await > 0 {
+                    bytes_resp(StatusCode::OK, "text/plain", Bytes::from_static(b"ready\n"))
+                } else {
+                    bytes_resp(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        Bytes::from_static(b"database unreachable, cache empty\n"),
+                    )
+                }
+            }
+            _ => bytes_resp(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                Bytes::from_static(b"not found\n"),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_uri;
+
+    #[test]
+    fn keys_in_urls_are_redacted() {
+        let u = redact_uri(
+            "/entreprise/colis/login/parcel",
+            Some("apikey=0E0AC69EA87355213770755A310BFB32&cab=6A14091083866"),
+        );
+        assert_eq!(
+            u,
+            "/entreprise/colis/login/parcel?apikey=<redacted>&cab=6A14091083866"
+        );
+        assert!(!redact_uri("/x", Some("APIKEY=abc&password=p")).contains("abc"));
+        assert_eq!(redact_uri("/x", None), "/x");
+    }
+}

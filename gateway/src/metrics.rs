@@ -1,0 +1,169 @@
+//! Prometheus metrics, every name prefixed `sesame_`. Labels are bounded (routes, statuses,
+//! reasons): never a key, a parcel number or an account number.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+use crate::error::GatewayError;
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub fanout_width: HistogramVec,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    pub cache_evictions: IntCounterVec,
+    pub cached_principals: IntGauge,
+    pub auth_failures: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub changelog_lag: Histogram,
+    pub changelog_version: IntGauge,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(
+    r: &Registry,
+    c: T,
+) -> Result<T, GatewayError> {
+    r.register(Box::new(c.clone()))
+        .map_err(|e| GatewayError::Config(format!("metrics registration: {e}")))?;
+    Ok(c)
+}
+
+fn err(e: prometheus::Error) -> GatewayError {
+    GatewayError::Config(format!("metrics: {e}"))
+}
+
+impl Metrics {
+    pub fn new(r: &Registry) -> Result<Metrics, GatewayError> {
+        let lat_buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        Ok(Metrics {
+            requests: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sesame_gateway_requests_total",
+                        "Gateway requests by route, HTTP status and outcome",
+                    ),
+                    &["route", "status", "outcome"],
+                )
+                .map_err(err)?,
+            )?,
+            request_duration: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "sesame_gateway_request_duration_seconds",
+                        "Gateway request latency by route",
+                    )
+                    .buckets(lat_buckets.clone()),
+                    &["route"],
+                )
+                .map_err(err)?,
+            )?,
+            upstream_duration: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "sesame_upstream_duration_seconds",
+                        "Upstream call latency by service and result",
+                    )
+                    .buckets(lat_buckets),
+                    &["service", "result"],
+                )
+                .map_err(err)?,
+            )?,
+            fanout_width: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "sesame_fanout_width",
+                        "Accounts called concurrently per fanned-out request",
+                    )
+                    .buckets(vec![1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0]),
+                    &["route"],
+                )
+                .map_err(err)?,
+            )?,
+            cache_hits: reg(
+                r,
+                IntCounter::new("sesame_principal_cache_hits_total", "Principal cache hits")
+                    .map_err(err)?,
+            )?,
+            cache_misses: reg(
+                r,
+                IntCounter::new(
+                    "sesame_principal_cache_misses_total",
+                    "Principal cache misses that read the database (concurrent misses on one key count once)",
+                )
+                .map_err(err)?,
+            )?,
+            cache_evictions: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sesame_principal_cache_evictions_total",
+                        "Principal cache evictions by reason",
+                    ),
+                    &["reason"],
+                )
+                .map_err(err)?,
+            )?,
+            cached_principals: reg(
+                r,
+                IntGauge::new(
+                    "sesame_principal_cache_entries",
+                    "Principals currently cached",
+                )
+                .map_err(err)?,
+            )?,
+            auth_failures: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sesame_auth_failures_total",
+                        "Failed authentications by reason",
+                    ),
+                    &["reason"],
+                )
+                .map_err(err)?,
+            )?,
+            rate_limited: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "sesame_rate_limited_total",
+                        "Calls refused by a rate limit, by limit",
+                    ),
+                    &["limit"],
+                )
+                .map_err(err)?,
+            )?,
+            changelog_lag: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "sesame_changelog_lag_seconds",
+                        "Delay between a change's commit and its eviction by this gateway",
+                    )
+                    .buckets(vec![
+                        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+                    ]),
+                )
+                .map_err(err)?,
+            )?,
+            changelog_version: reg(
+                r,
+                IntGauge::new(
+                    "sesame_changelog_applied_version",
+                    "Last change-log version applied by this gateway",
+                )
+                .map_err(err)?,
+            )?,
+        })
+    }
+}

@@ -1,0 +1,572 @@
+//! Cache invalidation through the change log (SQLite polling, PostgreSQL LISTEN/NOTIFY), rate
+//! limits, database outage, ops endpoints.
+
+use std::time::{Duration, Instant};
+
+use sesame_domain::model::{AccountStatus, Actor};
+use sesame_store::testing::test_secrets;
+use sesame_store::{Backend, Store};
+
+use crate::common::*;
+
+/// Polls until `f` says the change is visible; fails after 3 s. Returns how long it took.
+async fn eventually<F, Fut>(what: &str, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if f().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{what}: not visible after 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every kind of change made by ANOTHER node (a second store handle on the same database, so
+/// the gateway cannot hear it through the same-process channel) is visible quickly.
+async fn revocations(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let other: Store = Store::connect(s.store.url(), test_secrets())
+        .await
+        .expect("second node");
+    let a1 = s.account("300001", ALL_RIGHTS).await;
+    let a2 = s.account("300002", ALL_RIGHTS).await;
+    let u = s.user(a1, "revoked", None, None, &["ws_tracking"]).await;
+    s.associate(a2, &u, &["ws_tracking"]).await;
+    let p1 = s.sim.parcels("300001")[0].number.clone();
+    let p2 = s.sim.parcels("300002")[0].number.clone();
+    assert_eq!(status_code(&s.track(&u.key, &p1).await), "0");
+    assert_eq!(status_code(&s.track(&u.key, &p2).await), "0");
+
+    // Link rights changed on account 2: its parcels become unknown.
+    other
+        .set_link_rights(
+            Actor::AccountAdmin { account_id: a2 },
+            a2,
+            u.id,
+            rights(&["ws_postage"]),
+        )
+        .await
+        .unwrap();
+    let t = eventually("link change", || async {
+        status_code(&s.track(&u.key, &p2).await) == "105"
+    })
+    .await;
+    eprintln!("{backend:?}: link change visible after {t:?}");
+    assert_eq!(status_code(&s.track(&u.key, &p1).await), "0");
+
+    // Entitlement withdrawn from account 1: withdrawn from the link.
+    other
+        .set_entitlements(Actor::Operator, a1, rights(&["ws_postage", "invoices:all"]))
+        .await
+        .unwrap();
+    eventually("entitlement", || async {
+        status_code(&s.track(&u.key, &p1).await) == "202"
+    })
+    .await;
+    other
+        .set_entitlements(Actor::Operator, a1, rights(ALL_RIGHTS))
+        .await
+        .unwrap();
+    eventually("entitlement back", || async {
+        status_code(&s.track(&u.key, &p1).await) == "0"
+    })
+    .await;
+
+    // Account disabled, then enabled again (the cached principal omitted it meanwhile).
+    other
+        .set_account_status(Actor::Operator, a1, AccountStatus::Disabled, Some("test"))
+        .await
+        .unwrap();
+    eventually("account disabled", || async {
+        status_code(&s.track(&u.key, &p1).await) == "202"
+    })
+    .await;
+    other
+        .set_account_status(Actor::Operator, a1, AccountStatus::Active, None)
+        .await
+        .unwrap();
+    eventually("account enabled", || async {
+        status_code(&s.track(&u.key, &p1).await) == "0"
+    })
+    .await;
+
+    // Regenerated key: the old one stops, the new one works.
+    let new_key = other
+        .regenerate_connection_key(Actor::User { user_id: u.id }, u.id, None)
+        .await
+        .unwrap();
+    eventually("old key", || async {
+        status_code(&s.track(&u.key, &p1).await) == "201"
+    })
+    .await;
+    assert_eq!(status_code(&s.track(new_key.expose(), &p1).await), "0");
+
+    // Regenerated with a grace period: both keys work until the old one expires.
+    let newer = other
+        .regenerate_connection_key(Actor::User { user_id: u.id }, u.id, Some(60_000))
+        .await
+        .unwrap();
+    s.settle().await;
+    assert_eq!(status_code(&s.track(newer.expose(), &p1).await), "0");
+    assert_eq!(
+        status_code(&s.track(new_key.expose(), &p1).await),
+        "0",
+        "old key in its grace period"
+    );
+    let new_key = newer;
+
+    // Disabled user.
+    other
+        .set_user_status(
+            Actor::AccountAdmin { account_id: a1 },
+            Some(a1),
+            u.id,
+            false,
+            Some("left"),
+        )
+        .await
+        .unwrap();
+    eventually("disabled user", || async {
+        status_code(&s.track(new_key.expose(), &p1).await) == "201"
+    })
+    .await;
+    other
+        .set_user_status(
+            Actor::AccountAdmin { account_id: a1 },
+            Some(a1),
+            u.id,
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    eventually("enabled user", || async {
+        status_code(&s.track(new_key.expose(), &p1).await) == "0"
+    })
+    .await;
+
+    // Same-process change: evicted through the local channel.
+    s.store
+        .set_link_rights(
+            Actor::AccountAdmin { account_id: a1 },
+            a1,
+            u.id,
+            rights(&["ws_postage"]),
+        )
+        .await
+        .unwrap();
+    eventually("local change", || async {
+        status_code(&s.track(new_key.expose(), &p1).await) == "202"
+    })
+    .await;
+
+    let m = s.metrics().await;
+    assert!(m.contains("sesame_principal_cache_evictions_total"));
+    assert!(m.contains("sesame_changelog_lag_seconds"));
+    other.close().await;
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn revocation_is_seen_on_sqlite() {
+    revocations(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn revocation_is_seen_on_postgres() {
+    revocations(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.rate_limit.per_key_per_sec = 1;
+        c.rate_limit.burst = 2;
+        c.rate_limit.per_account_per_sec = 1_000;
+    })
+    .await;
+    let a1 = s.account("300011", ALL_RIGHTS).await;
+    let u = s
+        .user(
+            a1,
+            "limited",
+            None,
+            None,
+            &["ws_tracking", "ws_pickup_point"],
+        )
+        .await;
+    let p = s.sim.parcels("300011")[0].number.clone();
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = s
+            .http
+            .post(format!(
+                "{}/tracking-timeline-ws/rest/tracking/timelineCompany",
+                s.url
+            ))
+            .json(&serde_json::json!({"apiKey": u.key, "parcelNumber": p}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("a 429 within 5 quick calls");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["status"][0]["message"].is_string(),
+        "tracking envelope: {v}"
+    );
+    assert!(s.metrics().await.contains("sesame_rate_limited_total"));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn override_by_user_id_lifts_the_limit() {
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.rate_limit.per_key_per_sec = 1;
+        c.rate_limit.burst = 1;
+        // Fresh databases number users from 1; the account's main contact takes the first ids.
+        c.rate_limit.overrides = (1..=10)
+            .map(|id| sesame_gateway::RateOverride {
+                user_id: Some(id),
+                user_key: None,
+                per_sec: 1_000,
+            })
+            .collect();
+    })
+    .await;
+    let a = s.account("300021", ALL_RIGHTS).await;
+    let u = s.user(a, "fastlane", None, None, &["ws_tracking"]).await;
+    assert!(u.id <= 10);
+    let p = s.sim.parcels("300021")[0].number.clone();
+    for _ in 0..6 {
+        assert_eq!(status_code(&s.track(&u.key, &p).await), "0");
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn database_outage_keeps_cached_principals_working() {
+    let s = Stack::sqlite().await;
+    let a = s.account("300031", ALL_RIGHTS).await;
+    let u = s
+        .user(a, "cached", None, None, &["ws_tracking", "ws_postage"])
+        .await;
+    let p = s.sim.parcels("300031")[0].number.clone();
+    let first = s.track(&u.key, &p).await;
+    assert_eq!(status_code(&first), "0", "{first}");
+    // Let the follower apply the user's creation (which evicts it) before warming the cache.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(status_code(&s.track(&u.key, &p).await), "0");
+    let ready = s.http.get(format!("{}/ready", s.ops)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    s.store.close().await;
+    // Cached: still served.
+    assert_eq!(status_code(&s.track(&u.key, &p).await), "0");
+    // Unknown key: 503 in the service's envelope.
+    let (st, v) = s
+        .post_json(
+            "/sls-ws/SlsServiceWSRest/2.0/generateLabel",
+            &[("apiKey", "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD")],
+            &label_body(None),
+        )
+        .await;
+    assert_eq!(st, 503, "{v}");
+    assert_eq!(v["messages"][0]["type"], "ERROR");
+    // Ready still: the cache is warm.
+    let ready = s.http.get(format!("{}/ready", s.ops)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let health = s
+        .http
+        .get(format!("{}/health", s.ops))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_and_graceful_shutdown() {
+    let s = Stack::new(Backend::Sqlite, |c| c.drain_timeout_ms = 5_000).await;
+    let a = s.account("300041", ALL_RIGHTS).await;
+    let u = s.user(a, "metered", None, None, &["ws_tracking"]).await;
+    let p = s.sim.parcels("300041")[0].number.clone();
+    assert_eq!(status_code(&s.track(&u.key, &p).await), "0");
+    let _ = s.track("EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE", &p).await;
+    let m = s.metrics().await;
+    for name in [
+        "sesame_gateway_requests_total",
+        "sesame_upstream_duration_seconds",
+        "sesame_principal_cache_hits_total",
+        "sesame_principal_cache_misses_total",
+        "sesame_auth_failures_total",
+        "sesame_gateway_request_duration_seconds",
+    ] {
+        assert!(m.contains(name), "{name} missing");
+    }
+    assert!(!m.contains(&u.key), "a key in the metrics");
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        assert!(name.starts_with("sesame_"), "{name}");
+    }
+    // An in-flight slow call finishes during the drain.
+    s.sim.set_latency(sesame_simulator::Latency {
+        fixed_ms: 400,
+        jitter_ms: 0,
+    });
+    let req = s
+        .http
+        .post(format!(
+            "{}/tracking-timeline-ws/rest/tracking/timelineCompany",
+            s.url
+        ))
+        .json(&serde_json::json!({"apiKey": u.key, "parcelNumber": p}))
+        .send();
+    let inflight = tokio::spawn(req);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = s.url.clone();
+    let ready_url = format!("{}/ready", s.ops);
+    let http = s.http.clone();
+    let shutdown = tokio::spawn(s.shutdown());
+    // During the drain the ops listener still answers, and says "not ready".
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = http.get(&ready_url).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    shutdown.await.unwrap();
+    let r = inflight.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    // Closed for new calls.
+    assert!(reqwest::get(format!("{url}/health")).await.is_err());
+}
+
+#[tokio::test]
+async fn tls_on_the_public_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let dir = std::env::temp_dir().join(format!(
+        "sesame-gw-tls-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+    std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.tls = Some(sesame_gateway::TlsConfig {
+            cert_path: cert_path.display().to_string(),
+            key_path: key_path.display().to_string(),
+        })
+    })
+    .await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    tls.write_all(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    // Clear text on the TLS port is refused.
+    assert!(s
+        .http
+        .get(format!("{}/nowhere", s.url))
+        .send()
+        .await
+        .is_err());
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+
+    // A bad path stops start-up with a message naming the key.
+    let store = fresh_store_for_config().await;
+    let cfg = sesame_gateway::GatewayConfig {
+        tls: Some(sesame_gateway::TlsConfig {
+            cert_path: "/nonexistent.pem".into(),
+            key_path: "/nonexistent.key".into(),
+        }),
+        ..Default::default()
+    };
+    let err = sesame_gateway::Gateway::new(cfg, store.0, prometheus::Registry::new())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("gateway.tls.cert_path"), "{err}");
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+async fn fresh_store_for_config() -> (Store, sesame_store::testing::TestDb) {
+    sesame_store::testing::fresh_store(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn repeated_failures_from_one_client_are_slowed_down() {
+    let s = Stack::sqlite().await;
+    let a = s.account("300051", ALL_RIGHTS).await;
+    let u = s.user(a, "patient", None, None, &["ws_tracking"]).await;
+    let p = s.sim.parcels("300051")[0].number.clone();
+    let t = Instant::now();
+    for i in 0..6 {
+        let bad = format!("{:032X}", i + 1);
+        assert_eq!(status_code(&s.track(&bad, &p).await), "201");
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "first failures are not delayed"
+    );
+    let t = Instant::now();
+    for i in 0..3 {
+        let bad = format!("{:032X}", i + 100);
+        assert_eq!(status_code(&s.track(&bad, &p).await), "201");
+    }
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "later failures are delayed ({:?})",
+        t.elapsed()
+    );
+    // A good key from the same client still works (only slower for a while).
+    assert_eq!(status_code(&s.track(&u.key, &p).await), "0");
+    let m = s.metrics().await;
+    assert!(m.contains("sesame_auth_failures_total{reason=\"unknown_key\"}"));
+    s.shutdown().await;
+}
+
+/// Key → principal on a cache hit (HMAC + lookup). Timing only: run with `--run-ignored all`
+/// (and `--release` for meaningful numbers).
+#[tokio::test]
+#[ignore]
+async fn hot_path_timing() {
+    let (store, _db) = sesame_store::testing::fresh_store(Backend::Sqlite).await;
+    let s = Stack::new(Backend::Sqlite, |_| {}).await;
+    let a = s.account("300061", ALL_RIGHTS).await;
+    let u = s.user(a, "timed", None, None, &["ws_tracking"]).await;
+    drop(store);
+    let gw = sesame_gateway::Gateway::new(
+        sesame_gateway::GatewayConfig::default(),
+        s.store.clone(),
+        prometheus::Registry::new(),
+    )
+    .await
+    .unwrap();
+    gw.authenticate_key(&u.key).await.unwrap();
+    let n = 200_000u32;
+    let t = Instant::now();
+    for _ in 0..n {
+        let p = gw.authenticate_key(&u.key).await.unwrap();
+        std::hint::black_box(p);
+    }
+    eprintln!(
+        "key → principal (cache hit): {:?} per call",
+        t.elapsed() / n
+    );
+    s.shutdown().await;
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Concurrent first calls with one key make one database read; revocation under load takes
+/// effect for every later call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_and_revocation_under_load() {
+    let s = Stack::sqlite().await;
+    let a = s.account("300071", ALL_RIGHTS).await;
+    let u = s.user(a, "crowd", None, None, &["ws_tracking"]).await;
+    let p = s.sim.parcels("300071")[0].number.clone();
+    s.settle().await;
+    let before = metric(&s.metrics().await, "sesame_principal_cache_misses_total");
+    let calls: Vec<_> = (0..40).map(|_| s.track(&u.key, &p)).collect();
+    for v in futures_util::future::join_all(calls).await {
+        assert_eq!(status_code(&v), "0");
+    }
+    let after = metric(&s.metrics().await, "sesame_principal_cache_misses_total");
+    assert_eq!(
+        after - before,
+        1.0,
+        "one database read for 40 concurrent misses"
+    );
+
+    // Hammer while the link is withdrawn: once the change is applied, nothing gets through.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (http, url, key, parcel, stop) = (
+            s.http.clone(),
+            s.url.clone(),
+            u.key.clone(),
+            p.clone(),
+            stop.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = http
+                    .post(format!(
+                        "{url}/tracking-timeline-ws/rest/tracking/timelineCompany"
+                    ))
+                    .json(&serde_json::json!({"apiKey": key, "parcelNumber": parcel}))
+                    .send()
+                    .await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.store
+        .set_link_rights(
+            Actor::AccountAdmin { account_id: a },
+            a,
+            u.id,
+            rights(&["ws_postage"]),
+        )
+        .await
+        .unwrap();
+    s.settle().await;
+    for _ in 0..20 {
+        assert_eq!(status_code(&s.track(&u.key, &p).await), "202");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    s.shutdown().await;
+}

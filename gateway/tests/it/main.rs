@@ -1,0 +1,6 @@
+//! Gateway integration tests: real simulator, real store, real gateway on loopback.
+
+mod cache;
+mod common;
+mod scopes;
+mod services;
