@@ -444,6 +444,19 @@ impl Authenticator {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// Caches a principal exactly as a load from the store does (account data interned, user
+    /// index updated), without the database read. Benchmarks only (`crate::bench`).
+    pub(crate) async fn insert_loaded(&self, hash: KeyHash, rec: PrincipalRecord) {
+        let p = Arc::new(self.build(rec));
+        self.index(&hash, &p);
+        self.cache.insert(hash, p).await;
+    }
+
+    /// Runs moka's pending maintenance (benchmarks: so counts and memory are settled).
+    pub(crate) async fn settle(&self) {
+        self.cache.run_pending_tasks().await;
+    }
 }
 
 #[derive(Debug)]
@@ -451,72 +464,4 @@ enum LoadError {
     Unknown,
     Unavailable,
     Other(String),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sesame_domain::model::{UpstreamCredentials, UserKind};
-    use sesame_store::PrincipalLink;
-
-    fn rss_kib() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-            })
-            .unwrap_or(0)
-    }
-
-    /// Memory of a million cached principals (one link each), with their indexes. Run with
-    /// `--run-ignored all --release`: it prints the resident size.
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore]
-    async fn a_million_principals_fit_in_memory() {
-        let (store, _db) = sesame_store::testing::fresh_store(sesame_store::Backend::Sqlite).await;
-        let registry = prometheus::Registry::new();
-        let metrics = Metrics::new(&registry).unwrap();
-        let cfg = GatewayConfig::default();
-        let auth = Authenticator::new(&cfg, store, metrics);
-        let before = rss_kib();
-        let n = 1_000_000u64;
-        for i in 0..n {
-            let rec = PrincipalRecord {
-                user_id: i as i64,
-                kind: UserKind::Advanced,
-                status: UserStatus::Active,
-                user_key: Some(UserKey::generate()),
-                tag: Some(Tag::parse("NORD").unwrap()),
-                department: None,
-                key_expires_at: None,
-                links: vec![PrincipalLink {
-                    account_id: (i % 5_000) as i64,
-                    number: AccountNumber::parse(&format!("{:06}", i % 5_000)).unwrap(),
-                    company: "Société exemple".into(),
-                    rights: RightSet::EMPTY.with(Right::WsTracking),
-                    upstream: UpstreamCredentials {
-                        login: format!("{:06}", i % 5_000),
-                        password: "upstream-secret-xx".into(),
-                    },
-                }],
-            };
-            let mut raw = [0u8; 32];
-            raw[..8].copy_from_slice(&i.to_le_bytes());
-            let hash = KeyHash(raw);
-            let p = Arc::new(auth.build(rec));
-            auth.index(&hash, &p);
-            auth.cache.insert(hash, p).await;
-        }
-        auth.cache.run_pending_tasks().await;
-        let after = rss_kib();
-        eprintln!(
-            "{} principals cached: +{} MiB resident ({} bytes each)",
-            auth.cache.entry_count(),
-            (after - before) / 1024,
-            (after - before) * 1024 / n
-        );
-        assert!((after - before) < 1024 * 1024, "over 1 GiB");
-    }
 }

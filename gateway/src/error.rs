@@ -43,6 +43,10 @@ pub enum GatewayError {
     UpstreamTimeout,
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(String),
+    /// The carrier refused the account's own stored credentials: an operator problem (wrong or
+    /// changed upstream password), never the caller's, so the caller is not told its key is bad.
+    #[error("account credentials refused upstream")]
+    UpstreamCredentialsRefused,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -100,7 +104,9 @@ impl GatewayError {
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamUnavailable(_) | GatewayError::UpstreamCredentialsRefused => {
+                StatusCode::BAD_GATEWAY
+            }
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::Internal(_) | GatewayError::Config(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -123,6 +129,7 @@ impl GatewayError {
             GatewayError::StoreUnavailable => "store_unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnavailable(_) => "upstream_error",
+            GatewayError::UpstreamCredentialsRefused => "upstream_credentials_refused",
             GatewayError::MethodNotAllowed => "bad_request",
             GatewayError::Internal(_) | GatewayError::Config(_) => "internal",
         }
@@ -149,6 +156,10 @@ impl GatewayError {
                 "Service momentanément indisponible, veuillez réessayer ultérieurement".to_owned()
             }
             GatewayError::UpstreamTimeout => "Le service n'a pas répondu à temps".to_owned(),
+            GatewayError::UpstreamCredentialsRefused => {
+                "Les identifiants du compte ont été refusés par le transporteur : contactez l'administrateur du compte"
+                    .to_owned()
+            }
             GatewayError::NotFound => "Service inconnu".to_owned(),
             GatewayError::MethodNotAllowed => "Méthode non autorisée".to_owned(),
             GatewayError::Internal(_) | GatewayError::Config(_) => "Erreur interne".to_owned(),
@@ -169,6 +180,7 @@ impl GatewayError {
             GatewayError::StoreUnavailable => "unavailable",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnavailable(_) => "upstream_unavailable",
+            GatewayError::UpstreamCredentialsRefused => "upstream_credentials_refused",
             GatewayError::NotFound => "not_found",
             GatewayError::MethodNotAllowed => "method_not_allowed",
             GatewayError::Internal(_) | GatewayError::Config(_) => "internal",
@@ -254,6 +266,7 @@ fn link_error(e: &GatewayError, json: bool, portal_url: &str) -> Resp {
         | GatewayError::StoreUnavailable
         | GatewayError::UpstreamTimeout
         | GatewayError::UpstreamUnavailable(_)
+        | GatewayError::UpstreamCredentialsRefused
         | GatewayError::Internal(_) => (e.status(), e.message()),
         _ => (StatusCode::FORBIDDEN, LINK_DENIED.to_owned()),
     };

@@ -22,6 +22,8 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+#[doc(hidden)]
+pub mod bench;
 mod config;
 mod error;
 mod follower;

@@ -205,7 +205,7 @@ async fn read_body(gw: &Inner, r: &mut Req) -> R<Bytes> {
 }
 
 /// Parses a JSON object body; the message says what is wrong.
-fn parse_object(body: &[u8]) -> R<Map<String, Value>> {
+pub(crate) fn parse_object(body: &[u8]) -> R<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(GatewayError::BadRequest("corps de requête vide".into()));
     }
@@ -223,7 +223,7 @@ fn parse_object(body: &[u8]) -> R<Map<String, Value>> {
 }
 
 /// A text field (string, or number: clients send account numbers both ways).
-fn text(v: Option<&Value>) -> Option<String> {
+pub(crate) fn text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) => Some(n.to_string()),
@@ -232,7 +232,7 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 /// The legacy credentials in a body: (`contractNumber` | `login` | `accountNumber`) + `password`.
-fn legacy_creds(m: &Map<String, Value>) -> Option<(String, String)> {
+pub(crate) fn legacy_creds(m: &Map<String, Value>) -> Option<(String, String)> {
     let password = m.get("password").and_then(Value::as_str)?.to_owned();
     let login = ["contractNumber", "login", "accountNumber"]
         .iter()
@@ -262,7 +262,7 @@ async fn authenticate(
     Ok(p)
 }
 
-fn header_bytes<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+pub(crate) fn header_bytes<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     h.get(name)
         .map(HeaderValue::as_bytes)
         .filter(|b| !b.is_empty())
@@ -270,7 +270,7 @@ fn header_bytes<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
 
 /// Phase 3+4 (select account, authorize): the explicit account if any, else the only linked
 /// account holding the right; several → the error names the field to fill.
-fn select<'p>(
+pub(crate) fn select<'p>(
     gw: &Inner,
     p: &'p Principal,
     explicit: Option<&str>,
@@ -406,11 +406,15 @@ fn account_error(e: &GatewayError) -> Value {
     let code = match e {
         GatewayError::UpstreamTimeout => "timeout",
         GatewayError::RateLimited { .. } => "rate_limited",
+        GatewayError::UpstreamCredentialsRefused => "upstream_credentials_refused",
         _ => "upstream_error",
     };
     let message = match e {
         GatewayError::UpstreamTimeout => "Le service n'a pas répondu à temps",
         GatewayError::RateLimited { .. } => "Trop de requêtes pour ce compte",
+        GatewayError::UpstreamCredentialsRefused => {
+            "Les identifiants du compte ont été refusés par le transporteur : contactez l'administrateur du compte"
+        }
         _ => "Service momentanément indisponible",
     };
     json!({"code": code, "message": message})
@@ -509,7 +513,7 @@ async fn labels(gw: &Inner, mut r: Req) -> R<Resp> {
     Ok(pass(upstream_ok(up)?))
 }
 
-fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
+pub(crate) fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
     m.get("fields")?
         .get("field")?
         .as_array()?
@@ -593,13 +597,8 @@ async fn find_parcel<'p>(
                 match timeline_code(&up.body).as_deref() {
                     Some("0") => return Ok(Lookup::Found(l, up)),
                     Some("105") => {}
-                    // "201" means the account's own stored credentials were refused upstream: an
-                    // operator problem, not the caller's.
-                    Some("201") => {
-                        failure = Some(GatewayError::UpstreamUnavailable(
-                            "account credentials refused upstream".into(),
-                        ))
-                    }
+                    // (A refusal of the account's own credentials never gets here: the
+                    // upstream client turns it into `UpstreamCredentialsRefused`.)
                     _ => other_answer = Some(up),
                 }
             }
@@ -690,11 +689,8 @@ async fn tracking_v2(gw: &Inner, r: Req, id: String) -> R<Resp> {
         match res.and_then(upstream_ok) {
             Ok(up) if up.status == StatusCode::OK => return Ok(pass(up)),
             Ok(up) if up.status == StatusCode::NOT_FOUND => {}
-            Ok(up) if up.status == StatusCode::UNAUTHORIZED => {
-                failure = Some(GatewayError::UpstreamUnavailable(
-                    "account credentials refused upstream".into(),
-                ))
-            }
+            // (401, the account's own credentials refused, is already an error from the
+            // upstream client.)
             Ok(up) => other = Some(up),
             Err(e) => failure = Some(e),
         }
@@ -1022,7 +1018,7 @@ fn contains_ci(hay: Option<&str>, needle: &str) -> bool {
 }
 
 impl ParcelFilter {
-    fn matches(&self, p: &Value) -> bool {
+    pub(crate) fn matches(&self, p: &Value) -> bool {
         let f = |k: &str| p.get(k).and_then(Value::as_str);
         self.parcel_number
             .as_deref()

@@ -102,6 +102,16 @@ impl Upstream {
         )
         .await;
         let (result, out) = match res {
+            Ok(Ok(r)) if credentials_refused(service, &r) => {
+                tracing::warn!(
+                    service,
+                    "the carrier refused an account's stored credentials"
+                );
+                (
+                    "credentials_refused",
+                    Err(GatewayError::UpstreamCredentialsRefused),
+                )
+            }
             Ok(Ok(r)) => ("ok", Ok(r)),
             Ok(Err(e)) => ("error", Err(e)),
             Err(_) => ("timeout", Err(GatewayError::UpstreamTimeout)),
@@ -165,5 +175,31 @@ impl Upstream {
             content_disposition: parts.headers.get(header::CONTENT_DISPOSITION).cloned(),
             body,
         })
+    }
+}
+
+/// Whether the carrier refused the account's own credentials. Sesame always injects the
+/// account's stored credentials (the caller's never go upstream), so such a refusal means the
+/// account is misconfigured: it must not reach the caller as "your identifier is wrong". Each
+/// service says it its own way; bodies are only parsed when a cheap byte check hits.
+fn credentials_refused(service: &str, r: &UpResp) -> bool {
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+    if r.status == StatusCode::UNAUTHORIZED {
+        return true;
+    }
+    let json = || r.json().unwrap_or(Value::Null);
+    match service {
+        "labels" | "eligibility" => {
+            r.status.is_client_error()
+                && contains(&r.body, b"30000")
+                && json()["messages"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|x| x["id"] == "30000"))
+        }
+        "tracking" => contains(&r.body, b"\"201\"") && json()["status"][0]["code"] == "201",
+        "pickup" => contains(&r.body, b"201") && json()["errorCode"] == 201,
+        _ => false,
     }
 }

@@ -468,37 +468,6 @@ async fn repeated_failures_from_one_client_are_slowed_down() {
     s.shutdown().await;
 }
 
-/// Key → principal on a cache hit (HMAC + lookup). Timing only: run with `--run-ignored all`
-/// (and `--release` for meaningful numbers).
-#[tokio::test]
-#[ignore]
-async fn hot_path_timing() {
-    let (store, _db) = sesame_store::testing::fresh_store(Backend::Sqlite).await;
-    let s = Stack::new(Backend::Sqlite, |_| {}).await;
-    let a = s.account("300061", ALL_RIGHTS).await;
-    let u = s.user(a, "timed", None, None, &["ws_tracking"]).await;
-    drop(store);
-    let gw = sesame_gateway::Gateway::new(
-        sesame_gateway::GatewayConfig::default(),
-        s.store.clone(),
-        prometheus::Registry::new(),
-    )
-    .await
-    .unwrap();
-    gw.authenticate_key(&u.key).await.unwrap();
-    let n = 200_000u32;
-    let t = Instant::now();
-    for _ in 0..n {
-        let p = gw.authenticate_key(&u.key).await.unwrap();
-        std::hint::black_box(p);
-    }
-    eprintln!(
-        "key → principal (cache hit): {:?} per call",
-        t.elapsed() / n
-    );
-    s.shutdown().await;
-}
-
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))

@@ -544,3 +544,196 @@ fn property_answers_stay_within_scope() {
     });
     rt.block_on(w.stack.shutdown());
 }
+
+/// Grants of one scoped right for a scope set (own and group may both be ticked).
+fn scope_grants(right: &str, s: Scope) -> Vec<String> {
+    let mut v = Vec::new();
+    if s.is_all() {
+        v.push(format!("{right}:all"));
+    } else {
+        if s.has_own() {
+            v.push(format!("{right}:own"));
+        }
+        if s.has_group() {
+            v.push(format!("{right}:group"));
+        }
+    }
+    v
+}
+
+/// A random world (users with random tags, departments, links and scope sets on two accounts),
+/// then thousands of random queries: the search and the tracking link never show a parcel, and
+/// the invoice list never an invoice, outside what the reference model of SPEC §3 allows.
+#[test]
+fn property_random_worlds_stay_within_scope() {
+    use proptest::strategy::ValueTree;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 2000,
+        // Driven by hand on a running stack: no regression file to persist to.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    // One world per run (a fresh random seed each run): 6 users × (tag, department, per-account
+    // link presence and three scope sets).
+    let user_strategy = (
+        proptest::option::of(prop_oneof![Just("NORD"), Just("SUD")]),
+        proptest::option::of(prop_oneof![Just("Logistique"), Just("Compta")]),
+        proptest::collection::vec((proptest::bool::ANY, 0u8..8, 0u8..8, 0u8..8), 2),
+    );
+    let world_desc = proptest::collection::vec(user_strategy, 6)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    let (stack, cases) = rt.block_on(async {
+        let s = Stack::sqlite().await;
+        let ids = [
+            s.account(A, ALL_RIGHTS).await,
+            s.account(B, ALL_RIGHTS).await,
+        ];
+        let mut cases = Vec::new();
+        for (i, (tag, dept, links)) in world_desc.iter().enumerate() {
+            let mut scopes = HashMap::new();
+            let mut user: Option<TestUser> = None;
+            for (k, (linked, tool, cs, inv)) in links.iter().enumerate() {
+                // The first account always links (the user is created there), maybe with nothing.
+                if k > 0 && !linked {
+                    continue;
+                }
+                let (tool, cs, inv) = (
+                    Scope::from_bits(*tool),
+                    Scope::from_bits(*cs),
+                    Scope::from_bits(*inv),
+                );
+                let mut grants = scope_grants("tracking_tool", tool);
+                grants.extend(scope_grants("tracking_tool_cs", cs));
+                grants.extend(scope_grants("invoices", inv));
+                let g: Vec<&str> = grants.iter().map(String::as_str).collect();
+                match &user {
+                    None => {
+                        user = Some(s.user(ids[k], &format!("random{i}"), *tag, *dept, &g).await)
+                    }
+                    Some(u) => s.associate(ids[k], u, &g).await,
+                }
+                scopes.insert([A, B][k], (tool.union(cs), cs, inv));
+            }
+            let user = user.unwrap();
+            for acc in [A, B] {
+                s.stamp(acc, &user);
+            }
+            cases.push(Case { user, scopes });
+        }
+        (s, cases)
+    });
+    let all_parcels: Vec<(String, sesame_simulator::Parcel)> = [A, B]
+        .iter()
+        .flat_map(|a| {
+            stack
+                .sim
+                .parcels(a)
+                .into_iter()
+                .map(move |p| (a.to_string(), p))
+        })
+        .collect();
+    let checked = std::sync::atomic::AtomicUsize::new(0);
+    let visible_links = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(
+            &(
+                0usize..cases.len(),
+                0usize..all_parcels.len(),
+                1usize..4,
+                proptest::bool::ANY,
+            ),
+            |(ui, pi, page, by_account)| {
+                let c = &cases[ui];
+                let (acc, p) = &all_parcels[pi];
+                let q = if by_account {
+                    format!("&account={acc}")
+                } else {
+                    String::new()
+                };
+                rt.block_on(async {
+                    let r = stack
+                        .get(
+                            &format!("/sesame/v1/parcels?page={page}{q}"),
+                            &[("apiKey", &c.user.key)],
+                        )
+                        .await;
+                    if r.status() == 200 {
+                        let v: Value = r.json().await.unwrap();
+                        for item in v["parcels"].as_array().unwrap() {
+                            checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let n = item["parcelNumber"].as_str().unwrap();
+                            let a = item["accountNumber"].as_str().unwrap();
+                            let (_, pp) = all_parcels
+                                .iter()
+                                .find(|(x, y)| x == a && y.number == n)
+                                .unwrap();
+                            prop_assert!(
+                                parcel_visible(c, a, pp, false),
+                                "parcel {} of {} leaked",
+                                n,
+                                a
+                            );
+                        }
+                    }
+                    let r = stack
+                        .get(
+                            &format!(
+                                "/entreprise/colis/login/parcel?apikey={}&cab={}",
+                                c.user.key, p.number
+                            ),
+                            &[],
+                        )
+                        .await;
+                    prop_assert_eq!(
+                        r.status() == 200,
+                        parcel_visible(c, acc, p, false),
+                        "tracking link for {}",
+                        p.number
+                    );
+                    if r.status() == 200 {
+                        visible_links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .unwrap();
+    rt.block_on(async {
+        for c in &cases {
+            let r = stack
+                .get("/sesame/v1/invoices", &[("apiKey", &c.user.key)])
+                .await;
+            if r.status() != 200 {
+                continue;
+            }
+            let v: Value = r.json().await.unwrap();
+            for i in v["invoices"].as_array().unwrap() {
+                let acc = i["accountNumber"].as_str().unwrap();
+                let inv = stack
+                    .sim
+                    .invoices(acc)
+                    .into_iter()
+                    .find(|x| x.number == i["number"].as_str().unwrap())
+                    .unwrap();
+                assert!(
+                    invoice_visible(c, acc, &inv),
+                    "invoice {} leaked",
+                    inv.number
+                );
+            }
+        }
+    });
+    println!(
+        "random world: {} parcels checked in search answers, {} tracking links shown",
+        checked.into_inner(),
+        visible_links.into_inner()
+    );
+    rt.block_on(stack.shutdown());
+}

@@ -584,3 +584,85 @@ async fn standard_user_legacy_login() {
     assert_clean_captures(&s, &["StdPass1234", "WrongPass123"], &["100071"]);
     s.shutdown().await;
 }
+
+/// An account whose stored upstream credentials the carrier refuses: the caller (whose own key
+/// is fine) is told the account's access failed upstream, in the envelope, with no credential
+/// in the answer and without being told its own key is wrong.
+#[tokio::test]
+async fn wrong_upstream_credentials_never_reach_the_caller() {
+    let s = Stack::sqlite().await;
+    let a = s.account("100071", ALL_RIGHTS).await;
+    let u = s
+        .user(
+            a,
+            "misconf",
+            None,
+            None,
+            &[
+                "ws_pickup_point",
+                "ws_tracking",
+                "ws_postage",
+                "ws_eligibility",
+            ],
+        )
+        .await;
+    s.store
+        .set_upstream_credentials(
+            sesame_domain::model::Actor::Operator,
+            a,
+            "100071",
+            "Wrong-Upstream-Pw",
+        )
+        .await
+        .unwrap();
+    s.settle().await;
+    let answers = [
+        s.post_json(PICKUP, &[], &json!({"apikey": u.key, "zipCode": "75001", "weight": "1000"})).await,
+        s.post_json(ELIG, &[], &json!({"credential": {"apiKey": u.key}, "partnerClientCode": "100071"})).await,
+        s.post_json(
+            LABEL,
+            &[("apiKey", &u.key)],
+            &json!({"contractNumber": "100071", "letter": {"service": {"productCode": "DOM"}, "parcel": {"weight": 1.0},
+                "addressee": {"address": {"lastName": "X", "zipCode": "75001", "city": "Paris", "countryCode": "FR"}}}}),
+        )
+        .await,
+    ];
+    let parcel = s.sim.parcels("100071")[0].number.clone();
+    let tracking = s
+        .post_json(
+            "/tracking-timeline-ws/rest/tracking/timelineCompany",
+            &[],
+            &json!({"apiKey": u.key, "parcelNumber": parcel}),
+        )
+        .await;
+    let fanned = s
+        .post_json(ELIG, &[], &json!({"credential": {"apiKey": u.key}}))
+        .await;
+    for (st, v) in answers.iter().chain([&tracking]) {
+        let text = v.to_string();
+        assert!(
+            !text.contains("Wrong-Upstream-Pw") && !text.contains(&upstream_password("100071")),
+            "{text}"
+        );
+        assert!(!text.contains(&u.key), "{text}");
+        // Not "your identifier is wrong": the account's access failed upstream.
+        assert!(text.contains("refusés par le transporteur"), "{text}");
+        assert!(!text.contains("Identifiant"), "{text}");
+        assert!(
+            *st == 502 || v["errorCode"] == 502 || v["status"][0]["code"] == "502",
+            "{st} {text}"
+        );
+    }
+    assert_eq!(fanned.1["answers"][0]["status"], "error", "{}", fanned.1);
+    assert_eq!(
+        fanned.1["answers"][0]["error"]["code"], "upstream_credentials_refused",
+        "{}",
+        fanned.1
+    );
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("credentials_refused"),
+        "the operator sees it in the metrics"
+    );
+    s.shutdown().await;
+}
