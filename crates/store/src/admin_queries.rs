@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::error::corrupt;
 use crate::users::{snapshot, user_from_row, USER_COLS};
-use crate::{Result, Store, StoreError, WriteTx};
+use crate::{Result, Store, StoreError};
 
 /// Password-reset links are valid 24 hours.
 pub const PASSWORD_RESET_TTL_MILLIS: Millis = 24 * 3600 * 1000;
@@ -52,37 +52,6 @@ fn like_pattern(q: &str) -> String {
     }
     out.push('%');
     out
-}
-
-async fn update_profile_in(w: &mut WriteTx<'_>, id: i64, p: &Profile) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET civility = $1, last_name = $2, first_name = $3, function = $4, phone = $5, email = $6, \
-         fax = $7, address = $8, postal_code = $9, city = $10, country = $11, updated_at = $12 WHERE id = $13",
-    )
-    .bind(p.civility.map(|c| c.as_str()))
-    .bind(p.last_name.trim())
-    .bind(p.first_name.trim())
-    .bind(p.function.trim())
-    .bind(p.phone.trim())
-    .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
-    .bind(p.fax.clone())
-    .bind(p.address.trim())
-    .bind(p.postal_code.trim())
-    .bind(p.city.trim())
-    .bind(if p.country.trim().is_empty() { "France" } else { p.country.trim() })
-    .bind(now_millis())
-    .bind(id)
-    .execute(&mut *w.tx)
-    .await?;
-    Ok(())
-}
-
-async fn user_in_tx(w: &mut WriteTx<'_>, id: i64) -> Result<User> {
-    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *w.tx)
-        .await?;
-    user_from_row(&row)
 }
 
 impl Store {
@@ -179,7 +148,7 @@ impl Store {
             RightSet::check_delegation(rights, account.entitlements)?;
         }
         let mut w = self.write(actor).await?;
-        update_profile_in(&mut w, user_id, &upd.profile).await?;
+        crate::users::update_profile(&mut w, user_id, &upd.profile).await?;
         sqlx::query("UPDATE users SET tag = $1, department_id = $2 WHERE id = $3")
             .bind(upd.tag.as_ref().map(|t| t.as_str().to_owned()))
             .bind(upd.department_id)
@@ -197,7 +166,7 @@ impl Store {
             w.change(ChangeKind::Link, Some(account_id), Some(user_id), None)
                 .await?;
         }
-        let after = user_in_tx(&mut w, user_id).await?;
+        let after = crate::users::user_after_insert(&mut w, user_id).await?;
         w.change(ChangeKind::User, Some(account_id), Some(user_id), None)
             .await?;
         let mut b = snapshot(&before);
@@ -271,8 +240,8 @@ impl Store {
             _ => None,
         };
         let mut w = self.write(actor).await?;
-        update_profile_in(&mut w, user_id, &profile).await?;
-        let after = user_in_tx(&mut w, user_id).await?;
+        crate::users::update_profile(&mut w, user_id, &profile).await?;
+        let after = crate::users::user_after_insert(&mut w, user_id).await?;
         w.change(ChangeKind::User, account, Some(user_id), None)
             .await?;
         w.audit(

@@ -732,7 +732,7 @@ impl Store {
     }
 }
 
-async fn user_after_insert(w: &mut WriteTx<'_>, id: i64) -> Result<User> {
+pub(crate) async fn user_after_insert(w: &mut WriteTx<'_>, id: i64) -> Result<User> {
     let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1"))
         .bind(id)
         .fetch_one(&mut *w.tx)
@@ -740,7 +740,7 @@ async fn user_after_insert(w: &mut WriteTx<'_>, id: i64) -> Result<User> {
     user_from_row(&row)
 }
 
-async fn update_profile(w: &mut WriteTx<'_>, id: i64, p: &Profile) -> Result<()> {
+pub(crate) async fn update_profile(w: &mut WriteTx<'_>, id: i64, p: &Profile) -> Result<()> {
     sqlx::query(
         "UPDATE users SET civility = $1, last_name = $2, first_name = $3, function = $4, phone = $5, email = $6, \
          fax = $7, address = $8, postal_code = $9, city = $10, country = $11, updated_at = $12 WHERE id = $13",
