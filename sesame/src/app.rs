@@ -79,9 +79,13 @@ pub async fn bind(addr: SocketAddr, key: &str) -> Result<TcpListener, AppError> 
 
 pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
     let secrets = settings.store_secrets().map_err(Box::new)?;
-    Store::connect(&settings.database.url, secrets)
-        .await
-        .map_err(|e| format!("database.url: {e}").into())
+    Store::connect_with(
+        &settings.database.url,
+        secrets,
+        settings.database.max_connections,
+    )
+    .await
+    .map_err(|e| format!("database.url: {e}").into())
 }
 
 /// A shutdown signal that several tasks can wait on.

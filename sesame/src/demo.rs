@@ -122,6 +122,10 @@ pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
         }
     }
     settings.validate().map_err(Box::new)?;
+    // The demo recreates its database at every start: never point that at a real one. A file
+    // whose name does not say "demo" (e.g. the default `.sesame/sesame.db` when no demo config
+    // was found) is replaced by `demo.db` beside it.
+    settings.database.url = demo_database_url(&settings.database.url);
     remove_sqlite_files(&settings.database.url);
 
     let sim_listener = app::bind(settings.listen.simulator, "listen.simulator").await?;
@@ -221,6 +225,23 @@ pub fn print_info(info: &DemoInfo, out: &mut impl Write) -> std::io::Result<()> 
         writeln!(out, "# {}\n{}\n", c.title, c.curl)?;
     }
     Ok(())
+}
+
+fn demo_database_url(url: &str) -> String {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
+    let is_demo = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .is_some_and(|f| f.contains("demo"));
+    if is_demo {
+        return url.to_owned();
+    }
+    let demo = path.with_file_name("demo.db");
+    tracing::warn!(configured = %url, used = %demo.display(), "the demo uses its own database file");
+    format!("sqlite://{}", demo.display())
 }
 
 fn remove_sqlite_files(url: &str) {
@@ -512,4 +533,27 @@ fn commands(
         ),
         c("Prometheus metrics", format!("curl -sS -f http://{ops}/metrics")),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_never_recreates_a_database_that_is_not_its_own() {
+        assert_eq!(
+            super::demo_database_url("sqlite://.sesame/demo.db"),
+            "sqlite://.sesame/demo.db"
+        );
+        assert_eq!(
+            super::demo_database_url("sqlite:///tmp/x/my-demo.db"),
+            "sqlite:///tmp/x/my-demo.db"
+        );
+        assert_eq!(
+            super::demo_database_url("sqlite://.sesame/sesame.db"),
+            "sqlite://.sesame/demo.db"
+        );
+        assert_eq!(
+            super::demo_database_url("sqlite:///var/lib/sesame/sesame.db?mode=rwc"),
+            "sqlite:///var/lib/sesame/demo.db"
+        );
+    }
 }

@@ -70,12 +70,17 @@ impl Default for Listen {
 pub struct Database {
     /// `sqlite://path/file.db` (one node; created on first start) or `postgres://…` (several).
     pub url: String,
+    /// Pooled connections this node opens at most (default 4 on SQLite, 16 on PostgreSQL).
+    /// With PostgreSQL, replicas × this (+1 per gateway for LISTEN) must stay under the server's
+    /// `max_connections`.
+    pub max_connections: Option<u32>,
 }
 
 impl Default for Database {
     fn default() -> Self {
         Database {
             url: "sqlite://.sesame/sesame.db".into(),
+            max_connections: None,
         }
     }
 }
@@ -260,6 +265,9 @@ impl Settings {
             || u.starts_with("postgresql://"))
         {
             errors.push("database.url: must start with sqlite: or postgres://".into());
+        }
+        if self.database.max_connections == Some(0) {
+            errors.push("database.max_connections: must be at least 1".into());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             errors.push(format!("log.level: {e}"));

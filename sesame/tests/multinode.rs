@@ -25,7 +25,10 @@ impl Drop for Node {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 struct Ports {
@@ -35,7 +38,11 @@ struct Ports {
 }
 
 fn start(role: &str, db: &str, upstream: &str) -> (Node, Ports) {
-    let p = Ports { public: free_port(), ops: free_port(), admin: free_port() };
+    let p = Ports {
+        public: free_port(),
+        ops: free_port(),
+        admin: free_port(),
+    };
     let mut c = Command::new(env!("CARGO_BIN_EXE_sesame"));
     for (k, _) in std::env::vars() {
         if k.starts_with("SESAME__") {
@@ -63,7 +70,13 @@ fn start(role: &str, db: &str, upstream: &str) -> (Node, Ports) {
 async fn wait_until_up(http: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if http.get(url).send().await.map(|r| r.status().is_success()).unwrap_or(false) {
+        if http
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -71,7 +84,13 @@ async fn wait_until_up(http: &reqwest::Client, url: &str) {
     panic!("{url} never answered");
 }
 
-async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, bearer: Option<&str>, body: Option<Value>) -> Value {
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Value {
     let mut r = http.request(method, &url);
     if let Some(b) = bearer {
         r = r.bearer_auth(b);
@@ -89,7 +108,9 @@ async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, bear
 /// The tracking status code the gateway answers for this key: "0" is success.
 async fn track(http: &reqwest::Client, public: u16, key: &str, parcel: &str) -> String {
     let v: Value = http
-        .post(format!("http://127.0.0.1:{public}/tracking-timeline-ws/rest/tracking/timelineCompany"))
+        .post(format!(
+            "http://127.0.0.1:{public}/tracking-timeline-ws/rest/tracking/timelineCompany"
+        ))
         .json(&json!({"apiKey": key, "parcelNumber": parcel}))
         .send()
         .await
@@ -97,11 +118,19 @@ async fn track(http: &reqwest::Client, public: u16, key: &str, parcel: &str) -> 
         .json()
         .await
         .expect("json envelope");
-    v["status"][0]["code"].as_str().unwrap_or_default().to_owned()
+    v["status"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Polls both gateways until neither accepts the call any more; returns how long it took.
-async fn until_refused(http: &reqwest::Client, gateways: &[u16], key: &str, parcel: &str) -> Duration {
+async fn until_refused(
+    http: &reqwest::Client,
+    gateways: &[u16],
+    key: &str,
+    parcel: &str,
+) -> Duration {
     let t0 = Instant::now();
     loop {
         let mut refused = 0;
@@ -113,7 +142,10 @@ async fn until_refused(http: &reqwest::Client, gateways: &[u16], key: &str, parc
         if refused == gateways.len() {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < Duration::from_secs(5), "a gateway still accepts after 5 s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "a gateway still accepts after 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -121,7 +153,10 @@ async fn until_refused(http: &reqwest::Client, gateways: &[u16], key: &str, parc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
     let (db, _guard) = fresh_url(Backend::Postgres).await;
-    let sim = Simulator::new(SimConfig { seed: 7, ..SimConfig::default() });
+    let sim = Simulator::new(SimConfig {
+        seed: 7,
+        ..SimConfig::default()
+    });
     let sim_handle = sim.spawn().await.expect("simulator");
     let upstream = sim_handle.base_url();
     // The admin node migrates the fresh database; gateways start once it answers.
@@ -141,8 +176,14 @@ async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
         "number": "700001", "company": "MULTI NODE", "entitlements": ["ws_tracking", "tracking_tool:all"],
         "adminPassword": PASSWORD, "upstreamLogin": "700001", "upstreamPassword": "upstream-700001",
     }))).await;
-    let session = call(&http, Method::POST, format!("{admin}/admin/v1/sessions"), None,
-        Some(json!({"accountNumber": "700001", "password": PASSWORD}))).await;
+    let session = call(
+        &http,
+        Method::POST,
+        format!("{admin}/admin/v1/sessions"),
+        None,
+        Some(json!({"accountNumber": "700001", "password": PASSWORD})),
+    )
+    .await;
     let admin_token = session["token"].as_str().unwrap().to_owned();
     let created = call(&http, Method::POST, format!("{admin}/admin/v1/accounts/700001/advanced-users"), Some(&admin_token), Some(json!({
         "lastName": "Node", "firstName": "Multi", "function": "Ops", "phone": "0102030405",
@@ -150,12 +191,36 @@ async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
         "city": "Paris", "rights": ["ws_tracking"],
     }))).await;
     let user_id = created["id"].as_i64().unwrap();
-    let outbox = call(&http, Method::GET, format!("{admin}/admin/v1/outbox"), Some(OPERATOR), None).await;
-    let link = outbox["items"][0]["body"].as_str().unwrap().split_whitespace()
-        .find(|w| w.contains("/admin/v1/invitations/")).unwrap().to_owned();
-    let token = link.rsplit('/').next().unwrap().trim_end_matches(['.', ',', ')']);
-    let accepted = call(&http, Method::POST, format!("{admin}/admin/v1/invitations/{token}"), None,
-        Some(json!({"login": "multi.node", "password": PASSWORD, "passwordConfirmation": PASSWORD}))).await;
+    let outbox = call(
+        &http,
+        Method::GET,
+        format!("{admin}/admin/v1/outbox"),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    let link = outbox["items"][0]["body"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .find(|w| w.contains("/admin/v1/invitations/"))
+        .unwrap()
+        .to_owned();
+    let token = link
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(['.', ',', ')']);
+    let accepted = call(
+        &http,
+        Method::POST,
+        format!("{admin}/admin/v1/invitations/{token}"),
+        None,
+        Some(
+            json!({"login": "multi.node", "password": PASSWORD, "passwordConfirmation": PASSWORD}),
+        ),
+    )
+    .await;
     let key1 = accepted["connectionKey"].as_str().unwrap().to_owned();
     let user_key = accepted["userKey"].as_str().unwrap().to_owned();
     let mut acc = SimAccount::new("700001", "upstream-700001", "MULTI NODE");
@@ -168,35 +233,73 @@ async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
         assert_eq!(track(&http, g, &key1, &parcel).await, "0", "gateway on {g}");
     }
     // 2. The user regenerates its key on the admin node: the old key is refused by both.
-    let user_session = call(&http, Method::POST, format!("{admin}/admin/v1/sessions"), None,
-        Some(json!({"login": "multi.node", "password": PASSWORD}))).await;
+    let user_session = call(
+        &http,
+        Method::POST,
+        format!("{admin}/admin/v1/sessions"),
+        None,
+        Some(json!({"login": "multi.node", "password": PASSWORD})),
+    )
+    .await;
     let user_token = user_session["token"].as_str().unwrap().to_owned();
-    let regen = call(&http, Method::POST, format!("{admin}/admin/v1/me/connection-key"), Some(&user_token), Some(json!({}))).await;
+    let regen = call(
+        &http,
+        Method::POST,
+        format!("{admin}/admin/v1/me/connection-key"),
+        Some(&user_token),
+        Some(json!({})),
+    )
+    .await;
     let revoked_in = until_refused(&http, &gateways, &key1, &parcel).await;
     let key2 = regen["connectionKey"].as_str().unwrap().to_owned();
     for g in gateways {
         assert_eq!(track(&http, g, &key2, &parcel).await, "0", "new key on {g}");
     }
     // 3. The admin withdraws the right: refused by both.
-    call(&http, Method::PUT, format!("{admin}/admin/v1/accounts/700001/users/{user_id}"), Some(&admin_token),
-        Some(json!({"rights": ["tracking_tool:all"]}))).await;
+    call(
+        &http,
+        Method::PUT,
+        format!("{admin}/admin/v1/accounts/700001/users/{user_id}"),
+        Some(&admin_token),
+        Some(json!({"rights": ["tracking_tool:all"]})),
+    )
+    .await;
     let withdrawn_in = until_refused(&http, &gateways, &key2, &parcel).await;
     // 4. Right back, then the user is disabled: refused by both.
-    call(&http, Method::PUT, format!("{admin}/admin/v1/accounts/700001/users/{user_id}"), Some(&admin_token),
-        Some(json!({"rights": ["ws_tracking"]}))).await;
+    call(
+        &http,
+        Method::PUT,
+        format!("{admin}/admin/v1/accounts/700001/users/{user_id}"),
+        Some(&admin_token),
+        Some(json!({"rights": ["ws_tracking"]})),
+    )
+    .await;
     for g in gateways {
         let t0 = Instant::now();
         while track(&http, g, &key2, &parcel).await != "0" {
-            assert!(t0.elapsed() < Duration::from_secs(5), "right never restored on {g}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "right never restored on {g}"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-    call(&http, Method::PUT, format!("{admin}/admin/v1/accounts/700001/users/{user_id}/status"), Some(&admin_token),
-        Some(json!({"enabled": false, "comment": "multi-node test"}))).await;
+    call(
+        &http,
+        Method::PUT,
+        format!("{admin}/admin/v1/accounts/700001/users/{user_id}/status"),
+        Some(&admin_token),
+        Some(json!({"enabled": false, "comment": "multi-node test"})),
+    )
+    .await;
     let disabled_in = until_refused(&http, &gateways, &key2, &parcel).await;
 
     println!("propagation to both gateways: key revoked {revoked_in:?}, right withdrawn {withdrawn_in:?}, user disabled {disabled_in:?}");
-    for (what, d) in [("key revoked", revoked_in), ("right withdrawn", withdrawn_in), ("user disabled", disabled_in)] {
+    for (what, d) in [
+        ("key revoked", revoked_in),
+        ("right withdrawn", withdrawn_in),
+        ("user disabled", disabled_in),
+    ] {
         assert!(d < Duration::from_secs(1), "{what}: {d:?}");
     }
 }

@@ -47,13 +47,28 @@ impl Store {
     ///
     /// URLs: `sqlite://path/to/file.db` (or `sqlite:file.db`) and `postgres://user@host/db`.
     pub async fn connect(url: &str, secrets: StoreSecrets) -> Result<Store> {
-        let store = Self::connect_only(url, secrets).await?;
+        Self::connect_with(url, secrets, None).await
+    }
+
+    /// Like [`Store::connect`], with the pool size (`database.max_connections`): every node
+    /// opens up to this many connections, so PostgreSQL's `max_connections` bounds the replicas.
+    pub async fn connect_with(
+        url: &str,
+        secrets: StoreSecrets,
+        max_connections: Option<u32>,
+    ) -> Result<Store> {
+        let store = Self::connect_only(url, secrets, max_connections).await?;
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Connects without migrating (for `sesame migrate --check` and tools).
-    pub async fn connect_only(url: &str, secrets: StoreSecrets) -> Result<Store> {
+    /// Connects without migrating. `max_connections` defaults to 4 on SQLite (one writer) and 16
+    /// on PostgreSQL.
+    pub async fn connect_only(
+        url: &str,
+        secrets: StoreSecrets,
+        max_connections: Option<u32>,
+    ) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -80,7 +95,11 @@ impl Store {
         let options = AnyPoolOptions::new()
             // SQLite has one writer; a small pool avoids lock churn. PostgreSQL serves several
             // admin requests and the principal loader at once.
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .max_connections(
+                max_connections
+                    .unwrap_or(if backend == Backend::Sqlite { 4 } else { 16 })
+                    .max(1),
+            )
             .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
