@@ -31,7 +31,8 @@ use tokio::sync::{watch, Notify};
 pub use error::{ApiError, ApiResult};
 
 /// SMTP relay settings. Without them, mails stay in the outbox (`GET /admin/v1/outbox`).
-#[derive(Deserialize, Clone, Debug)]
+/// `Debug` redacts the password.
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
@@ -45,6 +46,19 @@ pub struct SmtpConfig {
     /// STARTTLS (rustls) on the submission port; `false` only for a local relay.
     #[serde(default = "default_true")]
     pub starttls: bool,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("starttls", &self.starttls)
+            .finish()
+    }
 }
 
 fn default_smtp_port() -> u16 {

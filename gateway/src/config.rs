@@ -36,6 +36,10 @@ pub struct GatewayConfig {
     pub portal_url: String,
     /// How long in-flight calls may take to finish once shutdown starts.
     pub drain_timeout_ms: u64,
+    /// Addresses of the HTTP proxies in front of the gateway (load balancer, ingress). When the
+    /// TCP peer is one of them, the caller's address (for the slow-down of failed attempts) is
+    /// read from `X-Forwarded-For`; otherwise that header is ignored, since anyone can send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +60,7 @@ impl Default for GatewayConfig {
             tls: None,
             portal_url: "http://127.0.0.1:8081/".to_owned(),
             drain_timeout_ms: 30_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -324,6 +324,7 @@ impl Inner {
             )
         });
         let svc = route.service(req.headers());
+        let ip = client_ip(&self.cfg.trusted_proxies, ip, req.headers());
         let result = services::dispatch(&self, route, req, ip).await;
         let (resp, outcome) = match result {
             Ok(r) => (r, "ok"),
@@ -434,5 +435,65 @@ mod tests {
         );
         assert!(!redact_uri("/x", Some("APIKEY=abc&password=p")).contains("abc"));
         assert_eq!(redact_uri("/x", None), "/x");
+    }
+}
+
+/// The caller's address: the TCP peer, unless the peer is a trusted proxy; then the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries further left were written
+/// by the caller and prove nothing; an unparsable entry stops the walk at the peer.
+fn client_ip(trusted: &[IpAddr], peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let values: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for part in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        match part.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    fn h(values: &[&str]) -> http::HeaderMap {
+        let mut m = http::HeaderMap::new();
+        for v in values {
+            m.append("x-forwarded-for", v.parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let lb: IpAddr = "10.0.0.1".parse().unwrap();
+        let ingress: IpAddr = "10.0.0.2".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let trusted = [lb, ingress];
+        // Untrusted peer: the header is ignored, whatever it says.
+        assert_eq!(client_ip(&trusted, client, &h(&["198.51.100.1"])), client);
+        assert_eq!(client_ip(&[], lb, &h(&["198.51.100.1"])), lb);
+        // Trusted peer: the rightmost untrusted entry; spoofed entries to its left are ignored.
+        assert_eq!(
+            client_ip(&trusted, lb, &h(&["198.51.100.1, 203.0.113.7"])),
+            client
+        );
+        assert_eq!(
+            client_ip(&trusted, lb, &h(&["198.51.100.1", "203.0.113.7, 10.0.0.2"])),
+            client
+        );
+        // Nothing usable: the peer.
+        assert_eq!(client_ip(&trusted, lb, &h(&[])), lb);
+        assert_eq!(client_ip(&trusted, lb, &h(&["garbage"])), lb);
+        assert_eq!(client_ip(&trusted, lb, &h(&["10.0.0.2"])), lb);
     }
 }

@@ -415,6 +415,30 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
         for f in ["default.toml", "demo.toml", "production.example.toml"] {
             let s = load(&[root.join(f)], env(&[])).unwrap_or_else(|e| panic!("{f}: {e}"));
+            if f == "default.toml" {
+                // The documented defaults are the code's defaults: the file cannot drift.
+                let d = Settings::default();
+                assert_eq!(
+                    format!("{:?}", s.gateway),
+                    format!("{:?}", d.gateway),
+                    "[gateway] in {f}"
+                );
+                assert_eq!(
+                    format!("{:?}", s.admin),
+                    format!("{:?}", d.admin),
+                    "[admin] in {f}"
+                );
+                assert_eq!(
+                    format!("{:?}", s.listen),
+                    format!("{:?}", d.listen),
+                    "[listen] in {f}"
+                );
+                assert_eq!(
+                    format!("{:?}", s.database),
+                    format!("{:?}", d.database),
+                    "[database] in {f}"
+                );
+            }
             if f == "production.example.toml" {
                 assert!(s.database.url.starts_with("postgres://"));
             }

@@ -468,6 +468,64 @@ async fn repeated_failures_from_one_client_are_slowed_down() {
     s.shutdown().await;
 }
 
+/// Behind a trusted proxy, callers are told apart by `X-Forwarded-For`: one caller's failures do
+/// not slow down another caller coming through the same proxy.
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client() {
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]
+    })
+    .await;
+    let a = s.account("300052", ALL_RIGHTS).await;
+    let u = s.user(a, "proxied", None, None, &["ws_tracking"]).await;
+    let p = s.sim.parcels("300052")[0].number.clone();
+    let track_from = |client: &'static str, key: String| {
+        let (http, url, p) = (s.http.clone(), s.url.clone(), p.clone());
+        async move {
+            let v: serde_json::Value = http
+                .post(format!(
+                    "{url}/tracking-timeline-ws/rest/tracking/timelineCompany"
+                ))
+                .header("x-forwarded-for", format!("198.51.100.99, {client}"))
+                .json(&serde_json::json!({"apiKey": key, "parcelNumber": p}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["status"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    for i in 0..9 {
+        assert_eq!(
+            track_from("203.0.113.1", format!("{:032X}", i + 1)).await,
+            "201"
+        );
+    }
+    // The guesser is now slowed down…
+    let t = Instant::now();
+    track_from("203.0.113.1", format!("{:032X}", 500)).await;
+    // (the delay doubles from 50 ms after the fifth failure: the tenth waits hundreds of ms)
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    // …but another client behind the same proxy is not.
+    let t = Instant::now();
+    assert_eq!(track_from("203.0.113.2", u.key.clone()).await, "0");
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    s.shutdown().await;
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
