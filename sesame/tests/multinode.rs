@@ -31,6 +31,7 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+#[derive(Clone, Copy)]
 struct Ports {
     public: u16,
     ops: u16,
@@ -43,6 +44,11 @@ fn start(role: &str, db: &str, upstream: &str) -> (Node, Ports) {
         ops: free_port(),
         admin: free_port(),
     };
+    start_on(role, db, upstream, p)
+}
+
+/// Starts a node on given ports (a restarted node comes back where it was).
+fn start_on(role: &str, db: &str, upstream: &str, p: Ports) -> (Node, Ports) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sesame"));
     for (k, _) in std::env::vars() {
         if k.starts_with("SESAME__") {
@@ -150,27 +156,17 @@ async fn until_refused(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
-    let (db, _guard) = fresh_url(Backend::Postgres).await;
-    let sim = Simulator::new(SimConfig {
-        seed: 7,
-        ..SimConfig::default()
-    });
-    let sim_handle = sim.spawn().await.expect("simulator");
-    let upstream = sim_handle.base_url();
-    // The admin node migrates the fresh database; gateways start once it answers.
-    let (_admin, a) = start("admin", &db, &upstream);
-    let http = reqwest::Client::new();
-    let admin = format!("http://127.0.0.1:{}", a.admin);
-    wait_until_up(&http, &format!("{admin}/admin/openapi.json")).await;
-    let (_g1, p1) = start("gateway", &db, &upstream);
-    let (_g2, p2) = start("gateway", &db, &upstream);
-    wait_until_up(&http, &format!("http://127.0.0.1:{}/health", p1.ops)).await;
-    wait_until_up(&http, &format!("http://127.0.0.1:{}/health", p2.ops)).await;
-    let gateways = [p1.public, p2.public];
+/// What a seeded cluster holds: an account 700001, an active advanced user with `ws_tracking`.
+struct Seeded {
+    key: String,
+    user_id: i64,
+    admin_token: String,
+    parcel: String,
+}
 
-    // Operator → account; admin → advanced user; user confirms through the e-mailed link.
+/// Seeds through the admin node exactly as people would: operator → account; admin → advanced
+/// user; the user confirms through the e-mailed link.
+async fn seed(http: &reqwest::Client, admin: &str, sim: &Simulator) -> Seeded {
     use reqwest::Method;
     call(&http, Method::POST, format!("{admin}/admin/v1/accounts"), Some(OPERATOR), Some(json!({
         "number": "700001", "company": "MULTI NODE", "entitlements": ["ws_tracking", "tracking_tool:all"],
@@ -227,6 +223,41 @@ async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
     acc.stamps.push(Stamp::new(&user_key, None));
     sim.add_account(acc);
     let parcel = sim.parcels("700001")[0].number.clone();
+
+    Seeded {
+        key: key1,
+        user_id,
+        admin_token,
+        parcel,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
+    let (db, _guard) = fresh_url(Backend::Postgres).await;
+    let sim = Simulator::new(SimConfig {
+        seed: 7,
+        ..SimConfig::default()
+    });
+    let sim_handle = sim.spawn().await.expect("simulator");
+    let upstream = sim_handle.base_url();
+    // The admin node migrates the fresh database; gateways start once it answers.
+    let (_admin, a) = start("admin", &db, &upstream);
+    let http = reqwest::Client::new();
+    let admin = format!("http://127.0.0.1:{}", a.admin);
+    wait_until_up(&http, &format!("{admin}/admin/openapi.json")).await;
+    let (_g1, p1) = start("gateway", &db, &upstream);
+    let (_g2, p2) = start("gateway", &db, &upstream);
+    wait_until_up(&http, &format!("http://127.0.0.1:{}/health", p1.ops)).await;
+    wait_until_up(&http, &format!("http://127.0.0.1:{}/health", p2.ops)).await;
+    let gateways = [p1.public, p2.public];
+    use reqwest::Method;
+    let Seeded {
+        key: key1,
+        user_id,
+        admin_token,
+        parcel,
+    } = seed(&http, &admin, &sim).await;
 
     // 1. Both gateways serve the key (and cache it).
     for g in gateways {
@@ -302,4 +333,326 @@ async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
     ] {
         assert!(d < Duration::from_secs(1), "{what}: {d:?}");
     }
+}
+
+/// A PostgreSQL server of the test's own (initdb into a temp dir, random port), which the test
+/// may stop and restart — never the machine's shared server.
+struct PrivatePg {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+    as_postgres: bool,
+}
+
+impl PrivatePg {
+    fn new() -> PrivatePg {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries (Debian package postgresql)")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        // initdb refuses to run as root: as root, the server runs as the postgres user.
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false);
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        if as_postgres {
+            run(Command::new("chmod").arg("755").arg(dir.path()));
+            run(Command::new("chown").arg("postgres:").arg(&data));
+        }
+        let pg = PrivatePg {
+            dir,
+            port: free_port(),
+            bin,
+            as_postgres,
+        };
+        run(pg.tool("initdb").arg("-D").arg(pg.data()).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ]));
+        pg.start();
+        pg
+    }
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+    fn tool(&self, name: &str) -> Command {
+        let path = self.bin.join(name);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+    fn start(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.data().display()
+        );
+        run(self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.data().join("server.log"))
+            .args(["-w", "-o", &opts, "start"]));
+    }
+    fn stop(&self) {
+        run(self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "stop"]));
+    }
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn run(c: &mut Command) {
+    let out = c.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An admin node and two gateways on `db`, up and answering.
+async fn cluster(
+    http: &reqwest::Client,
+    db: &str,
+    upstream: &str,
+) -> (Node, String, Vec<(Node, Ports)>) {
+    let (admin_node, a) = start("admin", db, upstream);
+    let admin = format!("http://127.0.0.1:{}", a.admin);
+    wait_until_up(http, &format!("{admin}/admin/openapi.json")).await;
+    let mut gateways = Vec::new();
+    for _ in 0..2 {
+        let (node, p) = start("gateway", db, upstream);
+        wait_until_up(http, &format!("http://127.0.0.1:{}/health", p.ops)).await;
+        gateways.push((node, p));
+    }
+    (admin_node, admin, gateways)
+}
+
+/// Polls until `f` holds; returns how long it took (fails after `limit`).
+async fn within<F, Fut>(what: &str, limit: Duration, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    while !f().await {
+        assert!(t0.elapsed() < limit, "{what}: not after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t0.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_keeps_cached_callers_served_and_loses_nothing() {
+    let pg = PrivatePg::new();
+    let db = pg.url();
+    let sim = Simulator::new(SimConfig {
+        seed: 9,
+        ..SimConfig::default()
+    });
+    let sim_handle = sim.spawn().await.expect("simulator");
+    let http = reqwest::Client::new();
+    let (_admin_node, admin, nodes) = cluster(&http, &db, &sim_handle.base_url()).await;
+    let gateways: Vec<u16> = nodes.iter().map(|(_, p)| p.public).collect();
+    let s = seed(&http, &admin, &sim).await;
+    use reqwest::Method;
+    // A change made just before the outage: the key is regenerated; both gateways cache the new one.
+    let user = call(
+        &http,
+        Method::POST,
+        format!("{admin}/admin/v1/sessions"),
+        None,
+        Some(json!({"login": "multi.node", "password": PASSWORD})),
+    )
+    .await;
+    let user_token = user["token"].as_str().unwrap().to_owned();
+    let regen = call(
+        &http,
+        Method::POST,
+        format!("{admin}/admin/v1/me/connection-key"),
+        Some(&user_token),
+        Some(json!({})),
+    )
+    .await;
+    let key2 = regen["connectionKey"].as_str().unwrap().to_owned();
+    until_refused(&http, &gateways, &s.key, &s.parcel).await;
+    for g in &gateways {
+        assert_eq!(track(&http, *g, &key2, &s.parcel).await, "0");
+    }
+
+    pg.stop();
+    let unknown = "0123456789ABCDEF0123456789ABCDEF";
+    for g in &gateways {
+        // Cached callers keep working; a key never seen gets a clear 503 in the envelope.
+        assert_eq!(
+            track(&http, *g, &key2, &s.parcel).await,
+            "0",
+            "cached key during the outage on {g}"
+        );
+        assert_eq!(
+            track(&http, *g, unknown, &s.parcel).await,
+            "503",
+            "unknown key during the outage on {g}"
+        );
+    }
+    let r = http
+        .get(format!("{admin}/admin/v1/accounts"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "the admin API answers 503 while the database is down"
+    );
+    for (node, p) in &nodes {
+        let r = http
+            .get(format!("http://127.0.0.1:{}/health", p.ops))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "gateway alive during the outage");
+        let _ = node;
+    }
+    println!("outage: cached key served, unknown key → 503 in the envelope, admin API → 503");
+
+    pg.start();
+    let recovered = within("admin API back", Duration::from_secs(30), || async {
+        http.get(format!("{admin}/admin/v1/accounts"))
+            .bearer_auth(OPERATOR)
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    for g in &gateways {
+        within(
+            "unknown keys are plain refusals again",
+            Duration::from_secs(30),
+            || async { track(&http, *g, unknown, &s.parcel).await == "201" },
+        )
+        .await;
+        // Nothing was lost: the change made before the outage still holds.
+        assert_eq!(
+            track(&http, *g, &s.key, &s.parcel).await,
+            "201",
+            "old key still revoked on {g}"
+        );
+        assert_eq!(
+            track(&http, *g, &key2, &s.parcel).await,
+            "0",
+            "new key still valid on {g}"
+        );
+    }
+    // Both gateways follow the change log again, without a restart.
+    call(
+        &http,
+        Method::PUT,
+        format!(
+            "{admin}/admin/v1/accounts/700001/users/{}/status",
+            s.user_id
+        ),
+        Some(&s.admin_token),
+        Some(json!({"enabled": false, "comment": "after the outage"})),
+    )
+    .await;
+    let propagated = within(
+        "change after the outage reaches both gateways",
+        Duration::from_secs(10),
+        || async {
+            let mut all = true;
+            for g in &gateways {
+                all &= track(&http, *g, &key2, &s.parcel).await != "0";
+            }
+            all
+        },
+    )
+    .await;
+    println!("after restart: admin back in {recovered:?}; a change reached both gateways in {propagated:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_load_leaves_the_other_serving_and_comes_back() {
+    let (db, _guard) = fresh_url(Backend::Postgres).await;
+    let sim = Simulator::new(SimConfig {
+        seed: 5,
+        ..SimConfig::default()
+    });
+    let sim_handle = sim.spawn().await.expect("simulator");
+    let upstream = sim_handle.base_url();
+    let http = reqwest::Client::new();
+    let (_admin_node, admin, mut nodes) = cluster(&http, &db, &upstream).await;
+    let s = seed(&http, &admin, &sim).await;
+    let (survivor, victim_ports) = (nodes[1].1.public, nodes[0].1);
+    // Load on the survivor while the victim is killed with SIGKILL.
+    let load = {
+        let (http, key, parcel) = (http.clone(), s.key.clone(), s.parcel.clone());
+        tokio::spawn(async move {
+            let mut served = 0;
+            for _ in 0..300 {
+                assert_eq!(
+                    track(&http, survivor, &key, &parcel).await,
+                    "0",
+                    "survivor failed a call"
+                );
+                served += 1;
+            }
+            served
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut victim = nodes.remove(0).0;
+    victim.0.kill().expect("SIGKILL");
+    let _ = victim.0.wait();
+    assert!(
+        http.get(format!("http://127.0.0.1:{}/health", victim_ports.ops))
+            .send()
+            .await
+            .is_err(),
+        "victim is gone"
+    );
+    let served = load.await.expect("load task");
+    // Restarted on the same ports, it serves again.
+    let (_restarted, p) = start_on("gateway", &db, &upstream, victim_ports);
+    wait_until_up(&http, &format!("http://127.0.0.1:{}/health", p.ops)).await;
+    assert_eq!(track(&http, p.public, &s.key, &s.parcel).await, "0");
+    println!(
+        "SIGKILL: the other gateway served all {served} calls; the killed one restarted and serves"
+    );
 }
