@@ -168,12 +168,12 @@ struct Seeded {
 /// user; the user confirms through the e-mailed link.
 async fn seed(http: &reqwest::Client, admin: &str, sim: &Simulator) -> Seeded {
     use reqwest::Method;
-    call(&http, Method::POST, format!("{admin}/admin/v1/accounts"), Some(OPERATOR), Some(json!({
+    call(http, Method::POST, format!("{admin}/admin/v1/accounts"), Some(OPERATOR), Some(json!({
         "number": "700001", "company": "MULTI NODE", "entitlements": ["ws_tracking", "tracking_tool:all"],
         "adminPassword": PASSWORD, "upstreamLogin": "700001", "upstreamPassword": "upstream-700001",
     }))).await;
     let session = call(
-        &http,
+        http,
         Method::POST,
         format!("{admin}/admin/v1/sessions"),
         None,
@@ -181,14 +181,14 @@ async fn seed(http: &reqwest::Client, admin: &str, sim: &Simulator) -> Seeded {
     )
     .await;
     let admin_token = session["token"].as_str().unwrap().to_owned();
-    let created = call(&http, Method::POST, format!("{admin}/admin/v1/accounts/700001/advanced-users"), Some(&admin_token), Some(json!({
+    let created = call(http, Method::POST, format!("{admin}/admin/v1/accounts/700001/advanced-users"), Some(&admin_token), Some(json!({
         "lastName": "Node", "firstName": "Multi", "function": "Ops", "phone": "0102030405",
         "email": "multi@example.fr", "emailConfirmation": "multi@example.fr", "address": "1 rue", "postalCode": "75001",
         "city": "Paris", "rights": ["ws_tracking"],
     }))).await;
     let user_id = created["id"].as_i64().unwrap();
     let outbox = call(
-        &http,
+        http,
         Method::GET,
         format!("{admin}/admin/v1/outbox"),
         Some(OPERATOR),
@@ -208,7 +208,7 @@ async fn seed(http: &reqwest::Client, admin: &str, sim: &Simulator) -> Seeded {
         .unwrap()
         .trim_end_matches(['.', ',', ')']);
     let accepted = call(
-        &http,
+        http,
         Method::POST,
         format!("{admin}/admin/v1/invitations/{token}"),
         None,
