@@ -656,3 +656,63 @@ async fn a_gateway_killed_mid_load_leaves_the_other_serving_and_comes_back() {
         "SIGKILL: the other gateway served all {served} calls; the killed one restarted and serves"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flips_readiness_drains_in_flight_calls_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("drain.db").display());
+    let sim = Simulator::new(SimConfig {
+        seed: 3,
+        ..SimConfig::default()
+    });
+    let sim_handle = sim.spawn().await.expect("simulator");
+    let http = reqwest::Client::new();
+    let (mut node, p) = start("all", &db, &sim_handle.base_url());
+    let admin = format!("http://127.0.0.1:{}", p.admin);
+    wait_until_up(&http, &format!("{admin}/admin/openapi.json")).await;
+    wait_until_up(&http, &format!("http://127.0.0.1:{}/ready", p.ops)).await;
+    let s = seed(&http, &admin, &sim).await;
+    // Every upstream call now takes 1.5 s: calls are in flight when SIGTERM arrives.
+    sim.set_latency(sesame_simulator::Latency {
+        fixed_ms: 1500,
+        jitter_ms: 0,
+    });
+    let in_flight: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, key, parcel) = (http.clone(), s.key.clone(), s.parcel.clone());
+            tokio::spawn(async move { track(&http, p.public, &key, &parcel).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    run(Command::new("kill").args(["-TERM", &node.0.id().to_string()]));
+    // Readiness flips first, so load balancers stop sending.
+    within(
+        "/ready answers 503 while draining",
+        Duration::from_secs(1),
+        || async {
+            http.get(format!("http://127.0.0.1:{}/ready", p.ops))
+                .send()
+                .await
+                .map(|r| r.status() == 503)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    for call in in_flight {
+        assert_eq!(call.await.unwrap(), "0", "an in-flight call was cut");
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = node.0.wait();
+        (node, status)
+    })
+    .await
+    .unwrap()
+    .1
+    .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    println!(
+        "SIGTERM: 8 in-flight calls finished, exit 0 after {:?}",
+        t0.elapsed()
+    );
+}
