@@ -31,6 +31,7 @@ mod metrics;
 mod ratelimit;
 mod services;
 mod tls;
+mod trace;
 mod upstream;
 mod zip;
 
@@ -325,7 +326,8 @@ impl Inner {
         });
         let svc = route.service(req.headers());
         let ip = client_ip(&self.cfg.trusted_proxies, ip, req.headers());
-        let result = services::dispatch(&self, route, req, ip).await;
+        let tp = trace::TraceParent::for_request(req.headers());
+        let result = trace::scope(tp, services::dispatch(&self, route, req, ip)).await;
         let (resp, outcome) = match result {
             Ok(r) => (r, "ok"),
             Err(e) => {
@@ -358,7 +360,7 @@ impl Inner {
             resp.headers_mut().insert("x-request-id", v);
         }
         if let Some((method, uri)) = logged_uri {
-            tracing::debug!(request_id = id, %method, uri = %uri, status = resp.status().as_u16(), outcome,
+            tracing::debug!(request_id = id, trace_id = %tp.trace_id_hex(), %method, uri = %uri, status = resp.status().as_u16(), outcome,
                 elapsed_us = start.elapsed().as_micros() as u64, "request");
         }
         resp

@@ -157,6 +157,10 @@ impl Upstream {
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
+        // The request's trace continues upstream, Sesame's span as the parent.
+        if let Some(tp) = crate::trace::current() {
+            req.headers_mut().insert("traceparent", tp.header_value());
+        }
         let resp = self
             .client
             .request(req)

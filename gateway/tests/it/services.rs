@@ -666,3 +666,63 @@ async fn wrong_upstream_credentials_never_reach_the_caller() {
     );
     s.shutdown().await;
 }
+
+/// W3C trace context crosses the gateway: the caller's trace id reaches the carrier on every
+/// call of the request (fan-outs included), under Sesame's own span id; a caller without one
+/// gets a fresh trace.
+#[tokio::test]
+async fn traceparent_is_propagated_to_every_upstream_call() {
+    let s = Stack::sqlite().await;
+    let a1 = s.account("100081", ALL_RIGHTS).await;
+    let a2 = s.account("100082", ALL_RIGHTS).await;
+    let u = s.user(a1, "traced", None, None, &["ws_eligibility"]).await;
+    s.associate(a2, &u, &["ws_eligibility"]).await;
+    let caller_span = "00f067aa0ba902b7";
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    s.sim.clear_captured();
+    let r = s
+        .http
+        .post(format!("{}{ELIG}", s.url))
+        .header("traceparent", format!("00-{trace}-{caller_span}-01"))
+        .json(&json!({"credential": {"apiKey": u.key}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let captured = s.sim.captured();
+    assert_eq!(captured.len(), 2, "one call per account");
+    let spans: Vec<String> = captured
+        .iter()
+        .map(|c| {
+            let tp = c.header("traceparent").expect("traceparent upstream");
+            let parts: Vec<&str> = tp.split('-').collect();
+            assert_eq!((parts[0], parts[1], parts[3]), ("00", trace, "01"), "{tp}");
+            assert_ne!(parts[2], caller_span, "Sesame's own span is the parent");
+            parts[2].to_owned()
+        })
+        .collect();
+    assert_eq!(
+        spans[0], spans[1],
+        "both fanned-out calls are children of the same span"
+    );
+    // Without a traceparent: a fresh, valid one.
+    s.sim.clear_captured();
+    s.post_json(
+        ELIG,
+        &[],
+        &json!({"credential": {"apiKey": u.key}, "partnerClientCode": "100081"}),
+    )
+    .await;
+    let tp = s.sim.captured()[0]
+        .header("traceparent")
+        .expect("traceparent")
+        .to_owned();
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!(parts.len(), 4);
+    assert_eq!(
+        (parts[0].len(), parts[1].len(), parts[2].len()),
+        (2, 32, 16)
+    );
+    assert_ne!(parts[1], trace);
+    s.shutdown().await;
+}
