@@ -106,6 +106,13 @@ pub struct RateOverride {
 pub struct TlsConfig {
     pub cert_path: String,
     pub key_path: String,
+    /// How often the files are checked for a renewed certificate (also reloaded on SIGHUP).
+    #[serde(default = "default_reload_ms")]
+    pub reload_interval_ms: u64,
+}
+
+fn default_reload_ms() -> u64 {
+    10_000
 }
 
 #[cfg(test)]

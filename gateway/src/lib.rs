@@ -71,8 +71,8 @@ pub(crate) struct Inner {
     pub limits: ratelimit::Limits,
     pub metrics: metrics::Metrics,
     registry: prometheus::Registry,
-    /// TLS on the public listener, when configured.
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS on the public listener, when configured; its certificate reloads while serving.
+    tls: Option<Arc<tls::ReloadableTls>>,
     /// Cleared when shutdown starts: `/ready` answers 503 so load balancers stop sending.
     accepting: AtomicBool,
     request_ids: AtomicU64,
@@ -87,7 +87,7 @@ impl Gateway {
         registry: prometheus::Registry,
     ) -> Result<Gateway, GatewayError> {
         let tls = match &cfg.tls {
-            Some(t) => Some(tls::acceptor(t)?),
+            Some(t) => Some(Arc::new(tls::ReloadableTls::new(t)?)),
             None => None,
         };
         for (i, o) in cfg.rate_limit.overrides.iter().enumerate() {
@@ -151,12 +151,15 @@ impl Gateway {
             let _ = stop_tx.send(true);
         });
         let follower = tokio::spawn(follower::run(self.inner.clone(), stop_rx.clone()));
+        if let Some(t) = self.inner.tls.clone() {
+            tokio::spawn(watch_certificate(t, stop_rx.clone()));
+        }
         let drain = Duration::from_millis(self.inner.cfg.drain_timeout_ms);
 
         let gw = self.inner.clone();
         let public_task = serve(
             public,
-            self.inner.tls.clone(),
+            self.inner.tls.as_ref().map(|t| t.acceptor.clone()),
             stop_rx.clone(),
             drain,
             move |req, peer| {
@@ -209,6 +212,38 @@ impl Gateway {
 /// callers' futures stay `Send`).
 pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Reloads the TLS certificate when its files change (checked every `reload_interval_ms`) or on
+/// SIGHUP. A certificate that does not load is logged and the current one stays in use.
+async fn watch_certificate(tls: Arc<tls::ReloadableTls>, mut stop: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(tls.interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        let force = tokio::select! {
+            _ = tick.tick() => false,
+            _ = hangup => true,
+            _ = stop.changed() => return,
+        };
+        match tls.reload(force) {
+            Ok(true) => tracing::info!("TLS certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate not reloaded; the current one stays in use")
+            }
+        }
+    }
 }
 
 /// Accept loop with graceful drain, shared by both listeners. The TLS handshake (if any) runs in

@@ -375,6 +375,7 @@ async fn tls_on_the_public_listener() {
         c.tls = Some(sesame_gateway::TlsConfig {
             cert_path: cert_path.display().to_string(),
             key_path: key_path.display().to_string(),
+            reload_interval_ms: 10_000,
         })
     })
     .await;
@@ -415,6 +416,7 @@ async fn tls_on_the_public_listener() {
         tls: Some(sesame_gateway::TlsConfig {
             cert_path: "/nonexistent.pem".into(),
             key_path: "/nonexistent.key".into(),
+            reload_interval_ms: 10_000,
         }),
         ..Default::default()
     };
@@ -596,4 +598,71 @@ async fn single_flight_and_revocation_under_load() {
         t.await.unwrap();
     }
     s.shutdown().await;
+}
+
+/// A renewed certificate is used for new connections without a restart; a broken one is refused
+/// and the current certificate stays.
+#[tokio::test]
+async fn tls_certificate_reloads_without_restart() {
+    use tokio_rustls::rustls;
+    let old = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let new = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let dir = std::env::temp_dir().join(format!(
+        "sesame-gw-reload-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, old.cert.pem()).unwrap();
+    std::fs::write(&key_path, old.key_pair.serialize_pem()).unwrap();
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.tls = Some(sesame_gateway::TlsConfig {
+            cert_path: cert_path.display().to_string(),
+            key_path: key_path.display().to_string(),
+            reload_interval_ms: 100,
+        })
+    })
+    .await;
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    // Handshakes with a client that trusts only `cert`.
+    let handshake = |cert: rustls::pki_types::CertificateDer<'static>| {
+        let addr = addr.clone();
+        async move {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(cert).unwrap();
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+            let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            connector.connect(name, tcp).await.is_ok()
+        }
+    };
+    assert!(handshake(old.cert.der().clone()).await);
+    assert!(!handshake(new.cert.der().clone()).await);
+    // A broken certificate (key of another certificate) is refused; the old one stays.
+    std::fs::write(&cert_path, new.cert.pem()).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        handshake(old.cert.der().clone()).await,
+        "a mismatched pair must not replace the certificate"
+    );
+    // The renewed pair is picked up without a restart.
+    std::fs::write(&key_path, new.key_pair.serialize_pem()).unwrap();
+    let t0 = Instant::now();
+    while !handshake(new.cert.der().clone()).await {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "renewed certificate never used"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!handshake(old.cert.der().clone()).await);
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
 }
