@@ -87,40 +87,51 @@ pub struct AdminConfig {
 }
 
 impl AdminConfig {
-    /// Checks the values; the error names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Every problem with the values, each naming its key (relative to `[admin]`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut errors: Vec<String> = Vec::new();
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
-            return Err("public_url: must start with http:// or https://".into());
+            errors.push("public_url: must start with http:// or https://".into());
         }
         if self.session_ttl_secs == 0 {
-            return Err("session_ttl_secs: must be positive".into());
+            errors.push("session_ttl_secs: must be positive".into());
         }
         if self.impersonation_ttl_secs == 0 || self.impersonation_ttl_secs > 4 * 3600 {
-            return Err("impersonation_ttl_secs: must be 1 to 14400 (a short session)".into());
+            errors.push("impersonation_ttl_secs: must be 1 to 14400 (a short session)".into());
         }
         if self.default_lang != "fr" && self.default_lang != "en" {
-            return Err("default_lang: must be \"fr\" or \"en\"".into());
+            errors.push("default_lang: must be \"fr\" or \"en\"".into());
         }
         if self.max_import_bytes < 1024 {
-            return Err("max_import_bytes: must be at least 1024".into());
+            errors.push("max_import_bytes: must be at least 1024".into());
         }
         if self.max_import_lines < 1 {
-            return Err("max_import_lines: must be positive".into());
+            errors.push("max_import_lines: must be positive".into());
         }
         if let Some(smtp) = &self.smtp {
             if smtp.host.trim().is_empty() {
-                return Err("smtp.host: must not be empty".into());
+                errors.push("smtp.host: must not be empty".into());
             }
             if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
-                return Err(
+                errors.push(
                     "smtp.from: must be a mailbox such as \"Sesame <noreply@example.com>\"".into(),
                 );
             }
             if smtp.username.is_some() != smtp.password.is_some() {
-                return Err("smtp.username: username and password go together".into());
+                errors.push("smtp.username: username and password go together".into());
             }
         }
-        Ok(())
+        errors
+    }
+
+    /// Checks the values; the error names every bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        let p = self.problems();
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(p.join("; "))
+        }
     }
 }
 

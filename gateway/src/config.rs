@@ -42,6 +42,56 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
+impl GatewayConfig {
+    /// Every problem with the values, each naming its key (relative to `[gateway]`), so start-up
+    /// can report them all at once. TLS files are loaded and checked too.
+    pub fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if !(self.upstream_url.starts_with("http://") || self.upstream_url.starts_with("https://"))
+        {
+            errors.push("upstream_url: must start with http:// or https://".to_owned());
+        }
+        if self.max_body_bytes == 0 {
+            errors.push("max_body_bytes: must be positive".to_owned());
+        }
+        if self.cache_capacity == 0 {
+            errors.push("cache_capacity: must be positive".to_owned());
+        }
+        for (name, v) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("fanout_timeout_ms", self.fanout_timeout_ms),
+        ] {
+            if v == 0 {
+                errors.push(format!("{name}: must be positive"));
+            }
+        }
+        for (i, o) in self.rate_limit.overrides.iter().enumerate() {
+            let key_ok = o
+                .user_key
+                .as_deref()
+                .is_none_or(|k| sesame_domain::UserKey::parse(k).is_ok());
+            if (o.user_id.is_none() && o.user_key.is_none()) || !key_ok {
+                errors.push(format!(
+                    "rate_limit.overrides[{i}]: needs user_id or a valid user_key (32 hexadecimal characters)"
+                ));
+            }
+        }
+        if let Some(t) = &self.tls {
+            if let Err(e) = crate::tls::ReloadableTls::new(t) {
+                // The message already names the key from `gateway.`: keep the relative part.
+                let m = e.to_string();
+                errors.push(
+                    m.trim_start_matches("configuration: ")
+                        .trim_start_matches("gateway.")
+                        .to_owned(),
+                );
+            }
+        }
+        errors
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {

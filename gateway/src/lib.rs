@@ -90,21 +90,10 @@ impl Gateway {
             Some(t) => Some(Arc::new(tls::ReloadableTls::new(t)?)),
             None => None,
         };
-        for (i, o) in cfg.rate_limit.overrides.iter().enumerate() {
-            let key_ok = o
-                .user_key
-                .as_deref()
-                .is_none_or(|k| sesame_domain::UserKey::parse(k).is_ok());
-            if (o.user_id.is_none() && o.user_key.is_none()) || !key_ok {
-                return Err(GatewayError::Config(format!(
-                    "gateway.rate_limit.overrides[{i}]: needs user_id or a valid user_key (32 hexadecimal characters)"
-                )));
-            }
-        }
-        if cfg.max_body_bytes == 0 {
-            return Err(GatewayError::Config(
-                "gateway.max_body_bytes: must be positive".into(),
-            ));
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            let all: Vec<String> = problems.iter().map(|p| format!("gateway.{p}")).collect();
+            return Err(GatewayError::Config(all.join("; ")));
         }
         let metrics = metrics::Metrics::new(&registry)?;
         let upstream = upstream::Upstream::new(

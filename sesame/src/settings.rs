@@ -266,6 +266,18 @@ impl Settings {
         {
             errors.push("database.url: must start with sqlite: or postgres://".into());
         }
+        errors.extend(
+            self.gateway
+                .problems()
+                .into_iter()
+                .map(|p| format!("gateway.{p}")),
+        );
+        errors.extend(
+            self.admin
+                .problems()
+                .into_iter()
+                .map(|p| format!("admin.{p}")),
+        );
         if self.database.max_connections == Some(0) {
             errors.push("database.max_connections: must be at least 1".into());
         }
@@ -388,6 +400,9 @@ mod tests {
             env(&[
                 ("SESAME__DATABASE__URL", "mysql://x"),
                 ("SESAME__SECRETS__MASTER_KEY", "abcd"),
+                ("SESAME__GATEWAY__MAX_BODY_BYTES", "0"),
+                ("SESAME__GATEWAY__UPSTREAM_URL", "ftp://carrier"),
+                ("SESAME__ADMIN__DEFAULT_LANG", "de"),
             ]),
         )
         .unwrap();
@@ -399,7 +414,10 @@ mod tests {
                 "secrets.server_secret",
                 "secrets.master_key",
                 "secrets.operator_token",
-                "database.url"
+                "database.url",
+                "gateway.upstream_url",
+                "gateway.max_body_bytes",
+                "admin.default_lang"
             ]
         );
         let ok = Settings {
