@@ -1,21 +1,38 @@
 //! Shared fixtures for Sesame's benchmarks (see `benches/README.md`).
 #![forbid(unsafe_code)]
 
-use sesame_domain::{RightSet, Scope, ScopedRight};
+use std::time::Duration;
+
+use sesame_domain::model::{Actor, UpstreamCredentials, UserKind, UserStatus};
+use sesame_domain::{
+    AccountNumber, Email, Login, Profile, Right, RightSet, Scope, ScopedRight, Tag, UserKey,
+};
+use sesame_gateway::{Gateway, GatewayConfig};
+use sesame_store::testing::{fresh_store, TestDb};
+use sesame_store::{Backend, NewAccount, NewAdvancedUser, PrincipalLink, PrincipalRecord, Store};
 
 /// A deterministic spread of right sets, like real links and entitlements.
 pub fn right_sets(n: usize) -> Vec<RightSet> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            // SplitMix64: cheap, deterministic, good enough to vary the bits.
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            RightSet::from_bits(z ^ (z >> 31))
-        })
-        .collect()
+    let mut rng = SplitMix(0x9E37_79B9_7F4A_7C15);
+    (0..n).map(|_| RightSet::from_bits(rng.next())).collect()
+}
+
+/// SplitMix64: cheap, deterministic, good enough to vary the bits.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }
 
 /// Whether a parcel is visible to a caller: the check the gateway runs per parcel.
@@ -24,4 +41,318 @@ pub fn visible(rights: RightSet, owner_matches: bool, tag_matches: bool) -> bool
         .scope(ScopedRight::TrackingTool)
         .union(rights.scope(ScopedRight::TrackingToolCs));
     s.allows(owner_matches, tag_matches)
+}
+
+pub fn rights(ids: &[&str]) -> RightSet {
+    RightSet::parse_ids(ids.iter().copied()).expect("valid rights")
+}
+
+pub const ALL_RIGHTS: &[&str] = &[
+    "ws_postage",
+    "ws_tracking",
+    "ws_pickup_point",
+    "ws_eligibility",
+    "tracking_tool:all",
+    "tracking_tool_cs:all",
+    "invoices:all",
+];
+
+/// Upstream password of a fixture account (the simulator is told the same).
+pub fn upstream_password(number: &str) -> String {
+    format!("up-{number}-Secret")
+}
+
+/// A complete profile (the store refuses incomplete ones).
+pub fn profile(name: &str) -> Profile {
+    Profile {
+        last_name: name.into(),
+        first_name: "Jean".into(),
+        function: "Logisticien".into(),
+        phone: "0102030405".into(),
+        email: Some(Email::parse(&format!("{}@example.fr", name.to_lowercase())).expect("email")),
+        address: "1 rue de la Poste".into(),
+        postal_code: "75001".into(),
+        city: "Paris".into(),
+        country: "France".into(),
+        ..Profile::default()
+    }
+}
+
+/// Creates an account (operator), with every right entitled.
+pub async fn account(store: &Store, number: &str) -> i64 {
+    store
+        .create_account(
+            Actor::Operator,
+            NewAccount {
+                number: AccountNumber::parse(number).expect("number"),
+                company: format!("Société {number}"),
+                contract_type: "PRIVILEGE".into(),
+                entitlements: rights(ALL_RIGHTS),
+                admin_password: "AdminPass123".into(),
+                upstream_login: number.into(),
+                upstream_password: upstream_password(number),
+                departments: vec!["Logistique".into()],
+                contact: None,
+            },
+        )
+        .await
+        .expect("create account")
+        .id
+}
+
+/// An advanced user who accepted its invitation.
+pub struct BenchUser {
+    pub id: i64,
+    pub key: String,
+    pub user_key: String,
+}
+
+/// An advanced user of `accounts[0]` (invited, confirmed), then linked to every other account,
+/// each link with `links[i]`'s rights (the last one repeats).
+pub async fn user(
+    store: &Store,
+    login: &str,
+    tag: Option<&str>,
+    accounts: &[i64],
+    links: &[RightSet],
+) -> BenchUser {
+    let first = accounts[0];
+    let (user, _inv, token) = store
+        .create_advanced_user(
+            Actor::AccountAdmin { account_id: first },
+            first,
+            NewAdvancedUser {
+                profile: profile(login),
+                tag: tag.map(|t| Tag::parse(t).expect("tag")),
+                rights: links[0],
+                department_id: None,
+            },
+        )
+        .await
+        .expect("create user");
+    let act = store
+        .accept_invitation(
+            &token,
+            &Login::parse(login).expect("login"),
+            "UserPass123",
+            None,
+        )
+        .await
+        .expect("accept");
+    let uk = user.user_key.expect("user key");
+    for (i, a) in accounts.iter().enumerate().skip(1) {
+        let r = links[i.min(links.len() - 1)];
+        store
+            .associate(Actor::AccountAdmin { account_id: *a }, *a, &uk, r)
+            .await
+            .expect("associate");
+    }
+    BenchUser {
+        id: user.id,
+        key: act.connection_key.expose().to_owned(),
+        user_key: uk.as_str().to_owned(),
+    }
+}
+
+/// A gateway on a fresh store (not serving: its phases are called directly).
+pub async fn gateway(backend: Backend, cfg: GatewayConfig) -> (Gateway, Store, TestDb) {
+    let (store, db) = fresh_store(backend).await;
+    let gw = Gateway::new(cfg, store.clone(), prometheus::Registry::new())
+        .await
+        .expect("gateway");
+    (gw, store, db)
+}
+
+/// Serves `gw` on two fresh loopback ports; returns the public URL and the stop switch.
+pub async fn serve(gw: Gateway) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let ops = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", public.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gw.run(public, ops, async move {
+        let _ = rx.await;
+    }));
+    (url, tx)
+}
+
+const STATUSES: [&str; 7] = [
+    "ANNOUNCED",
+    "IN_TRANSIT",
+    "OUT_FOR_DELIVERY",
+    "AVAILABLE_AT_PICKUP_POINT",
+    "DELIVERED",
+    "RETURNED_TO_SENDER",
+    "ANOMALY",
+];
+const NAMES: [&str; 8] = [
+    "Camille Leroy",
+    "Inès Durand",
+    "Hélène Dupré",
+    "Jean Martin",
+    "Lucas Bernard",
+    "Chloé Petit",
+    "Hugo Moreau",
+    "Léa Fournier",
+];
+const CITIES: [(&str, &str); 6] = [
+    ("75001", "Paris"),
+    ("13001", "Marseille"),
+    ("69003", "Lyon"),
+    ("44000", "Nantes"),
+    ("59000", "Lille"),
+    ("33000", "Bordeaux"),
+];
+
+/// One account's tracking-tool answer (`{"parcels": […]}`, the simulator's shape): `n` parcels,
+/// a third bearing `user_key`, a third `tag`, the rest someone else's.
+pub fn tracking_tool_answer(
+    account: &str,
+    n: usize,
+    user_key: &str,
+    tag: &str,
+    seed: u64,
+) -> Vec<u8> {
+    let mut rng = SplitMix(seed);
+    let parcels: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let (zip, city) = CITIES[rng.below(CITIES.len() as u64) as usize];
+            let status = STATUSES[rng.below(STATUSES.len() as u64) as usize];
+            let who = rng.below(3);
+            let day = 1 + rng.below(28);
+            serde_json::json!({
+                "parcelNumber": format!("6A{:011}", seed * 1_000_000 + i as u64),
+                "accountNumber": account,
+                "userKey": if who == 0 { serde_json::Value::from(user_key) } else { serde_json::Value::from("FEDCBA9876543210FEDCBA9876543210") },
+                "tag": if who == 1 { serde_json::Value::from(tag) } else { serde_json::Value::Null },
+                "reference": format!("CMD-{}", rng.below(1_000_000)),
+                "recipientName": NAMES[rng.below(NAMES.len() as u64) as usize],
+                "postalCode": zip,
+                "city": city,
+                "country": "FR",
+                "product": "DOM",
+                "status": status,
+                "statusLabel": "En cours d'acheminement",
+                "location": "PLATEFORME COLIS WISSOUS",
+                "depositDate": format!("2026-11-{day:02}"),
+                "lastEventDate": format!("2026-11-{day:02}T18:58:00+01:00"),
+                "pass": false,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "parcels": parcels })).expect("json")
+}
+
+/// An import file of `n` user lines in the template's columns (`;`, UTF-8 with BOM, like Excel).
+pub fn import_csv(n: usize) -> Vec<u8> {
+    let template = sesame_admin::csvio::template();
+    let text = sesame_admin::csvio::decode(&template);
+    let header = text.lines().next().expect("template header").to_owned();
+    let cols: Vec<String> = header
+        .split(';')
+        .map(|c| c.trim_matches('"').to_owned())
+        .collect();
+    let mut out = Vec::with_capacity(n * 200);
+    out.extend_from_slice(b"\xEF\xBB\xBF");
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut rng = SplitMix(7);
+    for i in 0..n {
+        let (zip, city) = CITIES[i % CITIES.len()];
+        let fields: Vec<String> = cols
+            .iter()
+            .map(|c| match c.as_str() {
+                "NOM" => format!("Durand{i}"),
+                "PRENOM" => "Hélène".to_owned(),
+                "FONCTION" => "Logisticienne".to_owned(),
+                "EMAIL" => format!("user{i}@example.fr"),
+                "TELEPHONE" => "0241742088".to_owned(),
+                "ADRESSE GEOGRAPHIQUE" => "11 rue d'Epluches".to_owned(),
+                "CODE POSTAL" => zip.to_owned(),
+                "VILLE" => city.to_owned(),
+                "TAG UTILISATEUR" => "NORD".to_owned(),
+                _ => if rng.below(2) == 0 { "oui" } else { "non" }.to_owned(),
+            })
+            .collect();
+        out.extend_from_slice(fields.join(";").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A resident-memory figure from `/proc/self/status` (`VmRSS`, `VmHWM`…), in KiB.
+pub fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// The `q`-quantile (0..=1) of `xs` (sorted in place), nearest rank.
+pub fn quantile(xs: &mut [Duration], q: f64) -> Duration {
+    if xs.is_empty() {
+        return Duration::ZERO;
+    }
+    xs.sort_unstable();
+    let i = ((xs.len() as f64 * q).ceil() as usize).clamp(1, xs.len()) - 1;
+    xs[i]
+}
+
+/// Median of plain numbers (sorted in place).
+pub fn median(xs: &mut [f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A distinct, valid connection key per `i` (32 upper-case hex digits).
+pub fn synthetic_key(i: u64) -> String {
+    let mut r = SplitMix(i);
+    format!("{:016X}{:016X}", r.next(), r.next())
+}
+
+/// A store record as `principal_by_key_hash` returns it: an active advanced user with `links`
+/// links spread over 5,000 accounts (account data is shared between principals, as in the
+/// gateway's cache).
+pub fn synthetic_principal(user_id: i64, links: usize, tag: &str) -> PrincipalRecord {
+    PrincipalRecord {
+        user_id,
+        kind: UserKind::Advanced,
+        status: UserStatus::Active,
+        user_key: Some(UserKey::generate()),
+        tag: Some(Tag::parse(tag).expect("tag")),
+        department: None,
+        key_expires_at: None,
+        links: (0..links)
+            .map(|j| {
+                let a = (user_id as usize * 7 + j * 1_009) % 5_000;
+                PrincipalLink {
+                    account_id: a as i64 + 1,
+                    number: AccountNumber::parse(&format!("{:06}", 100_000 + a)).expect("number"),
+                    company: "Société exemple".into(),
+                    rights: RightSet::EMPTY
+                        .with(Right::WsTracking)
+                        .with(Right::WsPostage)
+                        .with(Right::WsEligibility),
+                    upstream: UpstreamCredentials {
+                        login: format!("{:06}", 100_000 + a),
+                        password: "upstream-secret-xx".into(),
+                    },
+                }
+            })
+            .collect(),
+    }
 }

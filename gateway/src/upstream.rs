@@ -193,6 +193,12 @@ fn credentials_refused(service: &str, r: &UpResp) -> bool {
     if r.status == StatusCode::UNAUTHORIZED {
         return true;
     }
+    // A refusal is a short envelope; real answers (timelines, lists of pickup points) are long
+    // and may contain "201" anywhere (ids, coordinates). Only short bodies are looked into, so
+    // the check costs nothing on the answers that matter.
+    if r.body.len() > MAX_REFUSAL_BODY {
+        return false;
+    }
     let json = || r.json().unwrap_or(Value::Null);
     match service {
         "labels" | "eligibility" => {
@@ -202,8 +208,11 @@ fn credentials_refused(service: &str, r: &UpResp) -> bool {
                     .as_array()
                     .is_some_and(|m| m.iter().any(|x| x["id"] == "30000"))
         }
-        "tracking" => contains(&r.body, b"\"201\"") && json()["status"][0]["code"] == "201",
+        "tracking" => contains(&r.body, b"201") && json()["status"][0]["code"] == "201",
         "pickup" => contains(&r.body, b"201") && json()["errorCode"] == 201,
         _ => false,
     }
 }
+
+/// Longest body a credentials refusal can be (the carrier's error envelopes are ~100 bytes).
+const MAX_REFUSAL_BODY: usize = 1024;
