@@ -108,3 +108,25 @@ impl Store {
         &self.pool
     }
 }
+
+/// Runs one async test body against both backends, as two tests (`<name>::sqlite` and
+/// `<name>::postgres`), each on a fresh database: `both_backends!(name, |store: Store| async
+/// move { … });`
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _db) = $crate::testing::fresh_store($crate::Backend::Sqlite).await;
+                ($body)(store).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let (store, _db) = $crate::testing::fresh_store($crate::Backend::Postgres).await;
+                ($body)(store).await;
+            }
+        }
+    };
+}

@@ -3,30 +3,13 @@
 
 use sesame_domain::model::{now_millis, Actor, ImportStatus, UserKind, UserStatus};
 use sesame_domain::{AccountNumber, Email, Login, Profile, RightSet, Tag};
-use sesame_store::testing::fresh_store;
 use sesame_store::{
     Backend, NewAccount, NewAdvancedUser, NewSession, NewStandardUser, SessionKind, Store,
     StoreError, UserFilter, UserUpdate,
 };
 use sqlx::Row;
 
-macro_rules! both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _db) = fresh_store(Backend::Sqlite).await;
-                ($body)(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let (store, _db) = fresh_store(Backend::Postgres).await;
-                ($body)(store).await;
-            }
-        }
-    };
-}
+use sesame_store::both_backends as both;
 
 fn rights(ids: &[&str]) -> RightSet {
     RightSet::parse_ids(ids.iter().copied()).unwrap()

@@ -2,28 +2,10 @@
 
 use sesame_domain::model::{AccountStatus, Actor, ChangeKind, UserStatus};
 use sesame_domain::{AccountNumber, ConnectionKey, Email, Login, Profile, RightSet, Tag, UserKey};
-use sesame_store::testing::fresh_store;
 use sesame_store::{Backend, NewAccount, NewAdvancedUser, NewStandardUser, Store, StoreError};
 use sqlx::Row;
 
-/// Runs one async test body against both backends, as two tests.
-macro_rules! both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _db) = fresh_store(Backend::Sqlite).await;
-                ($body)(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let (store, _db) = fresh_store(Backend::Postgres).await;
-                ($body)(store).await;
-            }
-        }
-    };
-}
+use sesame_store::both_backends as both;
 
 fn rights(ids: &[&str]) -> RightSet {
     RightSet::parse_ids(ids.iter().copied()).unwrap()
