@@ -4,8 +4,8 @@
 use sesame_domain::model::{now_millis, Actor, ImportStatus, UserKind, UserStatus};
 use sesame_domain::{AccountNumber, Email, Login, Profile, RightSet, Tag};
 use sesame_store::{
-    Backend, NewAccount, NewAdvancedUser, NewSession, NewStandardUser, SessionKind, Store,
-    StoreError, UserFilter, UserUpdate,
+    NewAccount, NewAdvancedUser, NewSession, NewStandardUser, SessionKind, Store, StoreError,
+    UserFilter, UserUpdate,
 };
 use sqlx::Row;
 
