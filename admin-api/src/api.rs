@@ -720,17 +720,8 @@ pub async fn update_user(
         && link.rights != old_rights
         && after.status == UserStatus::Active
     {
-        // Seed 000 §5.1 / §6: the user is told which rights it now holds on the account.
-        if let Some(to) = after.profile.email.as_ref() {
-            let lang = state.cfg.default_lang.clone();
-            mail::send(
-                &state.store,
-                to.as_str(),
-                &mail::rights_granted(&lang, &a.company, link.rights),
-                &lang,
-            )
-            .await;
-        }
+        let lang = &state.cfg.default_lang;
+        mail::notify_rights(&state.store, &after, &a.company, link.rights, lang).await;
     }
     ok(user_json(&after, Some(link.rights)))
 }
@@ -904,15 +895,7 @@ pub async fn accept_invitation(
         .await
         .map_err(invitation_error)?;
     let a = state.store.account(act.account_id).await?;
-    if let Some(to) = act.user.profile.email.as_ref() {
-        mail::send(
-            &state.store,
-            to.as_str(),
-            &mail::rights_granted(&lang, &a.company, act.rights),
-            &lang,
-        )
-        .await;
-    }
+    mail::notify_rights(&state.store, &act.user, &a.company, act.rights, &lang).await;
     created(json!({
         "user": user_json(&act.user, None),
         "userKey": act.user.user_key,
@@ -974,15 +957,7 @@ pub async fn associate(
             sesame_store::StoreError::NotFound(_) => ApiError::not_found("advanced user"),
             other => other.into(),
         })?;
-    if let Some(to) = u.profile.email.as_ref() {
-        mail::send(
-            &state.store,
-            to.as_str(),
-            &mail::rights_granted(&lang, &a.company, b.rights),
-            &lang,
-        )
-        .await;
-    }
+    mail::notify_rights(&state.store, &u, &a.company, b.rights, &lang).await;
     created(user_json(&u, Some(b.rights)))
 }
 

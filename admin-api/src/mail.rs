@@ -109,6 +109,26 @@ pub fn password_reset(lang: &str, link: &str) -> Mail {
 
 /// Queues a mail in the outbox. A failure to queue is logged, not fatal: the change it follows is
 /// committed already, and the admin can resend.
+/// Seed 000 §5.1 / §6: tells a user which rights it now holds on an account (if it has an
+/// e-mail address). Best effort, like every mail: a queueing failure is logged.
+pub async fn notify_rights(
+    store: &Store,
+    user: &sesame_domain::User,
+    company: &str,
+    rights: RightSet,
+    lang: &str,
+) {
+    if let Some(to) = user.profile.email.as_ref() {
+        send(
+            store,
+            to.as_str(),
+            &rights_granted(lang, company, rights),
+            lang,
+        )
+        .await;
+    }
+}
+
 pub async fn send(store: &Store, to: &str, mail: &Mail, lang: &str) -> bool {
     match store
         .enqueue_mail(to, &mail.subject, &mail.body, lang)
