@@ -24,6 +24,8 @@
 #
 # Knobs (environment): ROUNDS=5 DURATION=10 CONNECTIONS=32 SCENARIOS="tracking pickup"
 #                      PROXY_CPU=1 CLIENT_CPU=0 PORT_BASE=18080 SKIP_BUILD=0
+#                      HOLD=1: set everything up, print the pids, ports and wrk scripts, and wait
+#                      (for profiling with perf, strace or valgrind) instead of measuring.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -278,6 +280,16 @@ for sc in $SCENARIOS; do
         case "$got" in *"$want"*) ;; *) log "unexpected answer from port ${t%%:*} ($sc): $got"; exit 1 ;; esac
     done
 done
+
+if [ "${HOLD:-0}" = 1 ]; then
+    log "HOLD=1: Sesame pid $SES_PID on 127.0.0.1:$SES_PORT (ops $OPS_PORT), nginx proxy pid $NGX_PID on :$NGX_PORT, upstream :$UP_PORT"
+    for sc in $SCENARIOS; do
+        log "  $sc: wrk -t1 -c$CONNECTIONS -d10s -s $(script "$sc" key) http://127.0.0.1:$SES_PORT$(path "$sc")"
+        log "  $sc: wrk -t1 -c$CONNECTIONS -d10s -s $(script "$sc" direct) http://127.0.0.1:$NGX_PORT$(path "$sc")"
+    done
+    log "Ctrl-C (or kill $$) to stop"
+    while sleep 3600; do :; done
+fi
 
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { # pids… -> utime+stime of the processes (threads included), children's too

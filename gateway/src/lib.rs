@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     request_ids: AtomicU64,
     /// Change-log version applied at start-up (the follower resumes from it).
     start_version: i64,
+    /// Finished spans (optional OpenTelemetry export), shared with the upstream client.
+    spans: trace::Spans,
 }
 
 impl Gateway {
@@ -96,10 +98,12 @@ impl Gateway {
             return Err(GatewayError::Config(all.join("; ")));
         }
         let metrics = metrics::Metrics::new(&registry)?;
+        let spans = trace::Spans::default();
         let upstream = upstream::Upstream::new(
             &cfg.upstream_url,
             Duration::from_millis(cfg.connect_timeout_ms.max(1)),
             metrics.clone(),
+            spans.clone(),
         )?;
         // Where the follower starts: if the database is down at start, from 0 (the cache is
         // empty, so replaying old changes only costs a few reads once it is back).
@@ -119,6 +123,7 @@ impl Gateway {
                 accepting: AtomicBool::new(true),
                 request_ids: AtomicU64::new(1),
                 start_version,
+                spans,
             }),
         })
     }
@@ -172,6 +177,12 @@ impl Gateway {
             .and_then(|r| r);
         follower.abort();
         a.and(b)
+    }
+
+    /// Sends every finished, sampled span (one per request, one per upstream call) to `sink`,
+    /// e.g. an OTLP exporter. Set before serving; false if a sink was already set.
+    pub fn set_span_sink(&self, sink: Arc<dyn sesame_telemetry::SpanSink>) -> bool {
+        self.inner.spans.set(sink)
     }
 
     /// Evicts everything cached (operators' escape hatch; tests).
@@ -350,8 +361,11 @@ impl Inner {
         });
         let svc = route.service(req.headers());
         let ip = client_ip(&self.cfg.trusted_proxies, ip, req.headers());
-        let tp = trace::TraceParent::for_request(req.headers());
-        let result = trace::scope(tp, services::dispatch(&self, route, req, ip)).await;
+        let tp = trace::TraceParent::for_request(req.headers(), self.spans.sample_ratio());
+        let method_name = req.method().clone();
+        // Boxed: `dispatch` is as large as the largest service's state machine; hyper moves the
+        // request future around, and moving a box is cheaper than copying kilobytes each time.
+        let result = trace::scope(tp, Box::pin(services::dispatch(&self, route, req, ip))).await;
         let (resp, outcome) = match result {
             Ok(r) => (r, "ok"),
             Err(e) => {
@@ -371,18 +385,47 @@ impl Inner {
             }
         };
         let route_label = svc.route();
-        self.metrics
-            .requests
-            .with_label_values(&[route_label, resp.status().as_str(), outcome])
-            .inc();
-        self.metrics
-            .request_duration
-            .with_label_values(&[route_label])
-            .observe(start.elapsed().as_secs_f64());
+        self.metrics.observe_request(
+            route_label,
+            resp.status(),
+            outcome,
+            start.elapsed().as_secs_f64(),
+        );
+        self.spans.record(
+            &tp,
+            sesame_telemetry::SpanKind::Server,
+            std::borrow::Cow::Borrowed(route_label),
+            start.elapsed(),
+            resp.status().is_server_error(),
+            || {
+                use sesame_telemetry::Attr;
+                vec![
+                    (
+                        "http.request.method",
+                        Attr::Str(std::borrow::Cow::Owned(method_name.to_string())),
+                    ),
+                    (
+                        "http.route",
+                        Attr::Str(std::borrow::Cow::Borrowed(route_label)),
+                    ),
+                    (
+                        "http.response.status_code",
+                        Attr::Int(i64::from(resp.status().as_u16())),
+                    ),
+                    (
+                        "sesame.outcome",
+                        Attr::Str(std::borrow::Cow::Borrowed(outcome)),
+                    ),
+                    (
+                        "sesame.request_id",
+                        Attr::Int(i64::try_from(id).unwrap_or(i64::MAX)),
+                    ),
+                ]
+            },
+        );
         let mut resp = resp;
-        if let Ok(v) = http::HeaderValue::from_str(&id.to_string()) {
-            resp.headers_mut().insert("x-request-id", v);
-        }
+        resp.headers_mut()
+            .insert("x-request-id", http::HeaderValue::from(id));
         if let Some((method, uri)) = logged_uri {
             tracing::debug!(request_id = id, trace_id = %tp.trace_id_hex(), %method, uri = %uri, status = resp.status().as_u16(), outcome,
                 elapsed_us = start.elapsed().as_micros() as u64, "request");

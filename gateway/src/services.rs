@@ -420,6 +420,91 @@ fn account_error(e: &GatewayError) -> Value {
     json!({"code": code, "message": message})
 }
 
+/// The web services whose body carries the key or the account.
+#[derive(Clone, Copy, Debug)]
+pub enum BodyService {
+    Labels,
+    Tracking,
+    Pickup,
+    Eligibility,
+}
+
+/// What the parse phase reads off a request: the connection key (or legacy login/password),
+/// the explicit account, and for tracking the parcel.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    pub key: Option<Vec<u8>>,
+    pub legacy: Option<(String, String)>,
+    pub account: Option<String>,
+    /// Tracking: the parcel number (the account is the parcel's own).
+    pub parcel: Option<String>,
+}
+
+/// Where each service's clients put the key and the account (SPEC §4): labels take the key in
+/// the `apiKey` header and the account in `contractNumber` or the free field ACCOUNT_NUMBER;
+/// tracking and pickup points take the key in the body; eligibility inside `credential`. A
+/// legacy caller's account field is its login: it acts for its own account only.
+pub fn credentials(svc: BodyService, headers: &HeaderMap, m: &Map<String, Value>) -> Credentials {
+    let field = |k: &str| text(m.get(k));
+    let body_key = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .map(|s| s.as_bytes().to_vec())
+    };
+    match svc {
+        BodyService::Labels | BodyService::Tracking | BodyService::Pickup => {
+            let key = match svc {
+                BodyService::Labels => header_bytes(headers, "apikey").map(<[u8]>::to_vec),
+                BodyService::Tracking => body_key("apiKey"),
+                _ => body_key("apikey"),
+            };
+            let legacy = if key.is_none() { legacy_creds(m) } else { None };
+            let account = match svc {
+                _ if key.is_none() => None,
+                BodyService::Labels => {
+                    field("contractNumber").or_else(|| free_field(m, "ACCOUNT_NUMBER"))
+                }
+                // Tracking: every linked account holding the right is asked for the parcel.
+                BodyService::Tracking => None,
+                _ => field("accountNumber").or_else(|| field("codTiersPourPartenaire")),
+            };
+            let parcel = match svc {
+                BodyService::Tracking => field("parcelNumber"),
+                _ => None,
+            };
+            Credentials {
+                key,
+                legacy,
+                account,
+                parcel,
+            }
+        }
+        BodyService::Eligibility => {
+            let cred = m.get("credential").and_then(Value::as_object);
+            let key = cred
+                .and_then(|c| c.get("apiKey"))
+                .and_then(Value::as_str)
+                .map(|s| s.as_bytes().to_vec());
+            let legacy = if key.is_none() {
+                cred.and_then(|c| {
+                    Some((
+                        text(c.get("login"))?,
+                        c.get("password")?.as_str()?.to_owned(),
+                    ))
+                })
+            } else {
+                None
+            };
+            Credentials {
+                key,
+                legacy,
+                account: field("partnerClientCode"),
+                parcel: None,
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Labels
 // ---------------------------------------------------------------------------------------------
@@ -427,13 +512,8 @@ fn account_error(e: &GatewayError) -> Value {
 async fn labels(gw: &Inner, mut r: Req) -> R<Resp> {
     let body = read_body(gw, &mut r).await?;
     let mut m = parse_object(&body)?;
-    let key = header_bytes(&r.headers, "apikey");
-    let legacy = if key.is_none() {
-        legacy_creds(&m)
-    } else {
-        None
-    };
-    let p = authenticate(gw, key, legacy, r.ip).await?;
+    let c = credentials(BodyService::Labels, &r.headers, &m);
+    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
 
     // Account: `contractNumber`, or the free field ACCOUNT_NUMBER (key callers only: a legacy
     // caller's contractNumber is its login and it acts for its own account).
@@ -450,15 +530,10 @@ async fn labels(gw: &Inner, mut r: Req) -> R<Resp> {
             "le champ fields.field doit être un tableau".into(),
         ));
     }
-    let explicit = if key.is_some() {
-        text(m.get("contractNumber")).or_else(|| free_field(&m, "ACCOUNT_NUMBER"))
-    } else {
-        None
-    };
     let link = select(
         gw,
         &p,
-        explicit.as_deref(),
+        c.account.as_deref(),
         Right::WsPostage,
         "contractNumber",
     )?;
@@ -529,6 +604,17 @@ pub(crate) fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
 /// Code of a timelineCompany answer (`status[0].code`), read without building the whole JSON
 /// tree: serde skips every other field (timelines can be long; this is the proxy's hot path).
 fn timeline_code(body: &[u8]) -> Option<String> {
+    // Fast path: the carrier writes `status` first, so the code is usually read off the first
+    // bytes without scanning the timeline (a few KiB) at all.
+    const HEAD: &[u8] = br#"{"status":[{"code":""#;
+    if let Some(rest) = body.strip_prefix(HEAD) {
+        if let Some(end) = rest.iter().take(16).position(|b| *b == b'"') {
+            let code = &rest[..end];
+            if code.iter().all(u8::is_ascii_alphanumeric) {
+                return std::str::from_utf8(code).ok().map(str::to_owned);
+            }
+        }
+    }
     #[derive(serde::Deserialize)]
     struct Head {
         status: Vec<Code>,
@@ -617,16 +703,12 @@ async fn find_parcel<'p>(
 async fn tracking(gw: &Inner, mut r: Req) -> R<Resp> {
     let body = read_body(gw, &mut r).await?;
     let mut m = parse_object(&body)?;
-    let key = m.get("apiKey").and_then(Value::as_str).map(str::as_bytes);
-    let legacy = if key.is_none() {
-        legacy_creds(&m)
-    } else {
-        None
-    };
-    let p = authenticate(gw, key, legacy, r.ip).await?;
+    let c = credentials(BodyService::Tracking, &r.headers, &m);
+    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
     // Rewrite: the caller's key goes no further (its password is replaced per account below).
     m.remove("apiKey");
-    let parcel = text(m.get("parcelNumber"))
+    let parcel = c
+        .parcel
         .ok_or_else(|| GatewayError::BadRequest("le champ parcelNumber est obligatoire".into()))?;
     let links: Vec<&Link> = p.with_right(Right::WsTracking).collect();
     if links.is_empty() {
@@ -708,25 +790,12 @@ async fn tracking_v2(gw: &Inner, r: Req, id: String) -> R<Resp> {
 async fn pickup(gw: &Inner, mut r: Req) -> R<Resp> {
     let body = read_body(gw, &mut r).await?;
     let mut m = parse_object(&body)?;
-    let key = m
-        .get("apikey")
-        .and_then(Value::as_str)
-        .map(|s| s.as_bytes().to_vec());
-    let legacy = if key.is_none() {
-        legacy_creds(&m)
-    } else {
-        None
-    };
-    let p = authenticate(gw, key.as_deref(), legacy, r.ip).await?;
-    let explicit = if key.is_some() {
-        text(m.get("accountNumber")).or_else(|| text(m.get("codTiersPourPartenaire")))
-    } else {
-        None
-    };
+    let c = credentials(BodyService::Pickup, &r.headers, &m);
+    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
     let link = select(
         gw,
         &p,
-        explicit.as_deref(),
+        c.account.as_deref(),
         Right::WsPickupPoint,
         "accountNumber",
     )?;
@@ -782,24 +851,10 @@ async fn eligibility(gw: &Inner, mut r: Req) -> R<Resp> {
             "le champ credential doit être un objet".into(),
         ));
     }
-    let cred = m.get("credential").and_then(Value::as_object);
-    let key = cred
-        .and_then(|c| c.get("apiKey"))
-        .and_then(Value::as_str)
-        .map(|s| s.as_bytes().to_vec());
-    let legacy = if key.is_none() {
-        cred.and_then(|c| {
-            Some((
-                text(c.get("login"))?,
-                c.get("password")?.as_str()?.to_owned(),
-            ))
-        })
-    } else {
-        None
-    };
-    let is_legacy = key.is_none();
-    let p = authenticate(gw, key.as_deref(), legacy, r.ip).await?;
-    let explicit = text(m.get("partnerClientCode"));
+    let c = credentials(BodyService::Eligibility, &r.headers, &m);
+    let is_legacy = c.key.is_none();
+    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
+    let explicit = c.account;
 
     if explicit.is_some() || is_legacy {
         let link = select(
@@ -1099,15 +1154,71 @@ where
     for (l, res) in links.iter().zip(results) {
         match res {
             Ok(v) => {
-                if let Some(list) = v.get(field).and_then(Value::as_array) {
-                    items.extend(list.iter().filter(|x| keep(l, x)).cloned());
-                }
-                accounts.push(json!({"accountNumber": l.number.as_str(), "status": "ok"}));
+                keep_items(&mut items, l, v, field, &keep);
+                accounts.push(account_ok(l));
             }
             Err(e) => accounts.push(json!({"accountNumber": l.number.as_str(), "status": "error", "error": account_error(&e)})),
         }
     }
     Fanned { items, accounts }
+}
+
+/// Merge phase of a fan-out: moves the items of one account's answer (the array at `field`)
+/// that `keep` accepts into `items` (moved, not copied: answers can hold thousands).
+pub(crate) fn keep_items<F>(
+    items: &mut Vec<Value>,
+    l: &Link,
+    mut answer: Value,
+    field: &str,
+    keep: &F,
+) where
+    F: Fn(&Link, &Value) -> bool,
+{
+    if let Some(Value::Array(list)) = answer.get_mut(field).map(Value::take) {
+        items.extend(list.into_iter().filter(|x| keep(l, x)));
+    }
+}
+
+/// An account that answered, in a fanned-out answer's `accounts`.
+pub(crate) fn account_ok(l: &Link) -> Value {
+    json!({"accountNumber": l.number.as_str(), "status": "ok"})
+}
+
+/// Filter phase of the parcel search: only the account's own parcels, inside what the caller's
+/// scope covers on that link (out of scope ≡ unknown), matching the caller's filter.
+pub(crate) fn keep_parcel(p: &Principal, l: &Link, filter: &ParcelFilter, parcel: &Value) -> bool {
+    parcel.get("accountNumber").and_then(Value::as_str) == Some(l.number.as_str())
+        && p.in_scope(
+            Principal::tool_scope(l),
+            parcel.get("userKey").and_then(Value::as_str),
+            parcel.get("tag").and_then(Value::as_str),
+        )
+        && filter.matches(parcel)
+}
+
+/// Most recent deposit first, then by parcel number (dates are ISO 8601: text order is time
+/// order). Compares borrowed strings: no allocation per comparison.
+pub(crate) fn sort_parcels(parcels: &mut [Value]) {
+    fn s<'a>(x: &'a Value, k: &str) -> &'a str {
+        x.get(k).and_then(Value::as_str).unwrap_or("")
+    }
+    parcels.sort_by(|a, b| {
+        s(b, "depositDate")
+            .cmp(s(a, "depositDate"))
+            .then_with(|| s(a, "parcelNumber").cmp(s(b, "parcelNumber")))
+    });
+}
+
+/// Page `page` (from 1) of sorted parcels, as the search answers it.
+pub(crate) fn parcel_page_answer(parcels: Vec<Value>, page: usize, accounts: Vec<Value>) -> Value {
+    let total = parcels.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page_items: Vec<Value> = parcels
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    json!({"total": total, "page": page, "pageSize": PAGE_SIZE, "pages": pages, "parcels": page_items, "accounts": accounts})
 }
 
 fn route_service(route: &str) -> &'static str {
@@ -1187,47 +1298,17 @@ async fn search(gw: &Inner, r: Req) -> R<Resp> {
         "/tracking-tool/v1/parcels/search",
         &extra,
         "parcels",
-        |l, parcel| {
-            // Filter phase: only what the right's scope covers, and only the account's own parcels.
-            parcel.get("accountNumber").and_then(Value::as_str) == Some(l.number.as_str())
-                && p.in_scope(
-                    Principal::tool_scope(l),
-                    parcel.get("userKey").and_then(Value::as_str),
-                    parcel.get("tag").and_then(Value::as_str),
-                )
-                && filter.matches(parcel)
-        },
+        |l, parcel| keep_parcel(&p, l, &filter, parcel),
     )
     .await;
     let mut parcels = fanned.items;
-    parcels.sort_by(|a, b| {
-        let d = |x: &Value| {
-            x.get("depositDate")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let n = |x: &Value| {
-            x.get("parcelNumber")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        d(b).cmp(&d(a)).then_with(|| n(a).cmp(&n(b)))
-    });
+    sort_parcels(&mut parcels);
     if csv_out {
         return parcels_csv(&parcels);
     }
-    let total = parcels.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page_items: Vec<Value> = parcels
-        .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
     Ok(json_resp(
         StatusCode::OK,
-        &json!({"total": total, "page": page, "pageSize": PAGE_SIZE, "pages": pages, "parcels": page_items, "accounts": fanned.accounts}),
+        &parcel_page_answer(parcels, page, fanned.accounts),
     ))
 }
 
@@ -1530,6 +1611,30 @@ mod tests {
             Route::Link
         );
         assert_eq!(route(&Method::GET, "/"), Route::NotFound);
+    }
+
+    #[test]
+    fn timeline_code_fast_path_agrees_with_the_parser() {
+        let code = |b: &[u8]| timeline_code(b);
+        assert_eq!(
+            code(br#"{"status":[{"code":"0","message":"ok"}],"parcel":{}}"#).as_deref(),
+            Some("0")
+        );
+        // Not first, a number, an escape: the full parse.
+        assert_eq!(
+            code(br#"{"parcel":{},"status":[{"code":"105"}]}"#).as_deref(),
+            Some("105")
+        );
+        assert_eq!(
+            code(br#"{"status":[{"code":201}]}"#).as_deref(),
+            Some("201")
+        );
+        assert_eq!(
+            code(br#"{"status":[{"code":"a\"b"}]}"#).as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(code(br#"{"status":[{"code":""#), None);
+        assert_eq!(code(b"garbage"), None);
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! gateway. Carried in a task-local set per request: fan-outs run inside the request's task, so
 //! every upstream call sees it without a parameter threaded through each service.
 
+use std::borrow::Cow;
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue};
+use sesame_telemetry::{Attr, Span, SpanKind, SpanSink};
 
 tokio::task_local! {
     static CURRENT: TraceParent;
@@ -14,44 +18,68 @@ tokio::task_local! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceParent {
     pub trace_id: [u8; 16],
-    /// Sesame's span for this request: the parent of the upstream calls.
+    /// This hop's span: Sesame's request span, or one upstream call's span (see [`Self::child`]).
     pub span_id: [u8; 8],
+    /// The span this one continues: the caller's (from its `traceparent`) for a request span,
+    /// the request span for an upstream call.
+    pub parent_id: Option<[u8; 8]>,
     pub flags: u8,
 }
 
 impl TraceParent {
-    /// This hop: the caller's trace id and flags with a fresh span id, or a new sampled trace.
-    pub fn for_request(headers: &HeaderMap) -> TraceParent {
+    /// This hop: the caller's trace id and flags with a fresh span id, or a new trace, sampled
+    /// with probability `sample_ratio` (the caller's `sampled` flag decides for its own trace).
+    pub fn for_request(headers: &HeaderMap, sample_ratio: f64) -> TraceParent {
         let span_id = nonzero(rand::random::<[u8; 8]>());
         match headers
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .and_then(parse)
         {
-            Some((trace_id, flags)) => TraceParent {
+            Some((trace_id, parent, flags)) => TraceParent {
                 trace_id,
                 span_id,
+                parent_id: Some(parent),
                 flags,
             },
             None => TraceParent {
                 trace_id: nonzero(rand::random::<[u8; 16]>()),
                 span_id,
-                flags: 0x01,
+                parent_id: None,
+                flags: u8::from(sample_ratio >= 1.0 || rand::random::<f64>() < sample_ratio),
             },
         }
     }
 
+    /// A span for one upstream call, child of this one: the carrier sees it as its parent.
+    pub fn child(&self) -> TraceParent {
+        TraceParent {
+            trace_id: self.trace_id,
+            span_id: nonzero(rand::random::<[u8; 8]>()),
+            parent_id: Some(self.span_id),
+            flags: self.flags,
+        }
+    }
+
+    /// Whether the trace is sampled (W3C `sampled` flag): only sampled spans are exported.
+    pub fn sampled(&self) -> bool {
+        self.flags & 0x01 == 0x01
+    }
+
     pub fn header_value(&self) -> HeaderValue {
-        let s = format!(
-            "00-{}-{}-{:02x}",
-            hex::encode(self.trace_id),
-            hex::encode(self.span_id),
-            self.flags
-        );
+        // Written in place (one per upstream call, on the hot path): `00-trace-span-flags`.
+        let mut b = [b'-'; 55];
+        b[..2].copy_from_slice(b"00");
+        let ok = hex::encode_to_slice(self.trace_id, &mut b[3..35]).is_ok()
+            && hex::encode_to_slice(self.span_id, &mut b[36..52]).is_ok()
+            && hex::encode_to_slice([self.flags], &mut b[53..55]).is_ok();
         // Only hex digits and dashes: always a valid header value.
-        HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(
-            "00-00000000000000000000000000000001-0000000000000001-00",
-        ))
+        match HeaderValue::from_bytes(&b) {
+            Ok(v) if ok => v,
+            _ => {
+                HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-00")
+            }
+        }
     }
 
     pub fn trace_id_hex(&self) -> String {
@@ -69,7 +97,7 @@ fn nonzero<const N: usize>(mut b: [u8; N]) -> [u8; N] {
 
 /// `version-traceid-parentid-flags`; ids must be lower-case hex and not all zeros. Versions
 /// other than 00 are read by their first four fields, as the spec asks; `ff` is invalid.
-fn parse(s: &str) -> Option<([u8; 16], u8)> {
+fn parse(s: &str) -> Option<([u8; 16], [u8; 8], u8)> {
     let mut parts = s.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -89,8 +117,59 @@ fn parse(s: &str) -> Option<([u8; 16], u8)> {
     }
     let mut id = [0u8; 16];
     hex::decode_to_slice(trace, &mut id).ok()?;
+    let mut parent_id = [0u8; 8];
+    hex::decode_to_slice(parent, &mut parent_id).ok()?;
     let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((id, flags))
+    Some((id, parent_id, flags))
+}
+
+/// Where finished spans go: set at most once, before serving (unset: nothing is recorded and
+/// the cost is one atomic load per span).
+#[derive(Clone, Default)]
+pub struct Spans(Arc<OnceLock<Arc<dyn SpanSink>>>);
+
+impl Spans {
+    /// Share of new traces to sample: the sink's, or all when there is none (the `traceparent`
+    /// sent upstream then says "sampled", as before any exporter existed).
+    pub fn sample_ratio(&self) -> f64 {
+        self.0.get().map_or(1.0, |s| s.sample_ratio())
+    }
+
+    /// Sets the sink; false if one was already set.
+    pub fn set(&self, sink: Arc<dyn SpanSink>) -> bool {
+        self.0.set(sink).is_ok()
+    }
+
+    /// Records `tp` as a finished span that lasted `elapsed`, if a sink is set and the trace is
+    /// sampled. `attributes` is only called then.
+    pub fn record(
+        &self,
+        tp: &TraceParent,
+        kind: SpanKind,
+        name: Cow<'static, str>,
+        elapsed: Duration,
+        error: bool,
+        attributes: impl FnOnce() -> Vec<(&'static str, Attr)>,
+    ) {
+        let Some(sink) = self.0.get() else {
+            return;
+        };
+        if !tp.sampled() {
+            return;
+        }
+        let end = SystemTime::now();
+        sink.record(Span {
+            trace_id: tp.trace_id,
+            span_id: tp.span_id,
+            parent_span_id: tp.parent_id,
+            name,
+            kind,
+            start: end.checked_sub(elapsed).unwrap_or(end),
+            end,
+            error,
+            attributes: attributes(),
+        });
+    }
 }
 
 /// Runs a request's handling with its trace context.
@@ -115,12 +194,23 @@ mod tests {
 
     #[test]
     fn continues_a_valid_trace_with_a_new_span() {
-        let tp = TraceParent::for_request(&headers(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        ));
+        let tp = TraceParent::for_request(
+            &headers("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            1.0,
+        );
         assert_eq!(tp.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_ne!(hex::encode(tp.span_id), "00f067aa0ba902b7");
+        assert_eq!(
+            tp.parent_id.map(hex::encode).as_deref(),
+            Some("00f067aa0ba902b7")
+        );
         assert_eq!(tp.flags, 1);
+        let c = tp.child();
+        assert_eq!(
+            (c.trace_id, c.parent_id, c.flags),
+            (tp.trace_id, Some(tp.span_id), 1)
+        );
+        assert_ne!(c.span_id, tp.span_id);
         let v = tp.header_value();
         let s = v.to_str().unwrap();
         assert!(
@@ -128,6 +218,24 @@ mod tests {
             "{s}"
         );
         assert_eq!(s.len(), 55);
+    }
+
+    #[test]
+    fn new_traces_are_sampled_at_the_ratio_and_callers_decide_for_theirs() {
+        let none = HeaderMap::new();
+        assert!(!TraceParent::for_request(&none, 0.0).sampled());
+        assert!(TraceParent::for_request(&none, 1.0).sampled());
+        let sampled = (0..2000)
+            .filter(|_| TraceParent::for_request(&none, 0.25).sampled())
+            .count();
+        assert!((350..650).contains(&sampled), "{sampled} of 2000 at 0.25");
+        let caller = |flags: &str| {
+            headers(&format!(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"
+            ))
+        };
+        assert!(TraceParent::for_request(&caller("01"), 0.0).sampled());
+        assert!(!TraceParent::for_request(&caller("00"), 1.0).sampled());
     }
 
     #[test]
@@ -146,7 +254,7 @@ mod tests {
             } else {
                 headers(bad)
             };
-            let tp = TraceParent::for_request(&h);
+            let tp = TraceParent::for_request(&h, 1.0);
             assert_ne!(
                 tp.trace_id_hex(),
                 "4bf92f3577b34da6a3ce929d0e0e4736",

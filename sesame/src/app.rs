@@ -194,12 +194,30 @@ impl Parts {
         if let (Some(public), Some(ops)) = (self.public, self.ops) {
             tracing::info!(public = %public.local_addr()?, ops = %ops.local_addr()?, "gateway listening");
             let registry = prometheus::Registry::new();
-            let gw =
-                sesame_gateway::Gateway::new(settings.gateway.clone(), store.clone(), registry)
-                    .await
-                    .map_err(|e| format!("gateway: {e}"))?;
+            let gw = sesame_gateway::Gateway::new(
+                settings.gateway.clone(),
+                store.clone(),
+                registry.clone(),
+            )
+            .await
+            .map_err(|e| format!("gateway: {e}"))?;
+            // The ops listener serves this registry, so the exporter's counters appear beside
+            // the gateway's.
+            let role = if self.admin.is_some() {
+                "all"
+            } else {
+                "gateway"
+            };
+            let exporter = start_exporter(&settings, role, &registry, &gw)?;
             let sd = shutdown.clone();
-            tasks.spawn(async move { gw.run(public, ops, sd.wait()).await });
+            tasks.spawn(async move {
+                let res = gw.run(public, ops, sd.wait()).await;
+                // After the drain: the last requests' spans are queued by now.
+                if let Some(exporter) = exporter {
+                    exporter.shutdown().await;
+                }
+                res
+            });
         }
         if let Some(admin) = self.admin {
             tracing::info!(admin = %admin.local_addr()?, "admin API listening");
@@ -226,6 +244,34 @@ impl Parts {
         store.close().await;
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Starts the OTLP trace exporter when `telemetry.endpoint` is set, and hands its sink to the
+/// gateway. `None`: export is off (the default), and recording a span costs nothing.
+fn start_exporter(
+    settings: &Settings,
+    role: &str,
+    registry: &prometheus::Registry,
+    gw: &sesame_gateway::Gateway,
+) -> Result<Option<sesame_telemetry::OtlpExporter>, AppError> {
+    if settings.telemetry.enabled_endpoint().is_none() {
+        return Ok(None);
+    }
+    let exporter = sesame_telemetry::OtlpExporter::start(&settings.telemetry, role, registry)
+        .map_err(|e| match e {
+            // Each problem names its key within the section: name the section too.
+            sesame_telemetry::OtlpError::Config(p) => p
+                .iter()
+                .map(|p| format!("telemetry.{p}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => format!("telemetry: {other}"),
+        })?;
+    if !gw.set_span_sink(exporter.sink()) {
+        // Only this function sets a sink; a second one would be a wiring bug, not fatal.
+        tracing::warn!("the gateway already had a span sink; OTLP export not attached");
+    }
+    Ok(Some(exporter))
 }
 
 /// Database URLs may carry a password: never print it.

@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sesame::{app, demo, settings};
 
+/// mimalloc instead of glibc malloc: the data path allocates and frees many small buffers per
+/// request (headers, JSON bodies); glibc's malloc/free showed up as ~8% of the proxy's CPU in
+/// the load profile (benches/README.md, "Profile").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sesame: a gateway for delegated API keys in front of a carrier's web services.
 #[derive(Parser)]
 #[command(version, about)]
@@ -14,6 +20,11 @@ struct Cli {
     /// `SESAME__SECTION__KEY` override both.
     #[arg(long = "config", short = 'c', global = true)]
     config: Vec<PathBuf>,
+    /// Threads serving requests (default: one per CPU). 1 runs everything on one thread with
+    /// tokio's current-thread scheduler, which is cheaper per request than a one-worker pool:
+    /// for a node pinned to one CPU, and for scaling out with one process per CPU.
+    #[arg(long, global = true, env = "SESAME_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    worker_threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,10 +60,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match cli.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

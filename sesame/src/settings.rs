@@ -131,6 +131,8 @@ pub struct Settings {
     pub gateway: sesame_gateway::GatewayConfig,
     pub admin: sesame_admin::AdminConfig,
     pub simulator: sesame_simulator::SimConfig,
+    /// Optional OpenTelemetry (OTLP/HTTP) export of the gateway's traces; off by default.
+    pub telemetry: sesame_telemetry::OtlpConfig,
 }
 
 /// Every problem found in the configuration, each naming its key.
@@ -278,6 +280,12 @@ impl Settings {
                 .into_iter()
                 .map(|p| format!("admin.{p}")),
         );
+        errors.extend(
+            self.telemetry
+                .problems()
+                .into_iter()
+                .map(|p| format!("telemetry.{p}")),
+        );
         if self.database.max_connections == Some(0) {
             errors.push("database.max_connections: must be at least 1".into());
         }
@@ -403,6 +411,8 @@ mod tests {
                 ("SESAME__GATEWAY__MAX_BODY_BYTES", "0"),
                 ("SESAME__GATEWAY__UPSTREAM_URL", "ftp://carrier"),
                 ("SESAME__ADMIN__DEFAULT_LANG", "de"),
+                ("SESAME__TELEMETRY__ENDPOINT", "collector:4318"),
+                ("SESAME__TELEMETRY__QUEUE_CAPACITY", "0"),
             ]),
         )
         .unwrap();
@@ -417,7 +427,9 @@ mod tests {
                 "database.url",
                 "gateway.upstream_url",
                 "gateway.max_body_bytes",
-                "admin.default_lang"
+                "admin.default_lang",
+                "telemetry.endpoint",
+                "telemetry.queue_capacity"
             ]
         );
         let ok = Settings {
@@ -426,6 +438,47 @@ mod tests {
         };
         ok.validate().unwrap();
         assert_eq!(format!("{:?}", ok.secrets.master_key), "<redacted>");
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default_and_set_from_the_environment() {
+        assert_eq!(Settings::default().telemetry.enabled_endpoint(), None);
+        let s = load(
+            &[],
+            env(&[
+                (
+                    "SESAME__TELEMETRY__ENDPOINT",
+                    "https://otlp.vendor.example/v1/traces",
+                ),
+                ("SESAME__TELEMETRY__SERVICE_NAME", "sesame-eu"),
+                ("SESAME__TELEMETRY__MAX_BATCH", "256"),
+                ("SESAME__TELEMETRY__HEADERS__X-API-KEY", "123456"),
+                (
+                    "SESAME__TELEMETRY__HEADERS__AUTHORIZATION",
+                    "Bearer vendor-secret",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.telemetry.enabled_endpoint(),
+            Some("https://otlp.vendor.example/v1/traces")
+        );
+        assert_eq!(s.telemetry.service_name, "sesame-eu");
+        assert_eq!(s.telemetry.max_batch, 256);
+        // A value that reads as a number stays the header's text.
+        assert_eq!(s.telemetry.headers["x-api-key"], "123456");
+        assert_eq!(s.telemetry.headers["authorization"], "Bearer vendor-secret");
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("vendor-secret") && !shown.contains("123456"),
+            "{shown}"
+        );
+        // An empty endpoint switches export off again.
+        let s = load(&[], env(&[("SESAME__TELEMETRY__ENDPOINT", "")])).unwrap();
+        assert_eq!(s.telemetry.enabled_endpoint(), None);
+        let e = load(&[], env(&[("SESAME__TELEMETRY__ENDPOIN", "http://c")])).unwrap_err();
+        assert!(e.0[0].starts_with("telemetry"), "{e}");
     }
 
     #[test]
@@ -456,6 +509,7 @@ mod tests {
                     format!("{:?}", d.database),
                     "[database] in {f}"
                 );
+                assert_eq!(s.telemetry, d.telemetry, "[telemetry] in {f}");
             }
             if f == "production.example.toml" {
                 assert!(s.database.url.starts_with("postgres://"));

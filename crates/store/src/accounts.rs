@@ -3,7 +3,6 @@ use serde_json::json;
 use sesame_domain::model::{
     now_millis, Account, AccountStatus, ChangeKind, Department, UpstreamCredentials,
 };
-use sesame_domain::secrets::{hash_password, verify_password};
 use sesame_domain::{AccountNumber, FieldError, Profile, RightSet};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -105,8 +104,7 @@ impl Store {
         new: NewAccount,
     ) -> Result<Account> {
         new.check()?;
-        let admin_hash =
-            hash_password(&new.admin_password).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let admin_hash = crate::passwords::hash(&new.admin_password).await?;
         let secret = self.cipher().encrypt(new.upstream_password.as_bytes());
         let now = now_millis();
         let mut w = self.write(actor).await?;
@@ -220,14 +218,12 @@ impl Store {
         .await?;
         let Some(row) = row else {
             // Spend the same time as a real check so timing does not reveal which accounts exist.
-            let _ = verify_password(password, DUMMY_HASH);
+            crate::passwords::verify(password, None).await;
             return Ok(None);
         };
         let hash: Option<String> = row.try_get("admin_password_hash")?;
         let account = account_from_row(&row)?;
-        let ok = hash
-            .as_deref()
-            .is_some_and(|h| verify_password(password, h));
+        let ok = crate::passwords::verify(password, hash.as_deref()).await;
         Ok(ok.then_some(account))
     }
 

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use sesame_domain::model::{now_millis, Actor, ChangeKind, Millis, User, UserKind, UserStatus};
-use sesame_domain::secrets::{check_password_policy, hash_password, new_token, verify_password};
+use sesame_domain::secrets::{check_password_policy, new_token};
 use sesame_domain::{FieldError, Profile, RightSet, Tag};
 use sqlx::Row;
 
@@ -271,11 +271,11 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("user"))?;
         let hash: Option<String> = row.try_get("password_hash")?;
-        if !hash.as_deref().is_some_and(|h| verify_password(current, h)) {
+        if !crate::passwords::verify(current, hash.as_deref()).await {
             return Err(FieldError::new("currentPassword", "is not the current password").into());
         }
         check_password_policy(new)?;
-        let new_hash = hash_password(new).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let new_hash = crate::passwords::hash(new).await?;
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_hash)
@@ -383,7 +383,7 @@ impl Store {
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<User> {
         let (id, user) = self.password_reset_by_token(token).await?;
         check_password_policy(password)?;
-        let new_hash = hash_password(password).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let new_hash = crate::passwords::hash(password).await?;
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
         let used =
             sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
@@ -439,7 +439,7 @@ impl Store {
             return Err(FieldError::new("currentPassword", "is not the current password").into());
         }
         check_password_policy(new)?;
-        let new_hash = hash_password(new).map_err(|e| StoreError::Rule(e.to_string()))?;
+        let new_hash = crate::passwords::hash(new).await?;
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE accounts SET admin_password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_hash)

@@ -19,6 +19,7 @@ mod error;
 mod gateway_queries;
 mod imports;
 mod outbox;
+mod passwords;
 mod principals;
 mod sessions;
 mod users;

@@ -4,7 +4,7 @@ use sesame_domain::model::{
     now_millis, Actor, ChangeKind, Invitation, Link, Millis, User, UserKind, UserStatus,
     INVITATION_TTL_MILLIS,
 };
-use sesame_domain::secrets::{check_password_policy, hash_password, new_token, verify_password};
+use sesame_domain::secrets::{check_password_policy, new_token};
 use sesame_domain::{
     Civility, ConnectionKey, Email, FieldError, KeyHash, Login, Profile, RightSet, Tag, UserKey,
 };
@@ -184,9 +184,9 @@ pub(crate) async fn insert_link(
     Ok(())
 }
 
-fn hash_new_password(password: &str) -> Result<String> {
+async fn hash_new_password(password: &str) -> Result<String> {
     check_password_policy(password)?;
-    hash_password(password).map_err(|e| StoreError::Rule(e.to_string()))
+    crate::passwords::hash(password).await
 }
 
 impl Store {
@@ -260,7 +260,7 @@ impl Store {
         let account = self.account(account_id).await?;
         RightSet::check_delegation(new.rights, account.entitlements)?;
         self.check_department(account_id, new.department_id).await?;
-        let password_hash = hash_new_password(&new.password)?;
+        let password_hash = hash_new_password(&new.password).await?;
         let mut w = self.write(actor).await?;
         let id = insert_user_row(
             &mut w,
@@ -441,7 +441,7 @@ impl Store {
         }
         let profile = profile.unwrap_or_else(|| user.profile.clone());
         profile.check_complete()?;
-        let password_hash = hash_new_password(password)?;
+        let password_hash = hash_new_password(password).await?;
         let key = ConnectionKey::generate();
         let key_hash = self.hasher().hash_key(&key);
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
@@ -702,13 +702,11 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            let _ = verify_password(password, crate::accounts::DUMMY_HASH);
+            crate::passwords::verify(password, None).await;
             return Ok(None);
         };
         let hash: Option<String> = row.try_get("password_hash")?;
-        let ok = hash
-            .as_deref()
-            .is_some_and(|h| verify_password(password, h));
+        let ok = crate::passwords::verify(password, hash.as_deref()).await;
         if !ok {
             return Ok(None);
         }

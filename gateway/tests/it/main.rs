@@ -4,3 +4,4 @@ mod cache;
 mod common;
 mod scopes;
 mod services;
+mod upstream;
