@@ -1,6 +1,10 @@
 //! Micro-benchmarks of the domain's hot operations: the keyed hash of a connection key (done on
 //! every call before the cache lookup) and the rights rules.
 
+/// The allocator the `sesame` binary runs with: measured as it is deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

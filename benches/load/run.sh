@@ -15,8 +15,8 @@
 #             account admin invites an advanced user, the invitation link is read from the
 #             outbox, the user confirms and gets its connection key).
 # Same CPU allowance for both proxies: each is pinned to CPU $PROXY_CPU (taskset; Sesame also
-# runs ONE tokio worker thread: `sesame serve` has no worker-thread setting, tokio reads
-# TOKIO_WORKER_THREADS); wrk and the upstream share CPU $CLIENT_CPU. Targets are interleaved
+# serves on ONE thread, `--worker-threads 1`, as nginx runs one worker process); wrk and the
+# upstream share CPU $CLIENT_CPU. Targets are interleaved
 # A B C A B C … for $ROUNDS rounds per scenario; the table gives medians and the ratios C/B
 # (median, min–max over rounds) of throughput, p50, p99 and CPU time per request
 # (utime+stime of the proxy's processes from /proc/<pid>/stat over the run ÷ requests).
@@ -209,8 +209,7 @@ CONFIGS+=(--config "$W/sesame.toml")
     export SESAME__SECRETS__SERVER_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     export SESAME__SECRETS__MASTER_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     export SESAME__SECRETS__OPERATOR_TOKEN="$OPERATOR"
-    export TOKIO_WORKER_THREADS=1
-    exec taskset -c "$PROXY_CPU" "$SESAME" "${CONFIGS[@]}" serve >"$W/sesame.log" 2>&1
+    exec taskset -c "$PROXY_CPU" "$SESAME" "${CONFIGS[@]}" --worker-threads 1 serve >"$W/sesame.log" 2>&1
 ) &
 SES_PID=$!
 PIDS+=($SES_PID)
@@ -345,7 +344,7 @@ report() {
     echo "# Load run: Sesame vs nginx proxy_pass"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $REV, $(nproc) CPUs ($CPU_MODEL), $(uname -r), nginx $NGINX_V, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')."
-    echo "Proxies pinned to CPU $PROXY_CPU (nginx: 1 worker; Sesame: 1 tokio worker), wrk (1 thread, $CONNECTIONS connections) and"
+    echo "Proxies pinned to CPU $PROXY_CPU (nginx: 1 worker process; Sesame: \`--worker-threads 1\`), wrk (1 thread, $CONNECTIONS connections) and"
     echo "the upstream nginx on CPU $CLIENT_CPU; $ROUNDS rounds of ${DURATION} s, A B C interleaved; loopback HTTP/1.1 keep-alive."
     echo
     echo "Ratios C/B (Sesame / nginx), median over rounds [min–max]; throughput ≥ 1 and latency ≤ 1 meet SPEC §8:"

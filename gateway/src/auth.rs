@@ -1,7 +1,7 @@
 //! Authentication: connection key (or legacy login/password) → cached [`Principal`].
 //!
-//! The hot path is one HMAC of the key and one cache lookup. Misses are single-flight (moka's
-//! `try_get_with`: concurrent misses on one key make one database read). Eviction is driven by
+//! The hot path is one HMAC of the key and one cache lookup (`cache.rs`). Misses are
+//! single-flight (concurrent misses on one key make one database read). Eviction is driven by
 //! the change log (see `follower.rs`) through a secondary index (user → key hashes; an account
 //! change evicts the users the store lists as linked to it); the TTL is only a backstop.
 
@@ -137,7 +137,7 @@ pub struct Authenticator {
     store: Store,
     hasher: KeyHasher,
     /// Connection-key hash → principal.
-    cache: moka::future::Cache<KeyHash, Arc<Principal>>,
+    cache: crate::cache::PrincipalCache,
     /// HMAC(login, password) → principal, for legacy callers (short TTL).
     pw_cache: moka::future::Cache<KeyHash, Arc<Principal>>,
     /// Key hashes the store does not know.
@@ -154,26 +154,14 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(cfg: &GatewayConfig, store: Store, metrics: Metrics) -> Authenticator {
-        let m = metrics.clone();
-        let listener =
-            move |_k: Arc<KeyHash>, _v: Arc<Principal>, cause: moka::notification::RemovalCause| {
-                use moka::notification::RemovalCause as C;
-                let reason = match cause {
-                    C::Expired => "expired",
-                    C::Explicit => "change_log",
-                    C::Replaced => return,
-                    C::Size => "size",
-                };
-                m.cache_evictions.with_label_values(&[reason]).inc();
-            };
         Authenticator {
             hasher: store.hasher().clone(),
             store,
-            cache: moka::future::Cache::builder()
-                .max_capacity(cfg.cache_capacity)
-                .time_to_live(Duration::from_secs(cfg.cache_ttl_secs.max(1)))
-                .eviction_listener(listener)
-                .build(),
+            cache: crate::cache::PrincipalCache::new(
+                cfg.cache_capacity,
+                Duration::from_secs(cfg.cache_ttl_secs.max(1)),
+                metrics.clone(),
+            ),
             pw_cache: moka::future::Cache::builder()
                 .max_capacity(cfg.cache_capacity / 10 + 1)
                 .time_to_live(Duration::from_secs(cfg.password_cache_ttl_secs.max(1)))
@@ -193,10 +181,8 @@ impl Authenticator {
         }
     }
 
-    /// Principals cached. moka counts lazily: pending maintenance runs first so the number is
-    /// current (readiness and the metrics gauge read it, never the hot path).
+    /// Principals cached.
     pub async fn entry_count(&self) -> u64 {
-        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
 
@@ -217,7 +203,7 @@ impl Authenticator {
 
     /// The principal behind a key hash, from the cache or the store. `Ok(None)`: unknown key.
     pub async fn principal(&self, hash: &KeyHash) -> Result<Option<Arc<Principal>>, GatewayError> {
-        if let Some(p) = self.cache.get(hash).await {
+        if let Some(p) = self.cache.get(hash) {
             self.metrics.cache_hits.inc();
             return Ok(Some(p));
         }
@@ -229,7 +215,11 @@ impl Authenticator {
         let epoch = self.epoch.load(Ordering::Acquire);
         let res = self
             .cache
-            .try_get_with(*hash, async {
+            .get_or_load(hash, || async {
+                // A waiter whose turn comes after a load found the key unknown: no second read.
+                if self.negative.contains_key(hash) {
+                    return Err(LoadError::Unknown);
+                }
                 // Counted here, not before: concurrent misses on one key wait for this single
                 // read, and the metric shows database reads.
                 self.metrics.cache_misses.inc();
@@ -238,7 +228,10 @@ impl Authenticator {
                         self.index(hash, &p);
                         Ok(p)
                     }
-                    None => Err(LoadError::Unknown),
+                    None => {
+                        self.negative.insert(*hash, ());
+                        Err(LoadError::Unknown)
+                    }
                 }
             })
             .await;
@@ -248,15 +241,12 @@ impl Authenticator {
                 // evict: drop the entry so the next request reloads (this one may use it: it
                 // started before the change).
                 if self.epoch.load(Ordering::Acquire) != epoch {
-                    self.cache.invalidate(hash).await;
+                    self.cache.invalidate(hash);
                 }
                 Ok(Some(p))
             }
-            Err(e) => match *e {
-                LoadError::Unknown => {
-                    self.negative.insert(*hash, ());
-                    Ok(None)
-                }
+            Err(e) => match e {
+                LoadError::Unknown => Ok(None),
                 LoadError::Unavailable => Err(GatewayError::StoreUnavailable),
                 LoadError::Other(ref m) => Err(GatewayError::Internal(m.clone())),
             },
@@ -413,7 +403,7 @@ impl Authenticator {
 
     async fn evict_hashes(&self, hashes: impl IntoIterator<Item = KeyHash>) {
         for h in hashes {
-            self.cache.invalidate(&h).await;
+            self.cache.invalidate(&h);
             self.pw_cache.invalidate(&h).await;
         }
     }
@@ -450,12 +440,13 @@ impl Authenticator {
     pub(crate) async fn insert_loaded(&self, hash: KeyHash, rec: PrincipalRecord) {
         let p = Arc::new(self.build(rec));
         self.index(&hash, &p);
-        self.cache.insert(hash, p).await;
+        self.cache.insert(hash, p);
     }
 
-    /// Runs moka's pending maintenance (benchmarks: so counts and memory are settled).
+    /// Lets pending cache upkeep run (benchmarks: so counts and memory are settled). The
+    /// principal cache has none; the other caches (moka) do.
     pub(crate) async fn settle(&self) {
-        self.cache.run_pending_tasks().await;
+        self.pw_cache.run_pending_tasks().await;
     }
 }
 

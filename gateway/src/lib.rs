@@ -24,6 +24,7 @@
 mod auth;
 #[doc(hidden)]
 pub mod bench;
+mod cache;
 mod config;
 mod error;
 mod follower;

@@ -904,25 +904,71 @@ async fn eligibility(gw: &Inner, mut r: Req) -> R<Resp> {
         }
     });
     let results = futures_util::future::join_all(calls).await;
-    let answers: Vec<Value> = links
+    /// One account's answer. Fields in alphabetical order, as the rest of the envelope.
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        #[serde(rename = "accountNumber")]
+        account: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<Value>,
+        /// The carrier's answer as received (checked to be JSON, not rebuilt: with 20
+        /// accounts, parsing and re-serialising every offer list was most of the merge).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        response: Option<Box<serde_json::value::RawValue>>,
+        status: &'static str,
+    }
+    let failed = |account, error| Answer {
+        account,
+        error: Some(error),
+        response: None,
+        status: "error",
+    };
+    let answers: Vec<Answer> = links
         .iter()
         .zip(results)
         .map(|(l, res)| match res {
-            Ok(up) if up.status.is_success() => match up.json() {
-                Some(v) => json!({"accountNumber": l.number.as_str(), "status": "ok", "response": v}),
-                None => json!({"accountNumber": l.number.as_str(), "status": "error", "error": {"code": "upstream_error", "message": "Réponse illisible"}}),
-            },
+            Ok(up) if up.status.is_success() => {
+                match serde_json::from_slice::<Box<serde_json::value::RawValue>>(&up.body) {
+                    Ok(raw) => Answer {
+                        account: l.number.as_str(),
+                        error: None,
+                        response: Some(raw),
+                        status: "ok",
+                    },
+                    Err(_) => failed(
+                        l.number.as_str(),
+                        json!({"code": "upstream_error", "message": "Réponse illisible"}),
+                    ),
+                }
+            }
             Ok(up) => {
                 let msg = up
                     .json()
-                    .and_then(|v| v.pointer("/messages/0/messageContent").and_then(Value::as_str).map(str::to_owned))
+                    .and_then(|v| {
+                        v.pointer("/messages/0/messageContent")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
                     .unwrap_or_else(|| "Erreur du service".to_owned());
-                json!({"accountNumber": l.number.as_str(), "status": "error", "error": {"code": up.status.as_u16(), "message": msg}})
+                failed(
+                    l.number.as_str(),
+                    json!({"code": up.status.as_u16(), "message": msg}),
+                )
             }
-            Err(e) => json!({"accountNumber": l.number.as_str(), "status": "error", "error": account_error(&e)}),
+            Err(e) => failed(l.number.as_str(), account_error(&e)),
         })
         .collect();
-    Ok(json_resp(StatusCode::OK, &json!({"answers": answers})))
+    #[derive(serde::Serialize)]
+    struct Answers<'a> {
+        answers: Vec<Answer<'a>>,
+    }
+    let body = serde_json::to_vec(&Answers { answers })
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    Ok(bytes_resp(
+        StatusCode::OK,
+        "application/json;charset=UTF-8",
+        Bytes::from(body),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@
 //! `partnerClientCode` (answered by every linked account, concurrently) per user, plus one call
 //! straight to the simulator, in rotating order; prints p50/p99 per width and the ratios.
 
+/// The allocator the `sesame` binary runs with: measured as it is deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use sesame_benches::{account, gateway, ms, quantile, rights, serve, upstream_password, user};

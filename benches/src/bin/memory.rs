@@ -8,6 +8,10 @@
 //! resident memory they added (VmRSS) and the peak (VmHWM), per principal, and the cache-hit
 //! latency (key → principal, HMAC included) at that size.
 
+/// The allocator the `sesame` binary runs with: measured as it is deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use sesame_benches::{gateway, proc_status_kib, synthetic_key, synthetic_principal, SplitMix};

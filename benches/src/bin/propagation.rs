@@ -12,6 +12,10 @@
 //! at once) through store A, and each node is polled (every 0.25 ms) until it refuses the old
 //! key. Times are from the commit's return; the write's own duration is printed apart.
 
+/// The allocator the `sesame` binary runs with: measured as it is deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

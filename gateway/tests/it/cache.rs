@@ -666,3 +666,75 @@ async fn tls_certificate_reloads_without_restart() {
     s.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A counter's value in a Prometheus text exposition (0 when the series is absent).
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The TTL is a backstop: an entry older than `cache_ttl_secs` is reloaded (and counted as
+/// expired); the cache holds about `cache_capacity` principals and counts what it evicts for
+/// room. Every caller keeps being served throughout.
+#[tokio::test]
+async fn cache_entries_expire_and_the_cache_stays_within_its_bound() {
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.cache_ttl_secs = 1;
+        c.cache_capacity = 8;
+    })
+    .await;
+    let a = s.account("100095", ALL_RIGHTS).await;
+    let u = s.user(a, "ttl-user", None, None, &["ws_tracking"]).await;
+    let parcel = s.sim.parcels("100095")[0].number.clone();
+    let misses = "sesame_principal_cache_misses_total";
+    // The follower applies the creations first (each evicts its user): then nothing moves.
+    s.settle().await;
+
+    assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
+    let m0 = counter(&s.metrics().await, misses);
+    assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
+    assert_eq!(
+        counter(&s.metrics().await, misses),
+        m0,
+        "a hit reads nothing"
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
+    let m = s.metrics().await;
+    assert_eq!(counter(&m, misses), m0 + 1.0, "expired: read again");
+    assert!(
+        counter(
+            &m,
+            "sesame_principal_cache_evictions_total{reason=\"expired\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+
+    let mut users = Vec::new();
+    for i in 0..40 {
+        users.push(
+            s.user(a, &format!("bound-user-{i}"), None, None, &["ws_tracking"])
+                .await,
+        );
+    }
+    s.settle().await;
+    for u in &users {
+        assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
+    }
+    let m = s.metrics().await;
+    let cached = counter(&m, "sesame_principal_cache_entries");
+    assert!(
+        (1.0..=16.0).contains(&cached),
+        "{cached} cached for a bound of 8"
+    );
+    assert!(
+        counter(
+            &m,
+            "sesame_principal_cache_evictions_total{reason=\"size\"}"
+        ) >= 20.0,
+        "{m}"
+    );
+    s.shutdown().await;
+}
