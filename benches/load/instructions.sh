@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Instructions per proxied tracking request in Sesame's user space, under callgrind: repeatable
+# whatever else the machine is doing (unlike times), so it compares code changes on a noisy box.
+#
+#     HOLD=1 benches/load/run.sh &        # seeds Sesame + the nginx upstream, then waits
+#     benches/load/instructions.sh        # N1=500 N2=2500 BIN=target/release/sesame TOP=40
+#
+# Starts a second `sesame serve --role gateway` under valgrind on the held run's database and
+# secrets (ports +100), sends N1 then (in a fresh process) N2 keep-alive requests, and prints
+# (I(N2) - I(N1)) / (N2 - N1) — start-up cancels out — and the functions that account for it.
+# Note: valgrind hides SHA-NI, so the HMAC shows as software SHA-256 (~7k instructions that are
+# ~1k on the real CPU).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="${BIN:-$ROOT/target/release/sesame}"
+N1="${N1:-500}"; N2="${N2:-2500}"; TOP="${TOP:-40}"
+command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
+W=$(ls -dt /tmp/sesame-load.* 2>/dev/null | head -1)
+[ -n "$W" ] && [ -f "$W/sesame.toml" ] || { echo "no held run: start HOLD=1 benches/load/run.sh first" >&2; exit 1; }
+SES_PID=$(pgrep -f -- "--config $W/sesame.toml" | head -1)
+[ -n "$SES_PID" ] || { echo "the held run's sesame is not running" >&2; exit 1; }
+OUT=$(mktemp -d /tmp/sesame-cg.XXXXXX)
+# Same config, listeners moved up by 100 (the upstream URL stays).
+awk '/^(public|admin|ops|simulator) = / { match($0, /:[0-9]+"/); p = substr($0, RSTART + 1, RLENGTH - 2);
+    sub(/:[0-9]+"/, ":" (p + 100) "\"") } { print }' "$W/sesame.toml" >"$OUT/cg.toml"
+PORT=$(grep -m1 '^public = ' "$OUT/cg.toml" | sed -E 's/.*:([0-9]+)".*/\1/')
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT is taken (a previous run's valgrind?)" >&2; exit 1
+fi
+VP=""
+trap '[ -n "$VP" ] && kill "$VP" 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$OUT"' EXIT
+mapfile -t ENVV < <(tr '\0' '\n' </proc/"$SES_PID"/environ | grep '^SESAME__')
+
+run() { # n -> callgrind file
+    env "${ENVV[@]}" valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
+        --callgrind-out-file="$OUT/cg.$1" "$BIN" --config "$ROOT/config/default.toml" \
+        --config "$OUT/cg.toml" --worker-threads 1 serve --role gateway >"$OUT/log.$1" 2>&1 &
+    VP=$!
+    for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.2; done
+    python3 - "$W" "$PORT" "$1" <<'PY'
+import sys, http.client, re
+w, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+body = re.search(r"\[==\[(.*)\]==\]", open(w + "/tracking-key.lua").read()).group(1)
+c = http.client.HTTPConnection("127.0.0.1", port)
+for _ in range(n):
+    c.request("POST", "/tracking-timeline-ws/rest/tracking/timelineCompany", body, {"Content-Type": "application/json"})
+    r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+PY
+    kill -TERM "$VP"; wait "$VP" 2>/dev/null || true; VP=""
+}
+run "$N1"; run "$N2"
+python3 - "$OUT/cg.$N1" "$OUT/cg.$N2" "$((N2 - N1))" "$TOP" <<'PY'
+import collections, re, subprocess, sys
+def load(f):
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", f],
+                         capture_output=True, text=True, check=True).stdout
+    d, total = collections.Counter(), 0
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)$", line)
+        if not m: continue
+        v = int(m.group(1).replace(",", ""))
+        if "PROGRAM TOTALS" in line: total = v; continue
+        name = re.sub(r"\s*\[[^\]]*\]\s*$", "", m.group(2))
+        d[name.split(":", 1)[1] if ":" in name else name] += v
+    return d, total
+(a, ta), (b, tb) = load(sys.argv[1]), load(sys.argv[2])
+n, top = int(sys.argv[3]), int(sys.argv[4])
+print(f"instructions per request: {(tb - ta) / n:,.0f}")
+for k, v in sorted(((k, (b[k] - a.get(k, 0)) / n) for k in b), key=lambda x: -x[1])[:top]:
+    print(f"{v:9,.0f}  {k[:140]}")
+PY
+[ "${KEEP:-0}" = 1 ] && echo "kept $OUT"
