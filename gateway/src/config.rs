@@ -8,6 +8,9 @@ use serde::Deserialize;
 pub struct GatewayConfig {
     /// Base URL of the carrier's services (the simulator in the demo and the tests).
     pub upstream_url: String,
+    /// Extra certificate authorities (PEM) trusted for an `https://` upstream, besides the public
+    /// roots: a carrier's staging environment behind a private CA.
+    pub upstream_ca_file: Option<std::path::PathBuf>,
     /// TCP connect timeout towards the upstream.
     pub connect_timeout_ms: u64,
     /// Whole-exchange timeout of one upstream call (single-account services).
@@ -17,7 +20,7 @@ pub struct GatewayConfig {
     pub fanout_timeout_ms: u64,
     /// Largest request body accepted from a client.
     pub max_body_bytes: usize,
-    /// Cached principals (connection key → rights); ~1 KiB each with a few links.
+    /// Cached principals (connection key → rights); ~0.6 KiB each with a few links.
     pub cache_capacity: u64,
     /// Backstop only: eviction is driven by the change log, the TTL bounds the damage of a
     /// missed notification.
@@ -53,6 +56,11 @@ impl GatewayConfig {
         }
         if self.max_body_bytes == 0 {
             errors.push("max_body_bytes: must be positive".to_owned());
+        }
+        if let Some(path) = &self.upstream_ca_file {
+            if let Err(e) = crate::upstream::load_ca_file(path) {
+                errors.push(format!("upstream_ca_file: {e}"));
+            }
         }
         if self.cache_capacity == 0 {
             errors.push("cache_capacity: must be positive".to_owned());
@@ -96,6 +104,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             upstream_url: "http://127.0.0.1:8090".to_owned(),
+            upstream_ca_file: None,
             connect_timeout_ms: 1_000,
             request_timeout_ms: 10_000,
             fanout_timeout_ms: 5_000,

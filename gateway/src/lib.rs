@@ -103,6 +103,7 @@ impl Gateway {
         let upstream = upstream::Upstream::new(
             &cfg.upstream_url,
             Duration::from_millis(cfg.connect_timeout_ms.max(1)),
+            cfg.upstream_ca_file.as_deref(),
             metrics.clone(),
             spans.clone(),
         )?;

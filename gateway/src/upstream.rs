@@ -110,6 +110,7 @@ impl Upstream {
     pub fn new(
         base_url: &str,
         connect_timeout: Duration,
+        ca_file: Option<&std::path::Path>,
         metrics: Metrics,
         spans: crate::trace::Spans,
     ) -> Result<Upstream, GatewayError> {
@@ -130,16 +131,36 @@ impl Upstream {
         // `enforce_http(false)`: the HTTPS layer below handles `https://` (the real carrier); the
         // simulator is plain HTTP.
         conn.enforce_http(false);
-        // The carrier's certificate is publicly trusted: Mozilla's roots, ring provider (no
-        // process-wide default provider is assumed).
-        let conn = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(Arc::new(
-                tokio_rustls::rustls::crypto::ring::default_provider(),
-            ))
-            .map_err(|e| GatewayError::Config(format!("gateway.upstream_url: TLS: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(conn);
+        // The carrier's certificate is publicly trusted: Mozilla's roots, plus the authorities of
+        // `upstream_ca_file` if any; ring provider (no process-wide default is assumed).
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let tls_err = |e: &dyn std::fmt::Display| {
+            GatewayError::Config(format!("gateway.upstream_url: TLS: {e}"))
+        };
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match ca_file {
+            None => builder
+                .with_provider_and_webpki_roots(provider)
+                .map_err(|e| tls_err(&e))?,
+            Some(path) => {
+                let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                for cert in load_ca_file(path)
+                    .map_err(|e| GatewayError::Config(format!("gateway.upstream_ca_file: {e}")))?
+                {
+                    roots.add(cert).map_err(|e| {
+                        GatewayError::Config(format!("gateway.upstream_ca_file: {e}"))
+                    })?;
+                }
+                let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| tls_err(&e))?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                builder.with_tls_config(cfg)
+            }
+        };
+        let conn = builder.https_or_http().enable_http1().wrap_connector(conn);
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
         let origin: Uri = format!("{}://{authority}/", uri.scheme_str().unwrap_or("http"))
             .parse()
@@ -355,6 +376,22 @@ impl Upstream {
             idle_since: Instant::now(),
         })
     }
+}
+
+/// The certificates of a PEM file of authorities; an error says what is wrong with the file.
+pub(crate) fn load_ca_file(
+    path: &std::path::Path,
+) -> Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in the file", path.display()));
+    }
+    Ok(certs)
 }
 
 /// Whether the carrier refused the account's own credentials. Sesame always injects the

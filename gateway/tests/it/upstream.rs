@@ -13,56 +13,34 @@ const TIMELINE: &str = r#"{"status":[{"code":"0","message":"json.ok"}],"parcel":
 
 /// A minimal HTTP/1.1 carrier: answers every request with a tracking timeline, keeps each
 /// connection open while requests follow within `idle`, then closes it (no `Connection: close`
-/// warning, as load balancers do). Counts connections and requests.
-async fn flaky_carrier(idle: Duration) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+/// warning, as load balancers do). Counts connections and requests. With `tls`, speaks HTTPS.
+async fn flaky_carrier(
+    idle: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let url = match tls {
+        Some(_) => format!("https://localhost:{port}"),
+        None => format!("http://127.0.0.1:{port}"),
+    };
     let conns = Arc::new(AtomicUsize::new(0));
     let reqs = Arc::new(AtomicUsize::new(0));
     let (c, r) = (conns.clone(), reqs.clone());
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else {
+            let Ok((s, _)) = listener.accept().await else {
                 return;
             };
             c.fetch_add(1, Ordering::SeqCst);
-            let r = r.clone();
+            let (r, tls) = (r.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                loop {
-                    // Read one request: head, then Content-Length bytes of body.
-                    let head_end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
+                match tls {
+                    None => serve_conn(s, idle, r).await,
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(s).await {
+                            serve_conn(s, idle, r).await
                         }
-                        let mut chunk = [0u8; 4096];
-                        let n = match tokio::time::timeout(idle, s.read(&mut chunk)).await {
-                            Ok(Ok(n)) if n > 0 => n,
-                            _ => return, // idle too long, or closed: drop the connection
-                        };
-                        buf.extend_from_slice(&chunk[..n]);
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_end + len {
-                        let mut chunk = [0u8; 4096];
-                        match s.read(&mut chunk).await {
-                            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                            _ => return,
-                        }
-                    }
-                    buf.drain(..head_end + len);
-                    r.fetch_add(1, Ordering::SeqCst);
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{TIMELINE}",
-                        TIMELINE.len()
-                    );
-                    if s.write_all(resp.as_bytes()).await.is_err() {
-                        return;
                     }
                 }
             });
@@ -71,9 +49,53 @@ async fn flaky_carrier(idle: Duration) -> (String, Arc<AtomicUsize>, Arc<AtomicU
     (url, conns, reqs)
 }
 
+async fn serve_conn<S>(mut s: S, idle: Duration, reqs: Arc<AtomicUsize>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    loop {
+        // Read one request: head, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match tokio::time::timeout(idle, s.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return, // idle too long, or closed: drop the connection
+            };
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk).await {
+                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+        }
+        buf.drain(..head_end + len);
+        reqs.fetch_add(1, Ordering::SeqCst);
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{TIMELINE}",
+            TIMELINE.len()
+        );
+        if s.write_all(resp.as_bytes()).await.is_err() {
+            return;
+        }
+        let _ = s.flush().await;
+    }
+}
+
 #[tokio::test]
 async fn connections_are_reused_and_dropped_ones_are_replaced() {
-    let (carrier, conns, reqs) = flaky_carrier(Duration::from_millis(150)).await;
+    let (carrier, conns, reqs) = flaky_carrier(Duration::from_millis(150), None).await;
     let s = Stack::new(Backend::Sqlite, |c| c.upstream_url = carrier).await;
     let a = s.account("100091", ALL_RIGHTS).await;
     let u = s.user(a, "pooled", None, None, &["ws_tracking"]).await;
@@ -98,5 +120,78 @@ async fn connections_are_reused_and_dropped_ones_are_replaced() {
         reqs.load(Ordering::SeqCst),
         8,
         "each call reached the carrier once"
+    );
+}
+
+/// An `https://` carrier behind a private authority: trusted once `upstream_ca_file` names it,
+/// refused (503 in the envelope, nothing sent in clear) without it.
+#[tokio::test]
+async fn https_upstream_with_a_private_authority() {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("carrier-ca.pem");
+    std::fs::write(&ca, ck.cert.pem()).unwrap();
+    let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(ck.key_pair.serialize_der())
+        .unwrap();
+    let cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (carrier, _conns, reqs) = flaky_carrier(Duration::from_secs(5), Some(acceptor)).await;
+
+    // Trusted: served over TLS.
+    let url = carrier.clone();
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.upstream_url = url;
+        c.upstream_ca_file = Some(ca.clone());
+    })
+    .await;
+    let a = s.account("100093", ALL_RIGHTS).await;
+    let u = s.user(a, "tls-caller", None, None, &["ws_tracking"]).await;
+    let v = s.track(&u.key, "6A39138643271").await;
+    assert_eq!(v["status"][0]["code"], "0", "{v}");
+    assert_eq!(reqs.load(Ordering::SeqCst), 1);
+    s.shutdown().await;
+
+    // Not trusted: the handshake fails, the caller gets the service's 503-class envelope.
+    let url = carrier.clone();
+    let s = Stack::new(Backend::Sqlite, |c| c.upstream_url = url).await;
+    let a = s.account("100094", ALL_RIGHTS).await;
+    let u = s.user(a, "tls-refused", None, None, &["ws_tracking"]).await;
+    let r = s
+        .http
+        .post(format!(
+            "{}/tracking-timeline-ws/rest/tracking/timelineCompany",
+            s.url
+        ))
+        .json(&serde_json::json!({"apiKey": u.key, "parcelNumber": "6A39138643271"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(
+        reqs.load(Ordering::SeqCst),
+        1,
+        "nothing reached the carrier"
+    );
+    s.shutdown().await;
+
+    // A file that is not PEM is refused at start, naming the key.
+    let bad = dir.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let cfg = sesame_gateway::GatewayConfig {
+        upstream_url: carrier,
+        upstream_ca_file: Some(bad),
+        ..sesame_gateway::GatewayConfig::default()
+    };
+    let p = cfg.problems();
+    assert!(
+        p.iter().any(|m| m.starts_with("upstream_ca_file: ")),
+        "{p:?}"
     );
 }
