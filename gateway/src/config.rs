@@ -39,10 +39,76 @@ pub struct GatewayConfig {
     pub portal_url: String,
     /// How long in-flight calls may take to finish once shutdown starts.
     pub drain_timeout_ms: u64,
-    /// Addresses of the HTTP proxies in front of the gateway (load balancer, ingress). When the
-    /// TCP peer is one of them, the caller's address (for the slow-down of failed attempts) is
-    /// read from `X-Forwarded-For`; otherwise that header is ignored, since anyone can send it.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Addresses or CIDR ranges (`10.0.0.7`, `10.42.0.0/16`, `fd00::/8`) of the HTTP proxies in
+    /// front of the gateway (load balancer, ingress pods). When the TCP peer is one of them, the
+    /// caller's address (for the slow-down of failed attempts) is read from `X-Forwarded-For`;
+    /// otherwise that header is ignored, since anyone can send it.
+    pub trusted_proxies: Vec<IpRange>,
+}
+
+/// An address or a CIDR range, written `addr` or `addr/prefix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack listener.
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map_or(ip, V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<IpRange, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(IpRange { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for IpRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<IpRange, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl GatewayConfig {

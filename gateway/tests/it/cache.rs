@@ -475,7 +475,7 @@ async fn repeated_failures_from_one_client_are_slowed_down() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client() {
     let s = Stack::new(Backend::Sqlite, |c| {
-        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]
     })
     .await;
     let a = s.account("300052", ALL_RIGHTS).await;
