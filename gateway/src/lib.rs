@@ -104,6 +104,7 @@ impl Gateway {
             &cfg.upstream_url,
             Duration::from_millis(cfg.connect_timeout_ms.max(1)),
             cfg.upstream_ca_file.as_deref(),
+            services::HOT_UPSTREAM_PATHS,
             metrics.clone(),
             spans.clone(),
         )?;

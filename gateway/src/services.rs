@@ -25,6 +25,8 @@ const TRACKING: &str = "/tracking-timeline-ws/rest/tracking/timelineCompany";
 const V2_PREFIX: &str = "/suivi/v2/idships/";
 const PICKUP: &str = "/pointretrait-ws-cxf/rest/v2/pointretrait/findRDVPointRetraitAcheminement";
 const ELIGIBILITY: &str = "/api-ewe/v1/rest/additionalinformations";
+/// The carrier paths called on every request of their service: parsed once (`Upstream::new`).
+pub(crate) const HOT_UPSTREAM_PATHS: &[&str] = &[TRACKING, PICKUP, ELIGIBILITY];
 const LINK: &str = "/entreprise/colis/login/parcel";
 const OWN_PARCELS: &str = "/sesame/v1/parcels";
 const OWN_INVOICES: &str = "/sesame/v1/invoices";
