@@ -365,7 +365,7 @@ impl Inner {
         let svc = route.service(req.headers());
         let ip = client_ip(&self.cfg.trusted_proxies, ip, req.headers());
         let tp = trace::TraceParent::for_request(req.headers(), self.spans.sample_ratio());
-        let method_name = req.method().clone();
+        let recorded = self.spans.start().map(|at| (at, req.method().clone()));
         // Boxed: `dispatch` is as large as the largest service's state machine; hyper moves the
         // request future around, and moving a box is cheaper than copying kilobytes each time.
         let result = trace::scope(tp, Box::pin(services::dispatch(&self, route, req, ip))).await;
@@ -394,38 +394,31 @@ impl Inner {
             outcome,
             start.elapsed().as_secs_f64(),
         );
-        self.spans.record(
-            &tp,
-            sesame_telemetry::SpanKind::Server,
-            std::borrow::Cow::Borrowed(route_label),
-            start.elapsed(),
-            resp.status().is_server_error(),
-            || {
-                use sesame_telemetry::Attr;
-                vec![
-                    (
-                        "http.request.method",
-                        Attr::Str(std::borrow::Cow::Owned(method_name.to_string())),
-                    ),
-                    (
-                        "http.route",
-                        Attr::Str(std::borrow::Cow::Borrowed(route_label)),
-                    ),
-                    (
-                        "http.response.status_code",
-                        Attr::Int(i64::from(resp.status().as_u16())),
-                    ),
-                    (
-                        "sesame.outcome",
-                        Attr::Str(std::borrow::Cow::Borrowed(outcome)),
-                    ),
-                    (
-                        "sesame.request_id",
-                        Attr::Int(i64::try_from(id).unwrap_or(i64::MAX)),
-                    ),
-                ]
-            },
-        );
+        if let Some((at, method)) = recorded {
+            self.spans.record(
+                &tp,
+                sesame_telemetry::SpanKind::Server,
+                at,
+                resp.status().is_server_error(),
+                || {
+                    use sesame_telemetry::Attr;
+                    let attributes = vec![
+                        ("http.request.method", Attr::Str(method.to_string().into())),
+                        ("http.route", Attr::Str(route_label.into())),
+                        (
+                            "http.response.status_code",
+                            Attr::Int(i64::from(resp.status().as_u16())),
+                        ),
+                        ("sesame.outcome", Attr::Str(outcome.into())),
+                        (
+                            "sesame.request_id",
+                            Attr::Int(i64::try_from(id).unwrap_or(i64::MAX)),
+                        ),
+                    ];
+                    (route_label.into(), attributes)
+                },
+            );
+        }
         let mut resp = resp;
         resp.headers_mut()
             .insert("x-request-id", http::HeaderValue::from(id));

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderValue};
 use sesame_telemetry::{Attr, Span, SpanKind, SpanSink};
@@ -140,16 +140,22 @@ impl Spans {
         self.0.set(sink).is_ok()
     }
 
-    /// Records `tp` as a finished span that lasted `elapsed`, if a sink is set and the trace is
-    /// sampled. `attributes` is only called then.
+    /// The wall-clock start of a span about to begin, if spans are recorded at all (`None`:
+    /// no sink, and the span costs nothing more).
+    pub fn start(&self) -> Option<SystemTime> {
+        self.0.get().map(|_| SystemTime::now())
+    }
+
+    /// Records `tp` as a span from `start` (see [`Self::start`]) to now, if the trace is
+    /// sampled. `describe` (name and attributes) is only called then. Both ends are read from
+    /// the wall clock, so a child span always lies within its parent.
     pub fn record(
         &self,
         tp: &TraceParent,
         kind: SpanKind,
-        name: Cow<'static, str>,
-        elapsed: Duration,
+        start: SystemTime,
         error: bool,
-        attributes: impl FnOnce() -> Vec<(&'static str, Attr)>,
+        describe: impl FnOnce() -> (Cow<'static, str>, Vec<(&'static str, Attr)>),
     ) {
         let Some(sink) = self.0.get() else {
             return;
@@ -157,17 +163,18 @@ impl Spans {
         if !tp.sampled() {
             return;
         }
-        let end = SystemTime::now();
+        let end = SystemTime::now().max(start);
+        let (name, attributes) = describe();
         sink.record(Span {
             trace_id: tp.trace_id,
             span_id: tp.span_id,
             parent_span_id: tp.parent_id,
             name,
             kind,
-            start: end.checked_sub(elapsed).unwrap_or(end),
+            start,
             end,
             error,
-            attributes: attributes(),
+            attributes,
         });
     }
 }

@@ -209,7 +209,7 @@ impl Upstream {
         let start = Instant::now();
         // Each call is its own span, child of the request's: the carrier sees it as its parent.
         let span = crate::trace::current().map(|t| t.child());
-        let method_name = span.is_some().then(|| method.clone());
+        let recorded = self.spans.start().map(|at| (at, method.clone()));
         // Boxed: the exchange's state machine is a few KiB, and callers move this future around
         // (fan-outs collect one per account); moving a box is cheaper than copying that much.
         let res = tokio::time::timeout(
@@ -235,7 +235,7 @@ impl Upstream {
         let elapsed = start.elapsed();
         self.metrics
             .observe_upstream(service, result, elapsed.as_secs_f64());
-        if let (Some(span), Some(method)) = (span, method_name) {
+        if let (Some(span), Some((at, method))) = (span, recorded) {
             let status = match &out {
                 Ok(r) => Some(r.status),
                 Err(_) => None,
@@ -243,8 +243,7 @@ impl Upstream {
             self.spans.record(
                 &span,
                 sesame_telemetry::SpanKind::Client,
-                std::borrow::Cow::Owned(format!("upstream {service}")),
-                elapsed,
+                at,
                 status.is_none_or(|s| s.is_server_error()),
                 || {
                     use sesame_telemetry::Attr;
@@ -262,7 +261,7 @@ impl Upstream {
                             Attr::Int(i64::from(s.as_u16())),
                         ));
                     }
-                    a
+                    (format!("upstream {service}").into(), a)
                 },
             );
         }
