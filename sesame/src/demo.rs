@@ -264,13 +264,24 @@ struct Seeded {
 }
 
 /// A tiny client of the admin API that turns any non-2xx answer into an error with its body.
-struct AdminClient {
+/// A client of the admin API, as the demo (and tests that seed like it) use it.
+pub struct AdminClient {
     http: reqwest::Client,
     base: String,
 }
 
 impl AdminClient {
-    async fn call(
+    /// `base`: the admin listener's URL, e.g. `http://127.0.0.1:8081`.
+    pub fn new(base: &str) -> AdminClient {
+        AdminClient {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+        }
+    }
+
+    /// Calls `method path` with an optional bearer token and JSON body; a non-2xx answer is an
+    /// error carrying the status and the body.
+    pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -319,10 +330,7 @@ fn text<'a>(v: &'a serde_json::Value, key: &str) -> Result<&'a str, AppError> {
 
 async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, AppError> {
     use reqwest::Method;
-    let api = AdminClient {
-        http: reqwest::Client::new(),
-        base: base.to_owned(),
-    };
+    let api = AdminClient::new(base);
     // The operator creates the accounts with their entitlements and upstream credentials; the
     // simulator learns the same credentials (it plays the carrier).
     let mut sim_accounts = Vec::new();
@@ -380,20 +388,8 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
     let mails = api
         .call(Method::GET, "/admin/v1/outbox", Some(operator), None)
         .await?;
-    let invitation = mails["items"]
-        .as_array()
-        .and_then(|m| m.iter().find(|x| x["to"] == "kadj.mco@example.fr"))
-        .and_then(|m| m["body"].as_str())
-        .and_then(|b| {
-            b.split_whitespace()
-                .find(|w| w.contains("/admin/v1/invitations/"))
-        })
+    let token = invitation_token(&mails, "kadj.mco@example.fr")
         .ok_or("no invitation e-mail in the outbox")?;
-    let token = invitation
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(['.', ',', ')']);
     let accepted = api
         .call(
             Method::POST,
@@ -533,6 +529,21 @@ fn commands(
         ),
         c("Prometheus metrics", format!("curl -sS -f http://{ops}/metrics")),
     ]
+}
+
+/// The invitation token in the last e-mail of the outbox (`GET /admin/v1/outbox`) sent to `to`:
+/// what the invited user clicks.
+pub fn invitation_token(outbox: &serde_json::Value, to: &str) -> Option<String> {
+    let link = outbox["items"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["to"] == to)?["body"]
+        .as_str()?
+        .split_whitespace()
+        .find(|w| w.contains("/admin/v1/invitations/"))?;
+    let token = link.rsplit('/').next()?.trim_end_matches(['.', ',', ')']);
+    (!token.is_empty()).then(|| token.to_owned())
 }
 
 #[cfg(test)]

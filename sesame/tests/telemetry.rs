@@ -48,10 +48,8 @@ fn settings_for(dir: &std::path::Path, collector: &str) -> Settings {
     s
 }
 
-struct Admin {
-    http: reqwest::Client,
-    base: String,
-}
+/// The demo's admin client; a failed call fails the test.
+struct Admin(sesame::demo::AdminClient);
 
 impl Admin {
     async fn call(
@@ -61,20 +59,10 @@ impl Admin {
         bearer: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> serde_json::Value {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(t) = bearer {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "{method} {path}: {status}: {text}");
-        serde_json::from_str(&text).unwrap()
+        self.0
+            .call(method, path, bearer, body)
+            .await
+            .expect("admin API call")
     }
 }
 
@@ -82,10 +70,7 @@ impl Admin {
 /// invites an advanced user, who accepts: returns the user's connection key.
 async fn seed(admin_base: &str, operator: &str, sim: &Simulator, upstream_pw: &str) -> String {
     use reqwest::Method;
-    let api = Admin {
-        http: reqwest::Client::new(),
-        base: admin_base.to_owned(),
-    };
+    let api = Admin(sesame::demo::AdminClient::new(admin_base));
     api.call(
         Method::POST,
         "/admin/v1/accounts",
@@ -123,23 +108,7 @@ async fn seed(admin_base: &str, operator: &str, sim: &Simulator, upstream_pw: &s
     let mails = api
         .call(Method::GET, "/admin/v1/outbox", Some(operator), None)
         .await;
-    let link = mails["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["to"] == email)
-        .and_then(|m| m["body"].as_str())
-        .and_then(|b| {
-            b.split_whitespace()
-                .find(|w| w.contains("/admin/v1/invitations/"))
-        })
-        .expect("an invitation e-mail")
-        .to_owned();
-    let invitation = link
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .trim_end_matches(['.', ',', ')']);
+    let invitation = sesame::demo::invitation_token(&mails, email).expect("an invitation e-mail");
     let accepted = api
         .call(
             Method::POST,
