@@ -32,6 +32,8 @@ const OWN_PARCELS: &str = "/sesame/v1/parcels";
 const OWN_INVOICES: &str = "/sesame/v1/invoices";
 /// Page size of the parcel search (the tracking tool's "Afficher: 25").
 pub const PAGE_SIZE: usize = 25;
+/// Largest `pageSize` of the invoice list.
+const MAX_INVOICE_PAGE: usize = 200;
 /// Most invoices in one zip download.
 const MAX_ZIP: usize = 100;
 
@@ -1244,29 +1246,65 @@ pub(crate) fn keep_parcel(p: &Principal, l: &Link, filter: &ParcelFilter, parcel
         && filter.matches(parcel)
 }
 
-/// Most recent deposit first, then by parcel number (dates are ISO 8601: text order is time
-/// order). Compares borrowed strings: no allocation per comparison.
-pub(crate) fn sort_parcels(parcels: &mut [Value]) {
+/// Most recent first by the `date` field, then by the `id` field (dates are ISO 8601: text
+/// order is time order). Compares borrowed strings: no allocation per comparison.
+fn sort_recent_first(items: &mut [Value], date: &str, id: &str) {
     fn s<'a>(x: &'a Value, k: &str) -> &'a str {
         x.get(k).and_then(Value::as_str).unwrap_or("")
     }
-    parcels.sort_by(|a, b| {
-        s(b, "depositDate")
-            .cmp(s(a, "depositDate"))
-            .then_with(|| s(a, "parcelNumber").cmp(s(b, "parcelNumber")))
+    items.sort_by(|a, b| {
+        s(b, date)
+            .cmp(s(a, date))
+            .then_with(|| s(a, id).cmp(s(b, id)))
     });
+}
+
+/// Most recent deposit first, then by parcel number.
+pub(crate) fn sort_parcels(parcels: &mut [Value]) {
+    sort_recent_first(parcels, "depositDate", "parcelNumber");
+}
+
+/// Page `page` (from 1) of `size` sorted items, with the paging fields every list answers with:
+/// `{"total", "page", "pageSize", "pages", <field>: [...], "accounts"}`.
+fn page_answer(
+    items: Vec<Value>,
+    field: &str,
+    page: usize,
+    size: usize,
+    accounts: Vec<Value>,
+) -> Value {
+    let total = items.len();
+    let pages = total.div_ceil(size).max(1);
+    let page_items: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
+        .collect();
+    let mut m = Map::new();
+    m.insert("total".into(), json!(total));
+    m.insert("page".into(), json!(page));
+    m.insert("pageSize".into(), json!(size));
+    m.insert("pages".into(), json!(pages));
+    m.insert(field.into(), Value::Array(page_items));
+    m.insert("accounts".into(), Value::Array(accounts));
+    Value::Object(m)
 }
 
 /// Page `page` (from 1) of sorted parcels, as the search answers it.
 pub(crate) fn parcel_page_answer(parcels: Vec<Value>, page: usize, accounts: Vec<Value>) -> Value {
-    let total = parcels.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page_items: Vec<Value> = parcels
-        .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
-    json!({"total": total, "page": page, "pageSize": PAGE_SIZE, "pages": pages, "parcels": page_items, "accounts": accounts})
+    page_answer(parcels, "parcels", page, PAGE_SIZE, accounts)
+}
+
+/// `page` of a list request: from 1 (default 1).
+fn page_param(q: Option<&str>) -> R<usize> {
+    match query_param(q, "page") {
+        None => Ok(1),
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| GatewayError::BadRequest("page : entier positif attendu".into())),
+    }
 }
 
 fn route_service(route: &str) -> &'static str {
@@ -1323,14 +1361,7 @@ async fn search(gw: &Inner, r: Req) -> R<Resp> {
         status: query_param(q, "status"),
         country: query_param(q, "country"),
     };
-    let page: usize = match query_param(q, "page") {
-        None => 1,
-        Some(s) => s
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| GatewayError::BadRequest("page : entier positif attendu".into()))?,
-    };
+    let page = page_param(q)?;
     let csv_out = query_param(q, "format").is_some_and(|f| f.eq_ignore_ascii_case("csv"));
     let extra = period(q)?;
     let links = scoped_links(
@@ -1459,6 +1490,19 @@ async fn invoices(gw: &Inner, r: Req) -> R<Resp> {
     let company = query_param(q, "company");
     let number = query_param(q, "number");
     let extra = period(q)?;
+    let page = page_param(q)?;
+    let size = match query_param(q, "pageSize") {
+        None => PAGE_SIZE,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_INVOICE_PAGE).contains(n))
+            .ok_or_else(|| {
+                GatewayError::BadRequest(format!(
+                    "pageSize : entier de 1 à {MAX_INVOICE_PAGE} attendu"
+                ))
+            })?,
+    };
     let links = scoped_links(&p, account.as_deref(), ScopedRight::Invoices.id(), |l| {
         !invoice_scope(l).is_none()
     })?;
@@ -1481,24 +1525,10 @@ async fn invoices(gw: &Inner, r: Req) -> R<Resp> {
     )
     .await;
     let mut list = fanned.items;
-    list.sort_by(|a, b| {
-        let d = |x: &Value| {
-            x.get("date")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let n = |x: &Value| {
-            x.get("number")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        d(b).cmp(&d(a)).then_with(|| n(a).cmp(&n(b)))
-    });
+    sort_recent_first(&mut list, "date", "number");
     Ok(json_resp(
         StatusCode::OK,
-        &json!({"total": list.len(), "invoices": list, "accounts": fanned.accounts}),
+        &page_answer(list, "invoices", page, size, fanned.accounts),
     ))
 }
 

@@ -723,3 +723,77 @@ async fn traceparent_is_propagated_to_every_upstream_call() {
     assert_ne!(parts[1], trace);
     s.shutdown().await;
 }
+
+/// The invoice list is paged like the parcel search: every visible invoice appears on exactly
+/// one page, most recent first across pages; bad paging parameters name themselves.
+#[tokio::test]
+async fn the_invoice_list_is_paged() {
+    let s = Stack::sqlite().await;
+    let a1 = s.account("100096", ALL_RIGHTS).await;
+    let a2 = s.account("100097", ALL_RIGHTS).await;
+    let u = s
+        .user(a1, "invoice-pager", None, None, &["invoices:all"])
+        .await;
+    s.associate(a2, &u, &["invoices:all"]).await;
+    s.settle().await;
+    let expected = s.sim.invoices("100096").len() + s.sim.invoices("100097").len();
+    assert!(expected > 10, "enough invoices to page: {expected}");
+
+    let mut seen = Vec::new();
+    let mut page = 1;
+    loop {
+        let r = s
+            .get(
+                &format!("/sesame/v1/invoices?pageSize=10&page={page}"),
+                &[("apiKey", &u.key)],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["total"], expected);
+        assert_eq!(v["pageSize"], 10);
+        assert_eq!(v["pages"], expected.div_ceil(10));
+        let items = v["invoices"].as_array().unwrap();
+        assert!(items.len() <= 10);
+        seen.extend(items.iter().map(|i| {
+            (
+                i["date"].as_str().unwrap().to_owned(),
+                format!("{}/{}", i["accountNumber"], i["number"]),
+            )
+        }));
+        if page == v["pages"].as_u64().unwrap() as usize {
+            break;
+        }
+        page += 1;
+    }
+    assert_eq!(seen.len(), expected);
+    let distinct: std::collections::BTreeSet<_> = seen.iter().map(|(_, id)| id).collect();
+    assert_eq!(distinct.len(), expected, "no invoice on two pages");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 >= w[1].0),
+        "most recent first across pages"
+    );
+    // Past the last page: an empty page, same totals.
+    let v: Value = s
+        .get(
+            &format!("/sesame/v1/invoices?pageSize=10&page={}", page + 1),
+            &[("apiKey", &u.key)],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["invoices"].as_array().unwrap().len(), 0);
+    for (q, field) in [
+        ("pageSize=0", "pageSize"),
+        ("pageSize=201", "pageSize"),
+        ("page=0", "page"),
+    ] {
+        let r = s
+            .get(&format!("/sesame/v1/invoices?{q}"), &[("apiKey", &u.key)])
+            .await;
+        assert_eq!(r.status(), 400, "{q}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(field), "{q}: {body}");
+    }
+}
