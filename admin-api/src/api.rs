@@ -16,7 +16,7 @@ use sesame_store::{
     UserUpdate,
 };
 
-use crate::auth::{account_for, Caller};
+use crate::auth::{account_for, Caller, OperatorOnly};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::{csvio, mail, AppState};
@@ -228,6 +228,7 @@ pub async fn sign_out(State(state): State<AppState>, caller: Caller, headers: He
 
 pub async fn create_account(
     State(state): State<AppState>,
+    _op: OperatorOnly,
     caller: Caller,
     Json(body): Json<NewAccount>,
 ) -> Res {
@@ -239,7 +240,12 @@ pub async fn create_account(
     created(v)
 }
 
-pub async fn list_accounts(State(state): State<AppState>, caller: Caller, q: Query) -> Res {
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    _op: OperatorOnly,
+    caller: Caller,
+    q: Query,
+) -> Res {
     caller.require_operator()?;
     let (page, per, offset) = q.page(50, 500)?;
     let items = state.store.list_accounts(offset, per).await?;
@@ -268,6 +274,7 @@ pub struct EntitlementsIn {
 
 pub async fn set_entitlements(
     State(state): State<AppState>,
+    _op: OperatorOnly,
     caller: Caller,
     Path(n): Path<String>,
     Json(body): Json<EntitlementsIn>,
@@ -291,6 +298,7 @@ pub struct StatusIn {
 
 pub async fn set_account_status(
     State(state): State<AppState>,
+    _op: OperatorOnly,
     caller: Caller,
     Path(n): Path<String>,
     Json(body): Json<StatusIn>,
@@ -319,6 +327,7 @@ pub struct UpstreamIn {
 
 pub async fn set_upstream(
     State(state): State<AppState>,
+    _op: OperatorOnly,
     caller: Caller,
     Path(n): Path<String>,
     Json(body): Json<UpstreamIn>,
@@ -1347,7 +1356,12 @@ pub async fn impersonate(
         .create_session(
             caller.actor(),
             NewSession {
-                kind: SessionKind::Impersonation,
+                // The operator's impersonation is recorded as the operator's, not the admin's.
+                kind: if caller == Caller::Operator {
+                    SessionKind::OperatorImpersonation
+                } else {
+                    SessionKind::Impersonation
+                },
                 account_id: None,
                 user_id: Some(u.id),
                 impersonator_account_id: Some(a.id),
@@ -1693,13 +1707,14 @@ fn audit_filter(q: &Query) -> ApiResult<AuditFilter> {
             "account_admin",
             "user",
             "impersonating",
+            "operator_impersonating",
             "system",
         ]
         .contains(&a.as_str())
         {
             return Err(ApiError::invalid(
                 "actor",
-                "actor: operator, account_admin, user, impersonating or system",
+                "actor: operator, account_admin, user, impersonating, operator_impersonating or system",
             ));
         }
     }
@@ -1740,7 +1755,12 @@ pub async fn account_audit(
     ok(json!({"items": items.iter().map(audit_json).collect::<Vec<_>>()}))
 }
 
-pub async fn all_audit(State(state): State<AppState>, caller: Caller, q: Query) -> Res {
+pub async fn all_audit(
+    State(state): State<AppState>,
+    _op: OperatorOnly,
+    caller: Caller,
+    q: Query,
+) -> Res {
     caller.require_operator()?;
     let mut f = audit_filter(&q)?;
     if let Some(n) = q.str("accountNumber") {
@@ -1751,7 +1771,12 @@ pub async fn all_audit(State(state): State<AppState>, caller: Caller, q: Query) 
     ok(json!({"items": items.iter().map(audit_json).collect::<Vec<_>>()}))
 }
 
-pub async fn outbox(State(state): State<AppState>, caller: Caller, q: Query) -> Res {
+pub async fn outbox(
+    State(state): State<AppState>,
+    _op: OperatorOnly,
+    caller: Caller,
+    q: Query,
+) -> Res {
     caller.require_operator()?;
     let limit = q.int("limit")?.unwrap_or(100);
     let items = state.store.outbox(q.str("to"), limit).await?;

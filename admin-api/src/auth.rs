@@ -14,9 +14,18 @@ use crate::AppState;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
     Operator,
-    Admin { account_id: i64 },
-    User { user_id: i64 },
-    Impersonating { account_id: i64, user_id: i64 },
+    Admin {
+        account_id: i64,
+    },
+    User {
+        user_id: i64,
+    },
+    /// `by_operator`: the operator, not the account admin, opened the session (audited so).
+    Impersonating {
+        account_id: i64,
+        user_id: i64,
+        by_operator: bool,
+    },
 }
 
 impl Caller {
@@ -28,7 +37,16 @@ impl Caller {
             Caller::Impersonating {
                 account_id,
                 user_id,
+                by_operator: false,
             } => Actor::Impersonating {
+                account_id,
+                user_id,
+            },
+            Caller::Impersonating {
+                account_id,
+                user_id,
+                by_operator: true,
+            } => Actor::OperatorImpersonating {
                 account_id,
                 user_id,
             },
@@ -110,12 +128,21 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 Ok(Caller::User { user_id })
             }
-            (SessionKind::Impersonation, _, Some(user_id), Some(account_id)) => {
-                state
+            (
+                kind @ (SessionKind::Impersonation | SessionKind::OperatorImpersonation),
+                _,
+                Some(user_id),
+                Some(account_id),
+            ) => {
+                let user = state
                     .store
                     .user(user_id)
                     .await
                     .map_err(|_| ApiError::unauthorized())?;
+                // Disabling the user ends the impersonation at once, as it ends the user's own.
+                if user.status != UserStatus::Active {
+                    return Err(ApiError::unauthorized());
+                }
                 let account = state
                     .store
                     .account(account_id)
@@ -127,10 +154,29 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(Caller::Impersonating {
                     account_id,
                     user_id,
+                    by_operator: kind == SessionKind::OperatorImpersonation,
                 })
             }
             _ => Err(ApiError::unauthorized()),
         }
+    }
+}
+
+/// The operator, resolved before the body is read: an operator-only endpoint refuses anyone else
+/// before validating anything, so its field errors tell a stranger nothing.
+pub struct OperatorOnly;
+
+impl FromRequestParts<AppState> for OperatorOnly {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Caller::from_request_parts(parts, state)
+            .await?
+            .require_operator()
+            .map(|()| OperatorOnly)
     }
 }
 

@@ -115,6 +115,11 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Invalid(f) => f.into(),
             StoreError::Delegation(d) => ApiError::delegation(&d),
+            StoreError::Forbidden {
+                code,
+                field,
+                message,
+            } => ApiError::new(StatusCode::FORBIDDEN, code, message).with_field(field),
             StoreError::Rule(m) => {
                 if m.contains("expired") {
                     ApiError::gone("expired", m)
@@ -161,4 +166,44 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// Turns the framework's own refusals (body too large, unreadable body, bad path, unsupported
+/// media type…), which axum answers in `text/plain`, into the one JSON error shape. Handler
+/// errors are already JSON and pages are HTML: only plain-text or empty error bodies change.
+pub async fn json_rejections(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let plain = match resp.headers().get(axum::http::header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.as_bytes().starts_with(b"text/plain"),
+    };
+    if !plain {
+        return resp;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
+        StatusCode::NOT_FOUND => ("no_route", "no such endpoint: see /admin/openapi.json"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this endpoint")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid", "the request could not be understood"),
+        s if s.is_client_error() => ("bad_request", "malformed request"),
+        _ => ("internal", "internal error"),
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    // Keep what the framework said about the exchange (e.g. `Allow`, `Retry-After`).
+    for (name, value) in resp.headers() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut()
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    out
 }

@@ -361,6 +361,7 @@ impl AdminApi {
             .router
             .fallback(fallback)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::map_response(error::json_rejections))
             .with_state(self.state.clone())
     }
 

@@ -238,6 +238,9 @@ pub enum Actor {
     User { user_id: i64 },
     /// A back-office admin acting as a user for a short, audited session.
     Impersonating { account_id: i64, user_id: i64 },
+    /// The operator acting as a user of `account_id` (back office): named apart from an account
+    /// admin's impersonation so the log says who really acted.
+    OperatorImpersonating { account_id: i64, user_id: i64 },
     /// Sesame itself (background jobs, migrations, the demo).
     System,
 }
@@ -249,6 +252,7 @@ impl Actor {
             Actor::AccountAdmin { .. } => "account_admin",
             Actor::User { .. } => "user",
             Actor::Impersonating { .. } => "impersonating",
+            Actor::OperatorImpersonating { .. } => "operator_impersonating",
             Actor::System => "system",
         }
     }

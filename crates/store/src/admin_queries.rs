@@ -68,6 +68,7 @@ impl Store {
                 .filter(|q| !q.trim().is_empty())
                 .map(like_pattern);
         const WHERE: &str = "FROM users u JOIN links l ON l.user_id = u.id AND l.account_id = $1 \
+             JOIN accounts a ON a.id = l.account_id \
              WHERE ($2 IS NULL OR u.kind = $2) AND ($3 IS NULL OR LOWER(u.last_name) LIKE $3 ESCAPE '\\' \
              OR LOWER(u.first_name) LIKE $3 ESCAPE '\\' OR LOWER(COALESCE(u.email, '')) LIKE $3 ESCAPE '\\' \
              OR LOWER(COALESCE(u.login, '')) LIKE $3 ESCAPE '\\')";
@@ -79,7 +80,9 @@ impl Store {
             .await?
             .try_get("n")?;
         let rows = sqlx::query(&format!(
-            "SELECT {USER_COLS}, l.rights AS link_rights {WHERE} \
+            // The main contact's link holds every right; it is shown as the account's entitlements.
+            "SELECT {USER_COLS}, CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END \
+             AS link_rights {WHERE} \
              ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $4 OFFSET $5"
         ))
         .bind(account_id)
@@ -132,7 +135,11 @@ impl Store {
         if before.kind == UserKind::Standard && upd.tag.is_some() {
             return Err(FieldError::new("tag", "only advanced users carry a tag").into());
         }
-        self.department_of(account_id, upd.department_id).await?;
+        // Departments are per account: a shared user's department may be another account's, and
+        // keeping it is no reason to refuse this account's edit. Only a new value is checked.
+        if upd.department_id != before.department_id {
+            self.department_of(account_id, upd.department_id).await?;
+        }
         let old_rights = self.link(user_id, account_id).await?.rights;
         if let Some(rights) = upd.rights {
             match before.kind {
@@ -146,6 +153,14 @@ impl Store {
             }
             let account = self.account(account_id).await?;
             RightSet::check_delegation(rights, account.entitlements)?;
+        }
+        let changed = crate::users::changed_profile_fields(&before.profile, &upd.profile);
+        if let Some(first) = changed.first() {
+            if let Err(e) = self.check_identity_editor(&actor, &before, first).await {
+                self.record_identity_refusal(actor, Some(account_id), user_id, &changed)
+                    .await?;
+                return Err(e);
+            }
         }
         let mut w = self.write(actor).await?;
         crate::users::update_profile(&mut w, user_id, &upd.profile).await?;
@@ -236,9 +251,18 @@ impl Store {
         profile.check_complete()?;
         // An impersonated change shows in the impersonating account's log.
         let account = match actor {
-            Actor::Impersonating { account_id, .. } => Some(account_id),
+            Actor::Impersonating { account_id, .. }
+            | Actor::OperatorImpersonating { account_id, .. } => Some(account_id),
             _ => None,
         };
+        let changed = crate::users::changed_profile_fields(&before.profile, &profile);
+        if let Some(first) = changed.first() {
+            if let Err(e) = self.check_identity_editor(&actor, &before, first).await {
+                self.record_identity_refusal(actor, account, user_id, &changed)
+                    .await?;
+                return Err(e);
+            }
+        }
         let mut w = self.write(actor).await?;
         crate::users::update_profile(&mut w, user_id, &profile).await?;
         let after = crate::users::user_after_insert(&mut w, user_id).await?;
@@ -265,6 +289,9 @@ impl Store {
         current: &str,
         new: &str,
     ) -> Result<()> {
+        let holder = self.user(user_id).await?;
+        self.check_identity_editor(&actor, &holder, "password")
+            .await?;
         let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
@@ -306,6 +333,7 @@ impl Store {
         user_id: i64,
     ) -> Result<(User, String, Millis)> {
         let user = self.user(user_id).await?;
+        self.check_reset_sender(&actor, &user).await?;
         if user.login.is_none() || user.status == UserStatus::Invited {
             return Err(StoreError::Rule(
                 "the user has no login yet: resend the invitation instead".into(),
@@ -350,6 +378,31 @@ impl Store {
         .await?;
         w.commit().await?;
         Ok((user, token, expires))
+    }
+
+    /// Who may send a user a password-reset link. The link goes to the user's own e-mail, which
+    /// no linked account can change; still, an account sends it only to a user it holds alone
+    /// (its standard user, or an advanced user linked to it and to no other account), so one
+    /// account of a shared identity never triggers resets the others did not ask for.
+    async fn check_reset_sender(&self, actor: &Actor, user: &User) -> Result<()> {
+        let account_id = match *actor {
+            Actor::AccountAdmin { account_id } | Actor::Impersonating { account_id, .. } => {
+                account_id
+            }
+            _ => return Ok(()),
+        };
+        let links = self.links_of_user(user.id).await?;
+        if !links.iter().any(|l| l.account_id == account_id) {
+            return Err(StoreError::NotFound("user"));
+        }
+        if user.kind == UserKind::Advanced && links.iter().any(|l| l.account_id != account_id) {
+            return Err(StoreError::Forbidden {
+                code: "shared_user",
+                field: "userId",
+                message: "this advanced user is linked to other accounts: only the user (forgotten password) or the operator resets its password".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The user a password-reset token designates, if the link is still usable.

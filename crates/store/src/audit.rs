@@ -9,6 +9,7 @@ use crate::{Result, Store};
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuditFilter {
+    /// The account's own entries and those about the users linked to it (since the link).
     pub account_id: Option<i64>,
     pub user_id: Option<i64>,
     pub actor_kind: Option<String>,
@@ -22,11 +23,16 @@ pub struct AuditFilter {
 impl Store {
     pub async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         // Every condition is always present and disabled by a NULL parameter, so the SQL is
-        // static and the same on both backends.
+        // static and the same on both backends. An account's log also holds what happened to
+        // the users linked to it, whoever did it, from the moment of the link on: a shared
+        // identity's accounts all see what another account (or the user) did to it, and a newly
+        // linking account does not read the others' past.
         let rows = sqlx::query(
             "SELECT id, at, actor_kind, actor_account_id, actor_user_id, account_id, user_id, action, \
              before_json, after_json, comment FROM audit_log WHERE \
-             ($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR user_id = $2) AND \
+             ($1 IS NULL OR account_id = $1 OR EXISTS (SELECT 1 FROM links l WHERE \
+             l.account_id = $1 AND l.user_id = audit_log.user_id AND l.created_at <= audit_log.at)) \
+             AND ($2 IS NULL OR user_id = $2) AND \
              ($3 IS NULL OR actor_kind = $3) AND ($4 IS NULL OR actor_user_id = $4) AND \
              ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) \
              ORDER BY id DESC LIMIT $7 OFFSET $8",
@@ -57,6 +63,12 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEntry> {
             account_id,
             user_id,
         },
+        ("operator_impersonating", Some(account_id), Some(user_id)) => {
+            Actor::OperatorImpersonating {
+                account_id,
+                user_id,
+            }
+        }
         _ => Actor::System,
     };
     Ok(AuditEntry {

@@ -298,6 +298,10 @@ impl WriteTx<'_> {
             Actor::Impersonating {
                 account_id,
                 user_id,
+            }
+            | Actor::OperatorImpersonating {
+                account_id,
+                user_id,
             } => (Some(account_id), Some(user_id)),
             Actor::Operator | Actor::System => (None, None),
         };

@@ -19,6 +19,14 @@ pub enum StoreError {
     /// A business rule refused the change (e.g. linking a standard user to another account).
     #[error("{0}")]
     Rule(String),
+    /// The caller may not make this change whatever the values (e.g. an account editing an
+    /// identity its user owns): 403 with the code and the field.
+    #[error("{message}")]
+    Forbidden {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     /// The database cannot be reached: callers answer 503, nothing was written.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),

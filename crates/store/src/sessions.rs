@@ -20,8 +20,10 @@ pub enum SessionKind {
     Admin,
     /// A user managing its own profile (signed in with its login).
     User,
-    /// A back-office admin (account admin or operator) acting as a user for a short while.
+    /// An account admin acting as a user for a short while.
     Impersonation,
+    /// The operator acting as a user for a short while (audited as the operator's).
+    OperatorImpersonation,
 }
 
 impl SessionKind {
@@ -30,6 +32,7 @@ impl SessionKind {
             SessionKind::Admin => "admin",
             SessionKind::User => "user",
             SessionKind::Impersonation => "impersonation",
+            SessionKind::OperatorImpersonation => "operator_impersonation",
         }
     }
     pub fn parse(s: &str) -> Result<Self, FieldError> {
@@ -37,6 +40,7 @@ impl SessionKind {
             "admin" => Ok(SessionKind::Admin),
             "user" => Ok(SessionKind::User),
             "impersonation" => Ok(SessionKind::Impersonation),
+            "operator_impersonation" => Ok(SessionKind::OperatorImpersonation),
             _ => Err(FieldError::new(
                 "kind",
                 format!("unknown session kind '{s}'"),
@@ -70,6 +74,12 @@ impl Session {
             (SessionKind::User, _, Some(user_id), _) => Actor::User { user_id },
             (SessionKind::Impersonation, _, Some(user_id), Some(account_id)) => {
                 Actor::Impersonating {
+                    account_id,
+                    user_id,
+                }
+            }
+            (SessionKind::OperatorImpersonation, _, Some(user_id), Some(account_id)) => {
+                Actor::OperatorImpersonating {
                     account_id,
                     user_id,
                 }
@@ -144,7 +154,9 @@ impl Store {
         w.change(ChangeKind::ControlPlane, account, new.user_id, None)
             .await?;
         let action = match new.kind {
-            SessionKind::Impersonation => "session.impersonate",
+            SessionKind::Impersonation | SessionKind::OperatorImpersonation => {
+                "session.impersonate"
+            }
             _ => "session.create",
         };
         w.audit(

@@ -54,6 +54,52 @@ pub struct Activation {
     pub rights: RightSet,
 }
 
+/// A link as the API shows it. The main contact's link is stored with every right so that it
+/// follows the account's entitlements; it is shown as those entitlements, never as the catalogue.
+const LINK_COLS: &str = "l.user_id, l.account_id, \
+     CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END AS rights, l.created_at \
+     FROM links l JOIN users u ON u.id = l.user_id JOIN accounts a ON a.id = l.account_id";
+
+/// The profile fields (API names) whose stored values would differ, compared as they are stored
+/// (trimmed, country defaulting to France), so resubmitting a form unchanged changes nothing.
+pub(crate) fn changed_profile_fields(old: &Profile, new: &Profile) -> Vec<&'static str> {
+    let country = |p: &Profile| {
+        let c = p.country.trim();
+        if c.is_empty() {
+            "France".to_owned()
+        } else {
+            c.to_owned()
+        }
+    };
+    let mut out = Vec::new();
+    if old.civility.map(|c| c.as_str()) != new.civility.map(|c| c.as_str()) {
+        out.push("civility");
+    }
+    for (field, a, b) in [
+        ("lastName", &old.last_name, &new.last_name),
+        ("firstName", &old.first_name, &new.first_name),
+        ("function", &old.function, &new.function),
+        ("phone", &old.phone, &new.phone),
+        ("address", &old.address, &new.address),
+        ("postalCode", &old.postal_code, &new.postal_code),
+        ("city", &old.city, &new.city),
+    ] {
+        if a.trim() != b.trim() {
+            out.push(field);
+        }
+    }
+    if old.email != new.email {
+        out.push("email");
+    }
+    if old.fax != new.fax {
+        out.push("fax");
+    }
+    if country(old) != country(new) {
+        out.push("country");
+    }
+    out
+}
+
 pub(crate) struct UserRow<'a> {
     pub kind: UserKind,
     pub profile: &'a Profile,
@@ -228,20 +274,24 @@ impl Store {
     }
 
     pub async fn links_of_user(&self, user_id: i64) -> Result<Vec<Link>> {
-        let rows = sqlx::query("SELECT user_id, account_id, rights, created_at FROM links WHERE user_id = $1 ORDER BY account_id")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {LINK_COLS} WHERE l.user_id = $1 ORDER BY l.account_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(link_from_row).collect()
     }
 
     pub async fn link(&self, user_id: i64, account_id: i64) -> Result<Link> {
-        let row = sqlx::query("SELECT user_id, account_id, rights, created_at FROM links WHERE user_id = $1 AND account_id = $2")
-            .bind(user_id)
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("link"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {LINK_COLS} WHERE l.user_id = $1 AND l.account_id = $2"
+        ))
+        .bind(user_id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("link"))?;
         link_from_row(&row)
     }
 
@@ -411,7 +461,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound("invitation"))?;
-        let inv = invitation_from_row(&row)?;
+        let mut inv = invitation_from_row(&row)?;
         if inv.used_at.is_some() {
             return Err(StoreError::Rule(
                 "this invitation link has already been used".into(),
@@ -423,6 +473,18 @@ impl Store {
             ));
         }
         let user = self.user(inv.user_id).await?;
+        // The invitation shows and grants the link as it is now: rights edited since it was sent
+        // show as edited, and a removed link voids it (for rows voided before unlink did so).
+        let link = match self.link(inv.user_id, inv.account_id).await {
+            Ok(l) => l,
+            Err(StoreError::NotFound(_)) => {
+                return Err(StoreError::Rule(
+                    "this invitation link has already been used or was withdrawn".into(),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        inv.rights = link.rights;
         Ok((inv, user))
     }
 
@@ -497,6 +559,9 @@ impl Store {
         user_id: i64,
         grace_millis: Option<Millis>,
     ) -> Result<ConnectionKey> {
+        let holder = self.user(user_id).await?;
+        self.check_identity_editor(&actor, &holder, "connectionKey")
+            .await?;
         let row = sqlx::query("SELECT kind, status, conn_key_hash FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
@@ -561,6 +626,12 @@ impl Store {
         let account = self.account(account_id).await?;
         RightSet::check_delegation(rights, account.entitlements)?;
         let user = self.find_advanced_by_user_key(user_key).await?;
+        // Before confirmation the invited profile is the inviting account's business alone.
+        if user.status == UserStatus::Invited {
+            return Err(StoreError::Rule(
+                "the user has not completed the invitation yet".into(),
+            ));
+        }
         let mut w = self.write(actor).await?;
         insert_link(&mut w, user.id, account_id, rights).await?;
         w.change(ChangeKind::Link, Some(account_id), Some(user.id), None)
@@ -636,6 +707,17 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
+        // A removed user's pending invitation from this account dies with the link; with no link
+        // left, every pending link (invitation or password reset) of the user does.
+        sqlx::query(
+            "UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL AND \
+             (account_id = $3 OR NOT EXISTS (SELECT 1 FROM links l WHERE l.user_id = $2))",
+        )
+        .bind(now_millis())
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *w.tx)
+        .await?;
         w.change(ChangeKind::Link, Some(account_id), Some(user_id), None)
             .await?;
         w.audit(
@@ -677,6 +759,10 @@ impl Store {
             .bind(user_id)
             .execute(&mut *w.tx)
             .await?;
+        if !enabled {
+            // Every session speaking for the user (its own and impersonations) ends now.
+            crate::sessions::revoke_user_sessions(&mut w, user_id).await?;
+        }
         let after = user_after_insert(&mut w, user_id).await?;
         w.change(ChangeKind::User, account_id, Some(user_id), None)
             .await?;
@@ -711,6 +797,91 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(user_from_row(&row)?))
+    }
+
+    /// SPEC §2 "Identity ownership", the one implementation of the rule: who may change a user's
+    /// identity (profile, e-mail, login, password, keys). A confirmed advanced user's identity is
+    /// its own: no account that links it (nor an account admin impersonating it) changes it,
+    /// since any of them could otherwise redirect the e-mail and take the password reset. Before
+    /// confirmation only the inviting account edits the invited profile. A standard user's
+    /// identity is its home account's. The operator (and Sesame itself) may always.
+    /// `field` names the first field the refused change touches.
+    pub(crate) async fn check_identity_editor(
+        &self,
+        actor: &Actor,
+        user: &User,
+        field: &'static str,
+    ) -> Result<()> {
+        let refuse = |message: &str| {
+            Err(StoreError::Forbidden {
+                code: "identity_owned",
+                field,
+                message: format!("{field}: {message}"),
+            })
+        };
+        match *actor {
+            Actor::Operator | Actor::OperatorImpersonating { .. } | Actor::System => Ok(()),
+            Actor::User { user_id } if user_id == user.id => Ok(()),
+            Actor::User { .. } => refuse("a user changes only its own identity"),
+            Actor::AccountAdmin { account_id } | Actor::Impersonating { account_id, .. } => {
+                match user.kind {
+                    UserKind::Standard if user.home_account_id == Some(account_id) => Ok(()),
+                    UserKind::Standard => refuse("the user belongs to another account"),
+                    UserKind::Advanced
+                        if user.status == UserStatus::Invited
+                            && matches!(actor, Actor::AccountAdmin { .. }) =>
+                    {
+                        if self.inviting_account(user.id).await? == Some(account_id) {
+                            Ok(())
+                        } else {
+                            refuse("before confirmation, only the account that invited the user edits its profile")
+                        }
+                    }
+                    UserKind::Advanced => refuse(
+                        "a confirmed advanced user's identity belongs to the user: an account edits only its link (rights, tag)",
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The account whose invitation created an advanced user: its first invitation's.
+    async fn inviting_account(&self, user_id: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT account_id FROM invitations WHERE user_id = $1 AND purpose = 'invitation' \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get("account_id")?,
+            None => None,
+        })
+    }
+
+    /// Records a refused identity change, so every account linked to the user sees the attempt
+    /// in its audit log (the refusal itself writes nothing else).
+    pub(crate) async fn record_identity_refusal(
+        &self,
+        actor: Actor,
+        account_id: Option<i64>,
+        user_id: i64,
+        fields: &[&'static str],
+    ) -> Result<()> {
+        let mut w = self.write(actor).await?;
+        w.change(ChangeKind::ControlPlane, account_id, Some(user_id), None)
+            .await?;
+        w.audit(
+            "user.identity_change_refused",
+            account_id,
+            Some(user_id),
+            None,
+            Some(json!({ "fields": fields })),
+            None,
+        )
+        .await?;
+        w.commit().await
     }
 
     async fn check_department(&self, account_id: i64, department_id: Option<i64>) -> Result<()> {
