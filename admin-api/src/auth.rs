@@ -126,6 +126,17 @@ impl FromRequestParts<AppState> for Caller {
                 if user.status != UserStatus::Active {
                     return Err(ApiError::unauthorized());
                 }
+                // A standard user belongs to its account: a disabled account ends its sessions.
+                if let Some(home) = user.home_account_id {
+                    let account = state
+                        .store
+                        .account(home)
+                        .await
+                        .map_err(|_| ApiError::unauthorized())?;
+                    if account.status != AccountStatus::Active {
+                        return Err(ApiError::unauthorized());
+                    }
+                }
                 Ok(Caller::User { user_id })
             }
             (

@@ -684,3 +684,46 @@ both!(
     d11_main_contact_rights_are_the_accounts_entitlements,
     d11_main_contact_rights_are_the_accounts_entitlements_body
 );
+
+/// A standard user belongs to its account: disabling the account ends the user's own session and
+/// the impersonations opened from it, at once.
+async fn d11_disabling_an_account_ends_its_users_sessions_body(s: &Server) {
+    let admin = s.account(VICTIM_ACC, ENT).await;
+    let (st, v) = s
+        .post(
+            "/admin/v1/accounts/me/users",
+            &admin,
+            standard_body("Collab", "collab", &["dashboard"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (st, v) = s.sign_in_user("collab", "StdPass123").await;
+    assert_eq!(st, 201, "{v}");
+    let ut = v["token"].as_str().unwrap().to_owned();
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/me/users/{id}/impersonate"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let it = v["token"].as_str().unwrap().to_owned();
+    let (st, _) = s
+        .put(
+            &format!("/admin/v1/accounts/{VICTIM_ACC}/status"),
+            OPERATOR,
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    for token in [&admin, &ut, &it] {
+        let (st, v) = s.get("/admin/v1/me", token).await;
+        assert_eq!(st, 401, "{v}");
+    }
+}
+both!(
+    d11_disabling_an_account_ends_its_users_sessions,
+    d11_disabling_an_account_ends_its_users_sessions_body
+);
