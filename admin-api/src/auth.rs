@@ -3,7 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sesame_domain::model::{Account, AccountStatus, Actor, UserStatus};
+use sesame_domain::model::{Account, AccountStatus, Actor, User, UserStatus};
 use sesame_domain::secrets::ct_eq;
 use sesame_domain::AccountNumber;
 use sesame_store::SessionKind;
@@ -107,35 +107,14 @@ impl FromRequestParts<AppState> for Caller {
             session.impersonator_account_id,
         ) {
             (SessionKind::Admin, Some(account_id), ..) => {
-                let account = state
-                    .store
-                    .account(account_id)
-                    .await
-                    .map_err(|_| ApiError::unauthorized())?;
-                if account.status != AccountStatus::Active {
-                    return Err(ApiError::unauthorized());
-                }
+                active_account(state, account_id).await?;
                 Ok(Caller::Admin { account_id })
             }
             (SessionKind::User, _, Some(user_id), _) => {
-                let user = state
-                    .store
-                    .user(user_id)
-                    .await
-                    .map_err(|_| ApiError::unauthorized())?;
-                if user.status != UserStatus::Active {
-                    return Err(ApiError::unauthorized());
-                }
+                let user = active_user(state, user_id).await?;
                 // A standard user belongs to its account: a disabled account ends its sessions.
                 if let Some(home) = user.home_account_id {
-                    let account = state
-                        .store
-                        .account(home)
-                        .await
-                        .map_err(|_| ApiError::unauthorized())?;
-                    if account.status != AccountStatus::Active {
-                        return Err(ApiError::unauthorized());
-                    }
+                    active_account(state, home).await?;
                 }
                 Ok(Caller::User { user_id })
             }
@@ -145,23 +124,9 @@ impl FromRequestParts<AppState> for Caller {
                 Some(user_id),
                 Some(account_id),
             ) => {
-                let user = state
-                    .store
-                    .user(user_id)
-                    .await
-                    .map_err(|_| ApiError::unauthorized())?;
                 // Disabling the user ends the impersonation at once, as it ends the user's own.
-                if user.status != UserStatus::Active {
-                    return Err(ApiError::unauthorized());
-                }
-                let account = state
-                    .store
-                    .account(account_id)
-                    .await
-                    .map_err(|_| ApiError::unauthorized())?;
-                if account.status != AccountStatus::Active {
-                    return Err(ApiError::unauthorized());
-                }
+                active_user(state, user_id).await?;
+                active_account(state, account_id).await?;
                 Ok(Caller::Impersonating {
                     account_id,
                     user_id,
@@ -171,6 +136,32 @@ impl FromRequestParts<AppState> for Caller {
             _ => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// The account a session speaks for, if active: disabling it ends its sessions at once.
+async fn active_account(state: &AppState, account_id: i64) -> ApiResult<()> {
+    let account = state
+        .store
+        .account(account_id)
+        .await
+        .map_err(|_| ApiError::unauthorized())?;
+    if account.status != AccountStatus::Active {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(())
+}
+
+/// The user a session speaks for, if active: disabling it ends its sessions at once.
+async fn active_user(state: &AppState, user_id: i64) -> ApiResult<User> {
+    let user = state
+        .store
+        .user(user_id)
+        .await
+        .map_err(|_| ApiError::unauthorized())?;
+    if user.status != UserStatus::Active {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(user)
 }
 
 /// The operator, resolved before the body is read: an operator-only endpoint refuses anyone else

@@ -60,6 +60,41 @@ fn actions(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A standard user "collab" of the admin's account (password StdPass123); returns its id.
+async fn collab(s: &Server, admin: &str) -> i64 {
+    let (st, v) = s
+        .post(
+            "/admin/v1/accounts/me/users",
+            admin,
+            standard_body("Collab", "collab", &["dashboard"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+/// Opens an impersonation session on a user of the admin's account; returns its token.
+async fn impersonate(s: &Server, admin: &str, id: i64) -> String {
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/me/users/{id}/impersonate"),
+            admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Invites an advanced user on the admin's account; returns the created user.
+async fn invite(s: &Server, admin: &str, body: Value) -> Value {
+    let (st, v) = s
+        .post("/admin/v1/accounts/me/advanced-users", admin, body)
+        .await;
+    assert_eq!(st, 201, "{v}");
+    v
+}
+
 fn edit_email(email: &str) -> Value {
     json!({"email": email, "emailConfirmation": email})
 }
@@ -279,14 +314,12 @@ both!(
 /// link it.
 async fn d1_only_the_inviting_account_edits_an_invited_profile_body(s: &Server) {
     let home = s.account(VICTIM_ACC, ENT).await;
-    let (st, v) = s
-        .post(
-            "/admin/v1/accounts/me/advanced-users",
-            &home,
-            advanced_body("Invite", "invited@example.fr", &["ws_tracking"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
+    let v = invite(
+        s,
+        &home,
+        advanced_body("Invite", "invited@example.fr", &["ws_tracking"]),
+    )
+    .await;
     let id = v["id"].as_i64().unwrap();
     let user_key = v["userKey"].as_str().unwrap().to_owned();
     let attacker = s.account(ATTACKER_ACC, ENT).await;
@@ -319,24 +352,8 @@ both!(
 
 async fn d11_disabling_a_user_ends_its_impersonation_session_body(s: &Server) {
     let admin = s.account(VICTIM_ACC, ENT).await;
-    let (st, v) = s
-        .post(
-            "/admin/v1/accounts/me/users",
-            &admin,
-            standard_body("Collab", "collab", &["dashboard"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["id"].as_i64().unwrap();
-    let (st, v) = s
-        .post(
-            &format!("/admin/v1/accounts/me/users/{id}/impersonate"),
-            &admin,
-            json!({}),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let it = v["token"].as_str().unwrap().to_owned();
+    let id = collab(s, &admin).await;
+    let it = impersonate(s, &admin, id).await;
     let (st, _) = s.get("/admin/v1/me", &it).await;
     assert_eq!(st, 200);
     let (st, v) = s
@@ -377,15 +394,7 @@ both!(
 
 async fn d11_operator_impersonation_is_audited_as_the_operator_body(s: &Server) {
     let admin = s.account(VICTIM_ACC, ENT).await;
-    let (st, v) = s
-        .post(
-            "/admin/v1/accounts/me/users",
-            &admin,
-            standard_body("Collab", "collab", &["dashboard"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["id"].as_i64().unwrap();
+    let id = collab(s, &admin).await;
     let (st, v) = s
         .post(
             &format!("/admin/v1/accounts/{VICTIM_ACC}/users/{id}/impersonate"),
@@ -442,14 +451,12 @@ both!(
 async fn d11_removed_user_invitation_stops_working_and_shows_current_rights_body(s: &Server) {
     let admin = s.account(VICTIM_ACC, ENT).await;
     let email = "removed@example.fr";
-    let (st, v) = s
-        .post(
-            "/admin/v1/accounts/me/advanced-users",
-            &admin,
-            advanced_body("Removed", email, &["ws_tracking", "tracking_tool:all"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
+    let v = invite(
+        s,
+        &admin,
+        advanced_body("Removed", email, &["ws_tracking", "tracking_tool:all"]),
+    )
+    .await;
     let id = v["id"].as_i64().unwrap();
     let token = s.mailed_token(email, "/admin/v1/invitations/").await;
     let (st, v) = s
@@ -593,10 +600,7 @@ async fn d11_second_account_edits_rights_of_a_user_in_another_accounts_departmen
     let email = "dep@example.fr";
     let mut body = advanced_body("Dep", email, &["ws_tracking"]);
     body["departmentId"] = json!(dep);
-    let (st, v) = s
-        .post("/admin/v1/accounts/me/advanced-users", &home, body)
-        .await;
-    assert_eq!(st, 201, "{v}");
+    let v = invite(s, &home, body).await;
     let id = v["id"].as_i64().unwrap();
     let token = s.mailed_token(email, "/admin/v1/invitations/").await;
     let (st, v) = s
@@ -689,27 +693,11 @@ both!(
 /// the impersonations opened from it, at once.
 async fn d11_disabling_an_account_ends_its_users_sessions_body(s: &Server) {
     let admin = s.account(VICTIM_ACC, ENT).await;
-    let (st, v) = s
-        .post(
-            "/admin/v1/accounts/me/users",
-            &admin,
-            standard_body("Collab", "collab", &["dashboard"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["id"].as_i64().unwrap();
+    let id = collab(s, &admin).await;
     let (st, v) = s.sign_in_user("collab", "StdPass123").await;
     assert_eq!(st, 201, "{v}");
     let ut = v["token"].as_str().unwrap().to_owned();
-    let (st, v) = s
-        .post(
-            &format!("/admin/v1/accounts/me/users/{id}/impersonate"),
-            &admin,
-            json!({}),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let it = v["token"].as_str().unwrap().to_owned();
+    let it = impersonate(s, &admin, id).await;
     let (st, _) = s
         .put(
             &format!("/admin/v1/accounts/{VICTIM_ACC}/status"),
