@@ -129,35 +129,30 @@ pub struct SignIn {
     password: String,
 }
 
-fn throttled(secs: u64) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        "too many failed sign-ins: try again later",
-    );
-    e.retry_after = Some(secs);
-    e
-}
-
-pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Res {
+/// A sign-in. Each password check is reserved with the throttle first (counted as a failure
+/// until it succeeds), so parallel guesses cannot all be verified. A disabled account or user
+/// answers exactly like a wrong password: the answer is no oracle for the password.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    peer: crate::throttle::Peer,
+    Json(body): Json<SignIn>,
+) -> Res {
     check_text("password", &body.password, 128)?;
+    let ip = crate::throttle::peer_ip(&peer);
     let ttl = (state.cfg.session_ttl_secs as i64).saturating_mul(1000);
-    let (actor, new, key) = match (&body.account_number, &body.login) {
+    let (actor, new, permit) = match (&body.account_number, &body.login) {
         (Some(n), None) => {
             let number = AccountNumber::parse(n)?;
-            let key = format!("account:{number}");
-            state.throttle.check(&key).map_err(throttled)?;
-            let Some(account) = state
+            let permit = state
+                .throttle
+                .reserve(&format!("account:{number}"), ip)
+                .await?;
+            let account = state
                 .store
                 .verify_account_admin(&number, &body.password)
                 .await?
-            else {
-                state.throttle.failed(&key);
-                return Err(ApiError::bad_credentials());
-            };
-            if account.status != AccountStatus::Active {
-                return Err(ApiError::forbidden("this account is disabled"));
-            }
+                .filter(|a| a.status == AccountStatus::Active)
+                .ok_or_else(ApiError::bad_credentials)?;
             (
                 sesame_domain::Actor::AccountAdmin {
                     account_id: account.id,
@@ -169,20 +164,24 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
                     impersonator_account_id: None,
                     ttl_millis: ttl,
                 },
-                key,
+                permit,
             )
         }
         (None, Some(login)) => {
             check_text("login", login, 64)?;
-            let key = format!("login:{}", login.trim().to_lowercase());
-            state.throttle.check(&key).map_err(throttled)?;
-            let Some(user) = state.store.verify_user_login(login, &body.password).await? else {
-                state.throttle.failed(&key);
-                return Err(ApiError::bad_credentials());
-            };
-            if user.status != UserStatus::Active {
-                return Err(ApiError::forbidden("this user is disabled"));
+            if login.trim().is_empty() {
+                return Err(ApiError::invalid("login", "login: must not be empty"));
             }
+            let permit = state
+                .throttle
+                .reserve(&format!("login:{}", login.trim()), ip)
+                .await?;
+            let user = state
+                .store
+                .verify_user_login(login, &body.password)
+                .await?
+                .filter(|u| u.status == UserStatus::Active)
+                .ok_or_else(ApiError::bad_credentials)?;
             (
                 sesame_domain::Actor::User { user_id: user.id },
                 NewSession {
@@ -192,7 +191,7 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
                     impersonator_account_id: None,
                     ttl_millis: ttl,
                 },
-                key,
+                permit,
             )
         }
         _ => {
@@ -202,7 +201,7 @@ pub async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) ->
             ))
         }
     };
-    state.throttle.succeeded(&key);
+    permit.succeeded().await;
     let kind = new.kind;
     let (token, session) = state.store.create_session(actor, new, None).await?;
     created(
@@ -1219,42 +1218,60 @@ pub struct ForgotIn {
 }
 
 /// "Mot de passe oublié ?" (seed 000 §3): the login and the e-mail address on file. The answer is
-/// the same whether or not they match, so nobody can probe logins.
+/// the same whether or not they match, so nobody can probe logins, and it takes as long: the
+/// lookup, the reset and the mail are done after the answer (on bounded slots).
 pub async fn forgot_password(State(state): State<AppState>, Json(b): Json<ForgotIn>) -> Res {
     let lang = lang_of(&state, b.lang.as_deref())?;
     check_text("login", &b.login, 64)?;
     check_text("email", &b.email, 254)?;
-    if let Some(u) = state.store.user_by_login(&b.login).await? {
-        let matches = u
-            .profile
-            .email
-            .as_ref()
-            .is_some_and(|e| e.as_str().eq_ignore_ascii_case(b.email.trim()));
-        if matches && u.status == UserStatus::Active {
-            let (u, token, _) = state
-                .store
-                .create_password_reset(sesame_domain::Actor::System, None, u.id)
-                .await?;
-            let link = format!(
-                "{}/admin/v1/password-resets/{token}",
-                state.cfg.public_url.trim_end_matches('/')
-            );
-            if let Some(to) = u.profile.email.as_ref() {
-                mail::send(
-                    &state.store,
-                    to.as_str(),
-                    &mail::password_reset(&lang, &link),
-                    &lang,
-                )
-                .await;
-            }
+    let st = state.clone();
+    state.throttle.off_request(async move {
+        if let Err(e) = send_forgotten_reset(&st, &b.login, &b.email, &lang).await {
+            tracing::warn!(error = %e, "forgotten password: could not send the reset");
         }
-    }
+    })?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"message": "Si ces informations correspondent à un compte, un e-mail a été envoyé. If these details match an account, an e-mail has been sent."})),
     )
         .into_response())
+}
+
+async fn send_forgotten_reset(
+    state: &AppState,
+    login: &str,
+    email: &str,
+    lang: &str,
+) -> sesame_store::Result<()> {
+    let Some(u) = state.store.user_by_login(login).await? else {
+        return Ok(());
+    };
+    let matches = u
+        .profile
+        .email
+        .as_ref()
+        .is_some_and(|e| e.as_str().eq_ignore_ascii_case(email.trim()));
+    if !(matches && u.status == UserStatus::Active) {
+        return Ok(());
+    }
+    let (u, token, _) = state
+        .store
+        .create_password_reset(sesame_domain::Actor::System, None, u.id)
+        .await?;
+    let link = format!(
+        "{}/admin/v1/password-resets/{token}",
+        state.cfg.public_url.trim_end_matches('/')
+    );
+    if let Some(to) = u.profile.email.as_ref() {
+        mail::send(
+            &state.store,
+            to.as_str(),
+            &mail::password_reset(lang, &link),
+            lang,
+        )
+        .await;
+    }
+    Ok(())
 }
 
 fn reset_error(e: sesame_store::StoreError) -> ApiError {
@@ -1779,7 +1796,13 @@ pub async fn outbox(
 ) -> Res {
     caller.require_operator()?;
     let limit = q.int("limit")?.unwrap_or(100);
-    let items = state.store.outbox(q.str("to"), limit).await?;
+    // Without SMTP the outbox is the delivery channel (the demo, the tests): links are shown
+    // live, unsealed for this answer only. With SMTP, the mail carries them: masked here.
+    let items = if state.cfg.smtp.is_none() {
+        state.store.outbox_live(q.str("to"), limit).await?
+    } else {
+        state.store.outbox(q.str("to"), limit).await?
+    };
     ok(json!({"items": items}))
 }
 

@@ -84,6 +84,8 @@ pub struct AdminConfig {
     pub max_import_bytes: usize,
     /// Most lines accepted in one CSV upload.
     pub max_import_lines: i64,
+    /// The sign-in throttle (`[admin.throttle]`, see `sesame-throttle`).
+    pub throttle: sesame_throttle::ThrottleConfig,
 }
 
 impl AdminConfig {
@@ -108,6 +110,7 @@ impl AdminConfig {
         if self.max_import_lines < 1 {
             errors.push("max_import_lines: must be positive".into());
         }
+        errors.extend(self.throttle.problems("throttle"));
         if let Some(smtp) = &self.smtp {
             if smtp.host.trim().is_empty() {
                 errors.push("smtp.host: must not be empty".into());
@@ -145,6 +148,7 @@ impl Default for AdminConfig {
             default_lang: "fr".into(),
             max_import_bytes: 16 * 1024 * 1024,
             max_import_lines: 50_000,
+            throttle: sesame_throttle::ThrottleConfig::default(),
         }
     }
 }
@@ -337,13 +341,14 @@ impl AdminApi {
         if operator_token.len() < 16 {
             tracing::warn!("the operator token is shorter than 16 characters");
         }
+        let throttle = Arc::new(throttle::Throttle::new(cfg.throttle.clone()));
         AdminApi {
             state: AppState {
                 store,
                 cfg: Arc::new(cfg),
                 operator_token: Arc::from(operator_token),
                 import_wake: Arc::new(Notify::new()),
-                throttle: Arc::new(throttle::Throttle::default()),
+                throttle,
             },
         }
     }
@@ -398,6 +403,8 @@ impl AdminApi {
         let tasks = self.spawn_background(stop_rx);
         let app = self.router();
         let stop = stop_tx.clone();
+        // The peer address feeds the sign-in throttle (per-address limits).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let res = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

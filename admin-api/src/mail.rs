@@ -13,6 +13,9 @@ use crate::SmtpConfig;
 pub struct Mail {
     pub subject: String,
     pub body: String,
+    /// A live link in the body (invitation, password reset): sealed at rest in the outbox,
+    /// never stored in clear (see `Store::enqueue_mail_sealed`).
+    pub secret: Option<String>,
 }
 
 const FOOTER_FR: &str = "Pour toute question, le Centre de Service reste à votre disposition.\n\n\
@@ -33,6 +36,7 @@ pub fn invitation(lang: &str, company: &str, link: &str) -> Mail {
                  To finalise the creation of your account, please follow the link below:\n\n{link}\n\n\
                  For security reasons, this link stays valid for 48 hours.\n\n{FOOTER_EN}\n"
             ),
+            secret: Some(link.to_owned()),
         }
     } else {
         Mail {
@@ -42,6 +46,7 @@ pub fn invitation(lang: &str, company: &str, link: &str) -> Mail {
                  Afin de finaliser la création de votre compte, nous vous invitons à vous rendre sur le lien ci-dessous:\n\n\
                  {link}\n\nPour des raisons de sécurité, ce lien restera valide 48h.\n\n{FOOTER_FR}\n"
             ),
+            secret: Some(link.to_owned()),
         }
     }
 }
@@ -72,6 +77,7 @@ pub fn rights_granted(lang: &str, company: &str, rights: RightSet) -> Mail {
                  You can find this information and your user key under \"My account > Edit my account\".\n\n{FOOTER_EN}\n",
                 labels(rights, true)
             ),
+            secret: None,
         }
     } else {
         Mail {
@@ -82,6 +88,7 @@ pub fn rights_granted(lang: &str, company: &str, rights: RightSet) -> Mail {
                  \" Mon compte > Editer mon compte \".\n\n{FOOTER_FR}\n",
                 labels(rights, false)
             ),
+            secret: None,
         }
     }
 }
@@ -94,6 +101,7 @@ pub fn password_reset(lang: &str, link: &str) -> Mail {
                 "Dear Sir or Madam,\n\nA new password was requested for your user account.\n\n\
                  To choose it, please follow the link below:\n\n{link}\n\nFor security reasons, this link stays valid for 24 hours.\n\n{FOOTER_EN}\n"
             ),
+            secret: Some(link.to_owned()),
         }
     } else {
         Mail {
@@ -103,6 +111,7 @@ pub fn password_reset(lang: &str, link: &str) -> Mail {
                  Afin de le choisir, nous vous invitons à vous rendre sur le lien ci-dessous:\n\n{link}\n\n\
                  Pour des raisons de sécurité, ce lien restera valide 24h.\n\n{FOOTER_FR}\n"
             ),
+            secret: Some(link.to_owned()),
         }
     }
 }
@@ -130,10 +139,19 @@ pub async fn notify_rights(
 }
 
 pub async fn send(store: &Store, to: &str, mail: &Mail, lang: &str) -> bool {
-    match store
-        .enqueue_mail(to, &mail.subject, &mail.body, lang)
-        .await
-    {
+    let queued = match &mail.secret {
+        Some(secret) => {
+            store
+                .enqueue_mail_sealed(to, &mail.subject, &mail.body, secret, lang)
+                .await
+        }
+        None => {
+            store
+                .enqueue_mail(to, &mail.subject, &mail.body, lang)
+                .await
+        }
+    };
+    match queued {
         Ok(_) => true,
         Err(e) => {
             tracing::warn!(error = %e, "could not queue an e-mail");

@@ -166,6 +166,17 @@ fn error_response(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+/// The operations that answer 429 (with `Retry-After`), and why.
+fn too_many(method: &str, path: &str) -> Option<&'static str> {
+    match (method, path) {
+        ("post", "/admin/v1/sessions") => Some(
+            "too many failed sign-ins for this login or from this address: not checked, try again after Retry-After",
+        ),
+        ("post", "/admin/v1/password-resets") => Some("too many requests being handled: try again"),
+        _ => None,
+    }
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     for (method, path, summary, who, body, status) in OPERATIONS {
@@ -189,6 +200,10 @@ pub fn document() -> Value {
                 "503": error_response("database unavailable"),
             },
         });
+        if let Some(desc) = too_many(method, path) {
+            op["responses"]["429"] = error_response(desc);
+            op["responses"]["429"]["headers"] = json!({"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}});
+        }
         if !who.starts_with("public") {
             op["security"] = json!([{"bearer": []}]);
         }

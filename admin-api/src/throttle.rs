@@ -1,66 +1,80 @@
-//! Sign-in throttling: after repeated failures for one identifier, further attempts are refused
-//! for a while (429 with `Retry-After`), so passwords cannot be guessed at full speed.
+//! Sign-in throttling through the shared throttle (`sesame-throttle`, see its crate docs for the
+//! model): each sign-in reserves its password check per login and per client address *before*
+//! the password is verified; a refused attempt is answered 429 with `Retry-After`, unverified.
+//!
+//! Also here: the bounded pool that runs the forgotten-password work off the request, so the
+//! answer takes as long whether or not the details match.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
-/// Failures allowed within the window before attempts are refused.
-pub const MAX_FAILURES: u32 = 5;
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Bound on remembered identifiers (attackers may invent many).
-const MAX_KEYS: usize = 100_000;
+use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
+use axum::Extension;
+use sesame_throttle::{Permit, Refused, ThrottleConfig};
+use tokio::sync::Semaphore;
 
-#[derive(Default)]
+use crate::error::{ApiError, ApiResult};
+
+/// Forgotten-password requests being handled in the background at most; past it, 429 for
+/// everyone alike (it says nothing about the details sent).
+const BACKGROUND_SLOTS: usize = 64;
+
 pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    inner: sesame_throttle::Throttle,
+    background: Arc<Semaphore>,
+}
+
+/// The peer address the listener recorded. Without one (the router served some other way),
+/// every client is one address: the per-login limits still hold.
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+pub fn peer_ip(peer: &Peer) -> IpAddr {
+    peer.as_ref()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0 .0.ip())
+}
+
+fn refused(r: Refused) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many failed sign-ins: try again later",
+    );
+    e.retry_after = Some(r.retry_after_secs());
+    e
 }
 
 impl Throttle {
-    /// `Err(seconds to wait)` when the identifier is locked out.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(key) {
-            Some((n, last)) if *n >= MAX_FAILURES && last.elapsed() < WINDOW => {
-                Err((WINDOW - last.elapsed()).as_secs().max(1))
-            }
-            _ => Ok(()),
+    pub fn new(cfg: ThrottleConfig) -> Throttle {
+        Throttle {
+            inner: sesame_throttle::Throttle::local(cfg),
+            background: Arc::new(Semaphore::new(BACKGROUND_SLOTS)),
         }
     }
 
-    pub fn failed(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, (_, last)| last.elapsed() < WINDOW);
-        }
-        let e = map.entry(key.to_owned()).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= WINDOW {
-            e.0 = 0;
-        }
-        e.0 += 1;
-        e.1 = Instant::now();
+    /// Reserves one password check of `key` (`account:<number>` or `login:<login>`, the same
+    /// keys as the gateway's legacy login) from `ip`. Drop the permit on failure; call
+    /// [`Permit::succeeded`] on success.
+    pub async fn reserve(&self, key: &str, ip: IpAddr) -> ApiResult<Permit> {
+        self.inner.reserve(key, ip).await.map_err(refused)
     }
 
-    pub fn succeeded(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn locks_after_max_failures_and_resets_on_success() {
-        let t = super::Throttle::default();
-        for _ in 0..super::MAX_FAILURES {
-            assert!(t.check("a").is_ok());
-            t.failed("a");
-        }
-        assert!(t.check("a").is_err());
-        assert!(t.check("b").is_ok());
-        t.succeeded("a");
-        assert!(t.check("a").is_ok());
+    /// Runs `work` after the answer, on a bounded number of slots.
+    pub fn off_request(&self, work: impl Future<Output = ()> + Send + 'static) -> ApiResult<()> {
+        let Ok(slot) = self.background.clone().try_acquire_owned() else {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many requests: try again later",
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        };
+        tokio::spawn(async move {
+            work.await;
+            drop(slot);
+        });
+        Ok(())
     }
 }

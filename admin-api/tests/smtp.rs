@@ -115,6 +115,13 @@ async fn mails_go_through_smtp_when_configured() {
         "outbox mail marked sent: {:?}",
         store.outbox(None, 10).await.unwrap()
     );
+    // Once sent, the sealed invitation link is gone from the database: only the masked body.
+    let live = store.outbox_live(Some("lea@example.fr"), 10).await.unwrap();
+    assert!(
+        !live[0].body.contains("/admin/v1/invitations/") && live[0].body.contains("[link withheld"),
+        "{}",
+        live[0].body
+    );
     let data = got.lock().unwrap().join("\n");
     assert!(data.contains("lea@example.fr"), "{data}");
     assert!(data.contains("noreply@sesame.example"), "{data}");

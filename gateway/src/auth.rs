@@ -147,8 +147,8 @@ pub struct Authenticator {
     accounts: Mutex<HashMap<i64, Arc<AccountInfo>>>,
     /// Bumped by every eviction: a load that raced with one is retried (see `load`).
     epoch: AtomicU64,
-    /// Recent authentication failures per client address.
-    failures: moka::sync::Cache<IpAddr, Arc<AtomicU64>>,
+    /// The password-guessing throttle (legacy login/password) and the failed-key slow-down.
+    throttle: sesame_throttle::Throttle,
     metrics: Metrics,
 }
 
@@ -173,10 +173,7 @@ impl Authenticator {
             by_user: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
-            failures: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
+            throttle: sesame_throttle::Throttle::local(cfg.throttle.clone()),
             metrics,
         }
     }
@@ -190,13 +187,13 @@ impl Authenticator {
     pub async fn by_key(&self, raw: &[u8], ip: IpAddr) -> Result<Arc<Principal>, GatewayError> {
         self.slow_down(ip).await;
         let Ok(key) = ConnectionKey::parse_bytes(raw) else {
-            return Err(self.failed(ip, "malformed_key"));
+            return Err(self.key_failed(ip, "malformed_key").await);
         };
         let hash = self.hasher.hash_key(&key);
         match self.principal(&hash).await {
             Ok(Some(p)) if p.usable(now_millis()) => Ok(p),
-            Ok(Some(_)) => Err(self.failed(ip, "disabled_or_expired")),
-            Ok(None) => Err(self.failed(ip, "unknown_key")),
+            Ok(Some(_)) => Err(self.key_failed(ip, "disabled_or_expired").await),
+            Ok(None) => Err(self.key_failed(ip, "unknown_key").await),
             Err(e) => Err(e),
         }
     }
@@ -329,16 +326,21 @@ impl Authenticator {
     }
 
     /// Legacy login/password (account admin as main contact, or a standard user).
+    ///
+    /// A check not in the password cache is reserved with the throttle first (per login and
+    /// per address, counted before argon2 runs): refused, it answers 429 unverified. A cache
+    /// hit proves this exact password was verified already, so it is no guess and skips the
+    /// throttle (legacy callers send their password on every call).
     pub async fn by_password(
         &self,
         login: &str,
         password: &str,
         ip: IpAddr,
     ) -> Result<Arc<Principal>, GatewayError> {
-        self.slow_down(ip).await;
+        let login = login.trim();
         let mut material = Vec::with_capacity(login.len() + password.len() + 8);
         material.extend_from_slice(b"legacy\0");
-        material.extend_from_slice(login.trim().as_bytes());
+        material.extend_from_slice(login.as_bytes());
         material.push(0);
         material.extend_from_slice(password.as_bytes());
         let hash = self.hasher.hash_bytes(&material);
@@ -347,11 +349,26 @@ impl Authenticator {
             if p.usable(now_millis()) {
                 return Ok(p);
             }
-            return Err(self.failed(ip, "disabled_or_expired"));
+            return Err(self.rejected("disabled_or_expired"));
         }
+        if login.is_empty() {
+            return Err(self.rejected("missing_credentials"));
+        }
+        let permit = self
+            .throttle
+            .reserve(&throttle_key(login), ip)
+            .await
+            .map_err(|r| {
+                self.metrics
+                    .auth_failures
+                    .with_label_values(&["throttled"])
+                    .inc();
+                GatewayError::RateLimited {
+                    retry_after_secs: r.retry_after_secs(),
+                }
+            })?;
         self.metrics.cache_misses.inc();
         let store = &self.store;
-        let login = login.trim();
         match self
             .load(|| store.principal_by_password(login, password))
             .await
@@ -360,41 +377,41 @@ impl Authenticator {
                 self.index(&hash, &p);
                 self.pw_cache.insert(hash, p.clone()).await;
                 if p.usable(now_millis()) {
+                    permit.succeeded().await;
                     Ok(p)
                 } else {
-                    Err(self.failed(ip, "disabled_or_expired"))
+                    Err(self.rejected("disabled_or_expired"))
                 }
             }
-            Ok(None) => Err(self.failed(ip, "bad_password")),
+            Ok(None) => Err(self.rejected("bad_password")),
             Err(LoadError::Unavailable) => Err(GatewayError::StoreUnavailable),
-            Err(LoadError::Unknown) => Err(self.failed(ip, "bad_password")),
+            Err(LoadError::Unknown) => Err(self.rejected("bad_password")),
             Err(LoadError::Other(m)) => Err(GatewayError::Internal(m)),
         }
     }
 
-    fn failed(&self, ip: IpAddr, reason: &'static str) -> GatewayError {
+    fn rejected(&self, reason: &'static str) -> GatewayError {
         self.metrics
             .auth_failures
             .with_label_values(&[reason])
             .inc();
-        let counter = self.failures.get_with(ip, || Arc::new(AtomicU64::new(0)));
-        counter.fetch_add(1, Ordering::Relaxed);
         GatewayError::Unauthenticated
     }
 
-    /// Callers with recent failures wait before each attempt: 50 ms doubling per failure past
-    /// the fifth, capped at 2 s, forgotten a minute after the last failure. Honest clients with a
-    /// typo see nothing; a key-guessing loop slows to a crawl.
+    /// A failed connection key: counted on the caller's address (the slow-down below).
+    async fn key_failed(&self, ip: IpAddr, reason: &'static str) -> GatewayError {
+        self.throttle.key_failed(ip).await;
+        self.rejected(reason)
+    }
+
+    /// Callers with recent failed keys wait before each attempt, on the throttle's address
+    /// curve, at most `key_max_wait_ms`. Keys are not guessable (128 bits): this only keeps a
+    /// bad-key loop from costing much; honest clients with a typo see nothing.
     async fn slow_down(&self, ip: IpAddr) {
-        let Some(n) = self.failures.get(&ip).map(|c| c.load(Ordering::Relaxed)) else {
-            return;
-        };
-        if n <= 5 {
-            return;
+        let wait = self.throttle.key_wait(ip).await;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
-        let shift = (n - 6).min(6);
-        let delay = Duration::from_millis((50u64 << shift).min(2_000));
-        tokio::time::sleep(delay).await;
     }
 
     fn bump(&self) {
@@ -447,6 +464,15 @@ impl Authenticator {
     /// principal cache has none; the other caches (moka) do.
     pub(crate) async fn settle(&self) {
         self.pw_cache.run_pending_tasks().await;
+    }
+}
+
+/// The throttle key of a legacy login, as the admin API's sign-in keys it: an account number
+/// is the account admin, anything else a user login.
+fn throttle_key(login: &str) -> String {
+    match AccountNumber::parse(login) {
+        Ok(n) => format!("account:{n}"),
+        Err(_) => format!("login:{login}"),
     }
 }
 

@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     /// caller's address (for the slow-down of failed attempts) is read from `X-Forwarded-For`;
     /// otherwise that header is ignored, since anyone can send it.
     pub trusted_proxies: Vec<IpRange>,
+    /// The password-guessing throttle and the failed-key slow-down (`sesame-throttle`).
+    pub throttle: sesame_throttle::ThrottleConfig,
 }
 
 /// An address or a CIDR range, written `addr` or `addr/prefix`.
@@ -162,6 +164,7 @@ impl GatewayConfig {
                 );
             }
         }
+        errors.extend(self.throttle.problems("throttle"));
         errors
     }
 }
@@ -186,6 +189,7 @@ impl Default for GatewayConfig {
             portal_url: "http://127.0.0.1:8081/".to_owned(),
             drain_timeout_ms: 30_000,
             trusted_proxies: Vec::new(),
+            throttle: sesame_throttle::ThrottleConfig::default(),
         }
     }
 }

@@ -4,8 +4,19 @@ use sqlx::Row;
 
 use crate::{Result, Store};
 
+/// Where a sealed secret starts and ends in a stored body.
+const SEAL_OPEN: &str = "[sealed:";
+const SEAL_CLOSE: &str = "]";
+/// What a sealed secret reads as once masked (and for ever once the mail is sent).
+pub const MASK: &str = "[link withheld: see the e-mail]";
+
 /// An e-mail waiting in (or sent from) the outbox. Without SMTP configured, the outbox is where
 /// the demo and tests read what would have been sent.
+///
+/// Live links (invitations, password resets) are never stored in clear: the stored body holds
+/// them sealed with the store's encryption key (AES-256-GCM, like the upstream passwords), so
+/// the database or a backup alone gives no usable link. [`Store::outbox`] shows them masked,
+/// [`Store::outbox_live`] unsealed; once a mail is sent the sealed copy is dropped.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxMail {
@@ -40,8 +51,50 @@ impl Store {
         Ok(row.try_get("id")?)
     }
 
-    /// The newest mails first; `to` filters by recipient.
+    /// Queues a mail whose body holds `secret` (a live link): every occurrence is sealed.
+    pub async fn enqueue_mail_sealed(
+        &self,
+        to: &str,
+        subject: &str,
+        body: &str,
+        secret: &str,
+        lang: &str,
+    ) -> Result<i64> {
+        let sealed = if secret.is_empty() {
+            body.to_owned()
+        } else {
+            let ct = self.cipher().encrypt(secret.as_bytes());
+            body.replace(secret, &format!("{SEAL_OPEN}{}{SEAL_CLOSE}", to_hex(&ct)))
+        };
+        self.enqueue_mail(to, subject, &sealed, lang).await
+    }
+
+    /// The newest mails first, live links masked; `to` filters by recipient.
     pub async fn outbox(&self, to: Option<&str>, limit: i64) -> Result<Vec<OutboxMail>> {
+        let mut mails = self.outbox_stored(to, limit).await?;
+        for m in &mut mails {
+            m.body = render(&m.body, |_| MASK.to_owned());
+        }
+        Ok(mails)
+    }
+
+    /// The newest mails first, live links unsealed: for delivery (SMTP, or the outbox view when
+    /// the outbox is the delivery channel). A link that no longer unseals (another key) shows
+    /// masked.
+    pub async fn outbox_live(&self, to: Option<&str>, limit: i64) -> Result<Vec<OutboxMail>> {
+        let mut mails = self.outbox_stored(to, limit).await?;
+        for m in &mut mails {
+            m.body = render(&m.body, |hex| {
+                from_hex(hex)
+                    .and_then(|ct| self.cipher().decrypt(&ct).ok())
+                    .and_then(|pt| String::from_utf8(pt).ok())
+                    .unwrap_or_else(|| MASK.to_owned())
+            });
+        }
+        Ok(mails)
+    }
+
+    async fn outbox_stored(&self, to: Option<&str>, limit: i64) -> Result<Vec<OutboxMail>> {
         let rows = sqlx::query(
             "SELECT id, at, to_addr, subject, body, lang, sent_at, error FROM outbox \
              WHERE ($1 IS NULL OR to_addr = $1) ORDER BY id DESC LIMIT $2",
@@ -66,15 +119,17 @@ impl Store {
             .collect()
     }
 
-    /// Mails not yet handed to SMTP, oldest first.
+    /// Mails not yet handed to SMTP, oldest first, live links unsealed.
     pub async fn unsent_mail(&self, limit: i64) -> Result<Vec<OutboxMail>> {
-        let mut all = self.outbox(None, 1000).await?;
+        let mut all = self.outbox_live(None, 1000).await?;
         all.retain(|m| m.sent_at.is_none());
         all.reverse();
         all.truncate(limit.max(0) as usize);
         Ok(all)
     }
 
+    /// Records a delivery (or its error). A delivered mail keeps only its masked body: the
+    /// sealed link has no further use.
     pub async fn mark_mail(&self, id: i64, error: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE outbox SET sent_at = $1, error = $2 WHERE id = $3")
             .bind(error.is_none().then(now_millis))
@@ -82,6 +137,74 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        if error.is_none() {
+            let row = sqlx::query("SELECT body FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                let body: String = r.try_get("body")?;
+                let masked = render(&body, |_| MASK.to_owned());
+                if masked != body {
+                    sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+                        .bind(masked)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+/// `body` with each sealed secret replaced by `f(its hex)`.
+fn render(body: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = rest.find(SEAL_OPEN) {
+        let after = &rest[i + SEAL_OPEN.len()..];
+        let Some(j) = after.find(SEAL_CLOSE) else {
+            break;
+        };
+        out.push_str(&rest[..i]);
+        out.push_str(&f(&after[..j]));
+        rest = &after[j + SEAL_CLOSE.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn to_hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn render_replaces_each_sealed_part_and_keeps_the_rest() {
+        let r = super::render("a [sealed:00ff] b [sealed:01] c [sealed:", |h| {
+            format!("<{h}>")
+        });
+        assert_eq!(r, "a <00ff> b <01> c [sealed:");
+        assert_eq!(super::from_hex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(super::from_hex("0"), None);
+        assert_eq!(super::from_hex("zz"), None);
+        assert_eq!(super::to_hex(&[0, 255, 16]), "00ff10");
     }
 }
