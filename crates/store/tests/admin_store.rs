@@ -563,7 +563,7 @@ both!(
             .await
             .unwrap();
         // Not linkable before confirmation.
-        let uk = adv.user_key.clone().unwrap();
+        let uk = adv.user_key.unwrap();
         assert!(matches!(
             store
                 .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY)
