@@ -529,3 +529,114 @@ both!(
         assert_eq!(log.iter().filter(|e| e.action == "import.start").count(), 2);
     }
 );
+
+/// Refused by the identity rule, naming `f`.
+fn owned<T>(r: &Result<T, StoreError>, f: &str) -> bool {
+    matches!(r, Err(StoreError::Forbidden { code: "identity_owned", field, .. }) if *field == f)
+}
+
+// Issue 10 d1: the identity rule holds in the store itself, whatever handler calls it.
+both!(
+    identity_of_a_confirmed_advanced_user_is_refused_to_every_account,
+    |store: Store| async move {
+        let a = store
+            .create_account(Actor::Operator, new_account("900138"))
+            .await
+            .unwrap();
+        let b = store
+            .create_account(Actor::Operator, new_account("839181"))
+            .await
+            .unwrap();
+        let admin_a = Actor::AccountAdmin { account_id: a.id };
+        let admin_b = Actor::AccountAdmin { account_id: b.id };
+        let (adv, _, token) = store
+            .create_advanced_user(
+                admin_a.clone(),
+                a.id,
+                NewAdvancedUser {
+                    profile: profile("Victim"),
+                    tag: None,
+                    rights: rights(&["ws_tracking"]),
+                    department_id: None,
+                },
+            )
+            .await
+            .unwrap();
+        // Not linkable before confirmation.
+        let uk = adv.user_key.unwrap();
+        assert!(matches!(
+            store
+                .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY)
+                .await,
+            Err(StoreError::Rule(_))
+        ));
+        store
+            .accept_invitation(
+                &token,
+                &Login::parse("victim").unwrap(),
+                "UserPass123",
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY)
+            .await
+            .unwrap();
+        let mut evil = profile("Victim");
+        evil.email = Some(Email::parse("attacker@evil.example").unwrap());
+        let edit = |p: &Profile| UserUpdate {
+            profile: p.clone(),
+            tag: None,
+            department_id: None,
+            rights: None,
+        };
+        for (actor, acc) in [(admin_b.clone(), b.id), (admin_a.clone(), a.id)] {
+            let r = store.update_user(actor, acc, adv.id, edit(&evil)).await;
+            assert!(owned(&r, "email"), "{r:?}");
+        }
+        let r = store
+            .regenerate_connection_key(admin_b.clone(), adv.id, None)
+            .await;
+        assert!(owned(&r, "connectionKey"), "{r:?}");
+        let r = store
+            .change_password(admin_a.clone(), adv.id, "UserPass123", "NewPass123")
+            .await;
+        assert!(owned(&r, "password"), "{r:?}");
+        let r = store
+            .update_own_profile(
+                Actor::Impersonating {
+                    account_id: b.id,
+                    user_id: adv.id,
+                },
+                adv.id,
+                evil.clone(),
+            )
+            .await;
+        assert!(owned(&r, "email"), "{r:?}");
+        let r = store
+            .create_password_reset(admin_b.clone(), Some(b.id), adv.id)
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::Forbidden {
+                    code: "shared_user",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        let u = store.user(adv.id).await.unwrap();
+        assert_eq!(u.profile.email.unwrap().as_str(), "victim@example.fr");
+        // The user, and the operator's back office, may.
+        store
+            .update_own_profile(Actor::User { user_id: adv.id }, adv.id, profile("Victim2"))
+            .await
+            .unwrap();
+        store
+            .update_user(Actor::Operator, a.id, adv.id, edit(&profile("Victim3")))
+            .await
+            .unwrap();
+    }
+);
