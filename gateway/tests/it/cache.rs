@@ -440,7 +440,12 @@ async fn fresh_store_for_config() -> (Store, sesame_store::testing::TestDb) {
 
 #[tokio::test]
 async fn repeated_failures_from_one_client_are_slowed_down() {
-    let s = Stack::sqlite().await;
+    // The throttle's address curve, made short for the test: 6 free failures, then 50 ms doubling.
+    let s = Stack::new(Backend::Sqlite, |c| {
+        c.throttle.address_free_failures = 6;
+        c.throttle.base_delay_ms = 50;
+    })
+    .await;
     let a = s.account("300051", ALL_RIGHTS).await;
     let u = s.user(a, "patient", None, None, &["ws_tracking"]).await;
     let p = s.sim.parcels("300051")[0].number.clone();
@@ -475,7 +480,9 @@ async fn repeated_failures_from_one_client_are_slowed_down() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client() {
     let s = Stack::new(Backend::Sqlite, |c| {
-        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.throttle.address_free_failures = 5;
+        c.throttle.base_delay_ms = 50;
     })
     .await;
     let a = s.account("300052", ALL_RIGHTS).await;
