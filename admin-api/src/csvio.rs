@@ -4,6 +4,7 @@
 //! UTF-8 with or without BOM, or Windows-1252. Exports are `;`-separated UTF-8 with a BOM so Excel
 //! opens them, and use the import's columns so they can be imported elsewhere.
 
+use sesame_domain::csv::{undefuse, Writer, BOM};
 use sesame_domain::rights::{Grant, ADVANCED_GRANTS};
 use sesame_domain::{Email, FieldError, Profile, RightSet, Tag};
 use sesame_store::AccountUser;
@@ -27,8 +28,6 @@ pub const TAG_COLUMN: &str = "TAG UTILISATEUR";
 pub const INFO_COLUMNS: [&str; 2] = ["CLE UTILISATEUR", "STATUT"];
 
 pub const STATUS_OK: &str = "Traitement OK";
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Upper-case, accents removed, inner blanks collapsed: "Adresse géographique" ≡ "ADRESSE GEOGRAPHIQUE".
 fn normalise_header(h: &str) -> String {
@@ -259,14 +258,13 @@ pub fn lines(text: &str) -> Result<Vec<Line>, ApiError> {
     Ok(out)
 }
 
-fn writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .delimiter(b';')
-        .from_writer(BOM.to_vec())
+/// The shared export writer (`sesame_domain::csv`): BOM, `;`, every cell defused.
+fn writer() -> Writer {
+    Writer::new()
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
-    w.into_inner().unwrap_or_default()
+fn finish(w: Writer) -> Vec<u8> {
+    w.finish().unwrap_or_default()
 }
 
 fn template_headers() -> Vec<&'static str> {
@@ -279,41 +277,18 @@ fn template_headers() -> Vec<&'static str> {
 /// The import template: the seed's columns, then one column per right.
 pub fn template() -> Vec<u8> {
     let mut w = writer();
-    let _ = w.write_record(template_headers());
+    let _ = w.record(template_headers());
     finish(w)
 }
 
 /// The result file: one line per imported line with its status.
 pub fn result_file(rows: &[(usize, String, String, String, String)]) -> Vec<u8> {
     let mut w = writer();
-    let _ = w.write_record(["LIGNE", "NOM", "PRENOM", "EMAIL", "STATUT"]);
+    let _ = w.record(["LIGNE", "NOM", "PRENOM", "EMAIL", "STATUT"]);
     for (n, last, first, email, status) in rows {
-        let _ = w.write_record([
-            n.to_string(),
-            defuse(last),
-            defuse(first),
-            defuse(email),
-            status.clone(),
-        ]);
+        let _ = w.record([&n.to_string(), last, first, email, status]);
     }
     finish(w)
-}
-
-/// Spreadsheets run cells that start with `=`, `+`, `-` or `@` as formulas: exported values that
-/// do are prefixed with `'` (and the import removes it again).
-fn defuse(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    }
-}
-
-fn undefuse(v: &str) -> &str {
-    match v.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
-        _ => v,
-    }
 }
 
 fn exact(rights: RightSet, g: Grant) -> bool {
@@ -328,7 +303,7 @@ pub fn export(users: &[AccountUser]) -> Vec<u8> {
     let mut w = writer();
     let mut headers = template_headers();
     headers.extend(INFO_COLUMNS);
-    let _ = w.write_record(&headers);
+    let _ = w.record(&headers);
     for au in users {
         let p = &au.user.profile;
         let mut row: Vec<String> = [
@@ -343,7 +318,7 @@ pub fn export(users: &[AccountUser]) -> Vec<u8> {
             au.user.tag.as_ref().map(|t| t.as_str()).unwrap_or(""),
         ]
         .into_iter()
-        .map(defuse)
+        .map(str::to_owned)
         .collect();
         row.extend(
             ADVANCED_GRANTS
@@ -357,7 +332,7 @@ pub fn export(users: &[AccountUser]) -> Vec<u8> {
                 .unwrap_or_default(),
         );
         row.push(au.user.status.as_str().to_owned());
-        let _ = w.write_record(&row);
+        let _ = w.record(&row);
     }
     finish(w)
 }
@@ -383,15 +358,6 @@ mod tests {
             ls[1].parsed.as_ref().unwrap_err(),
             "Choix invalide (WEB SERVICE SUIVI)"
         );
-    }
-
-    #[test]
-    fn formulas_are_defused_and_restored() {
-        assert_eq!(defuse("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(defuse("+33 1 02"), "'+33 1 02");
-        assert_eq!(defuse("Dupont"), "Dupont");
-        assert_eq!(undefuse("'+33 1 02"), "+33 1 02");
-        assert_eq!(undefuse("'quoted"), "'quoted");
     }
 
     #[test]

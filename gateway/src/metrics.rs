@@ -47,6 +47,44 @@ const ROUTES: &[&str] = &[
 /// Upstream service labels of the hot calls.
 const UPSTREAM_SERVICES: &[&str] = &["labels", "tracking", "tracking_v2", "pickup", "eligibility"];
 
+// Every label value the code records, so that `Metrics::new` can create each series at zero:
+// a series that appears only at its first event leaves the shipped alerts and dashboard panels
+// (deploy/) without data until then, and `rate()` misses that first event.
+/// Upstream services of the private APIs (parcel search, claims, invoices).
+const PRIVATE_SERVICES: &[&str] = &["tracking_tool", "invoices"];
+/// `result` of `sesame_upstream_duration_seconds`.
+const UPSTREAM_RESULTS: &[&str] = &["ok", "error", "timeout", "credentials_refused"];
+/// `route` of `sesame_fanout_width` (`record_fanout` in services.rs).
+const FANOUT_ROUTES: &[&str] = &[
+    "tracking",
+    "tracking_v2",
+    "eligibility",
+    "parcel_search",
+    "invoices",
+    "invoice_zip",
+];
+/// `reason` of `sesame_principal_cache_evictions_total`.
+const EVICTION_REASONS: &[&str] = &["size", "expired", "change_log"];
+/// `reason` of `sesame_auth_failures_total`.
+const AUTH_FAILURE_REASONS: &[&str] = &[
+    "missing_credentials",
+    "malformed_key",
+    "unknown_key",
+    "disabled_or_expired",
+    "bad_password",
+];
+/// `limit` of `sesame_rate_limited_total`.
+const RATE_LIMITS: &[&str] = &["key", "account"];
+/// Outcomes whose HTTP status is the same in every service's envelope (the error-rate alerts
+/// select them), with that status.
+const FIXED_STATUS_OUTCOMES: &[(&str, &str)] = &[
+    ("rate_limited", "429"),
+    ("store_unavailable", "503"),
+    ("upstream_timeout", "504"),
+    ("upstream_error", "502"),
+    ("internal", "500"),
+];
+
 fn reg<T: prometheus::core::Collector + Clone + 'static>(
     r: &Registry,
     c: T,
@@ -118,7 +156,34 @@ impl Metrics {
             routes,
             upstream_ok,
         });
+        m.zero_known_series();
         Ok(m)
+    }
+
+    /// Creates every known label set at zero (see `FANOUT_ROUTES` and the lists above it).
+    fn zero_known_series(&self) {
+        for route in ROUTES {
+            for (outcome, status) in FIXED_STATUS_OUTCOMES {
+                self.requests.with_label_values(&[route, status, outcome]);
+            }
+        }
+        for service in UPSTREAM_SERVICES.iter().chain(PRIVATE_SERVICES) {
+            for result in UPSTREAM_RESULTS {
+                self.upstream_duration.with_label_values(&[service, result]);
+            }
+        }
+        for route in FANOUT_ROUTES {
+            self.fanout_width.with_label_values(&[route]);
+        }
+        for reason in EVICTION_REASONS {
+            self.cache_evictions.with_label_values(&[reason]);
+        }
+        for reason in AUTH_FAILURE_REASONS {
+            self.auth_failures.with_label_values(&[reason]);
+        }
+        for limit in RATE_LIMITS {
+            self.rate_limited.with_label_values(&[limit]);
+        }
     }
 
     fn unresolved(r: &Registry) -> Result<Metrics, GatewayError> {

@@ -11,7 +11,7 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
-use sesame_domain::{Right, Scope, ScopedRight};
+use sesame_domain::{ParcelNumber, Right, Scope, ScopedRight};
 
 use crate::auth::{Link, Principal};
 use crate::error::{bytes_resp, html_escape, html_resp, json_resp, GatewayError, Resp, Service};
@@ -307,6 +307,37 @@ fn timeout(gw: &Inner, fanout: bool) -> Duration {
     })
 }
 
+/// Whether a field or parameter name is a spelling of the connection key (`apiKey`, `apikey`,
+/// `APIKEY`, `api_key`, `X-Okapi-Key`…): callers send it under several, sometimes at once, and
+/// none may reach the carrier. Compared without case, `-` or `_`.
+pub(crate) fn is_key_name(name: &str) -> bool {
+    let folded = name
+        .bytes()
+        .filter(|b| !matches!(b, b'-' | b'_'))
+        .map(|b| b.to_ascii_lowercase());
+    ["apikey", "xokapikey", "okapikey"]
+        .iter()
+        .any(|w| folded.clone().eq(w.bytes()))
+}
+
+/// Rewrite phase: removes every spelling of the caller's key from a body about to be forwarded.
+fn strip_keys(m: &mut Map<String, Value>) {
+    m.retain(|k, _| !is_key_name(k));
+}
+
+/// The query forwarded to the carrier: the caller's, without any key parameter (names compared
+/// after percent-decoding: `%61pikey` is `apikey`). `None` when nothing is left.
+fn forwarded_query(q: &str) -> Option<String> {
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            !pair.is_empty() && !is_key_name(&percent_decode(name))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
 /// Passes an upstream answer through unchanged (status, content type, body).
 fn pass(up: UpResp) -> Resp {
     let mut r = http::Response::new(http_body_util::Full::new(up.body));
@@ -360,7 +391,7 @@ fn query_param(q: Option<&str>, name: &str) -> Option<String> {
     None
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -544,7 +575,7 @@ async fn labels(gw: &Inner, mut r: Req) -> R<Resp> {
 
     // Rewrite: credentials, and the stamps that let the tracking tool find the parcel later. A
     // caller cannot stamp someone else's key or tag: any stamp it sent is replaced.
-    m.remove("apiKey");
+    strip_keys(&mut m);
     m.insert(
         "contractNumber".into(),
         Value::String(link.account.upstream_login.clone()),
@@ -644,13 +675,17 @@ enum Lookup<'p> {
     Other(UpResp),
 }
 
-/// Asks each account (concurrently) for the parcel; the first that knows it wins. A parcel of
-/// another account is unknown upstream, so this finds the parcel's own account.
+/// Asks each account (concurrently) for the parcel; the first that knows it and where
+/// `visible` accepts it wins. A parcel of another account is unknown upstream, so this finds
+/// the parcel's own account. A parcel `visible` refuses (outside the caller's scope) counts as
+/// unknown on that account, and the other accounts are still awaited: the answer and its timing
+/// are then those of an unknown parcel, whatever the other accounts do (failing, slow).
 async fn find_parcel<'p>(
     gw: &Inner,
     links: &[&'p Link],
     parcel: &str,
     extra: &Map<String, Value>,
+    visible: impl Fn(&Link, &UpResp) -> bool,
 ) -> R<Lookup<'p>> {
     let fan = links.len() > 1;
     if fan {
@@ -685,8 +720,8 @@ async fn find_parcel<'p>(
         match res.and_then(upstream_ok) {
             Ok(up) => {
                 match timeline_code(&up.body).as_deref() {
-                    Some("0") => return Ok(Lookup::Found(l, up)),
-                    Some("105") => {}
+                    Some("0") if visible(l, &up) => return Ok(Lookup::Found(l, up)),
+                    Some("0" | "105") => {}
                     // (A refusal of the account's own credentials never gets here: the
                     // upstream client turns it into `UpstreamCredentialsRefused`.)
                     _ => other_answer = Some(up),
@@ -710,7 +745,7 @@ async fn tracking(gw: &Inner, mut r: Req) -> R<Resp> {
     let c = credentials(BodyService::Tracking, &r.headers, &m);
     let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
     // Rewrite: the caller's key goes no further (its password is replaced per account below).
-    m.remove("apiKey");
+    strip_keys(&mut m);
     let parcel = c
         .parcel
         .ok_or_else(|| GatewayError::BadRequest("le champ parcelNumber est obligatoire".into()))?;
@@ -721,7 +756,8 @@ async fn tracking(gw: &Inner, mut r: Req) -> R<Resp> {
     for l in &links {
         gw.limits.check_account(l.account_id)?;
     }
-    match find_parcel(gw, &links, &parcel, &m).await? {
+    // `ws_tracking` covers every parcel of the account: whatever an account finds is visible.
+    match find_parcel(gw, &links, &parcel, &m, |_, _| true).await? {
         Lookup::Found(_, up) | Lookup::Other(up) => Ok(pass(up)),
         Lookup::Unknown => Err(GatewayError::UnknownParcel { id: parcel }),
     }
@@ -730,7 +766,7 @@ async fn tracking(gw: &Inner, mut r: Req) -> R<Resp> {
 async fn tracking_v2(gw: &Inner, r: Req, id: String) -> R<Resp> {
     let key = header_bytes(&r.headers, "x-okapi-key");
     let p = authenticate(gw, key, None, r.ip).await?;
-    let id = percent_decode(&id).trim().to_ascii_uppercase();
+    let id = v2_id(&id)?;
     let links: Vec<&Link> = p.with_right(Right::WsTracking).collect();
     if links.is_empty() {
         return Err(GatewayError::Forbidden(Right::WsTracking.id()));
@@ -742,9 +778,12 @@ async fn tracking_v2(gw: &Inner, r: Req, id: String) -> R<Resp> {
     if fan {
         record_fanout(gw, "tracking_v2", links.len());
     }
-    let path = match &r.query {
-        Some(q) => format!("{V2_PREFIX}{id}?{q}"),
-        None => format!("{V2_PREFIX}{id}"),
+    // Encoded even though a valid id is letters and digits: what goes into the carrier's path
+    // never depends on the validation staying that strict.
+    let encoded = percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC);
+    let path = match r.query.as_deref().and_then(forwarded_query) {
+        Some(q) => format!("{V2_PREFIX}{encoded}?{q}"),
+        None => format!("{V2_PREFIX}{encoded}"),
     };
     let mut pending: FuturesUnordered<_> = links
         .iter()
@@ -787,6 +826,36 @@ async fn tracking_v2(gw: &Inner, r: Req, id: String) -> R<Resp> {
     Err(failure.unwrap_or(GatewayError::UnknownParcel { id }))
 }
 
+/// The parcel numbers of a tracking v2 path segment, decoded and each checked against the
+/// carrier's syntax ([`ParcelNumber`]: 8 to 20 letters or digits), before anything is
+/// forwarded: a decoded `/`, `?` or `#` would otherwise become the carrier's path or query, sent
+/// with the account's credentials. Comma-separated ids are each checked on their own.
+fn v2_ids(segment: &str) -> R<Vec<String>> {
+    percent_decode(segment)
+        .split(',')
+        .map(|id| {
+            ParcelNumber::parse(id)
+                .map(|n| n.as_str().to_owned())
+                .map_err(|_| {
+                    GatewayError::BadRequest(
+                        "idShip : numéro de colis invalide (8 à 20 lettres ou chiffres)".into(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The one parcel number of a tracking v2 call.
+fn v2_id(segment: &str) -> R<String> {
+    let mut ids = v2_ids(segment)?;
+    match (ids.pop(), ids.is_empty()) {
+        (Some(id), true) => Ok(id),
+        _ => Err(GatewayError::BadRequest(
+            "idShip : un seul numéro de colis par appel".into(),
+        )),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pickup points
 // ---------------------------------------------------------------------------------------------
@@ -803,7 +872,7 @@ async fn pickup(gw: &Inner, mut r: Req) -> R<Resp> {
         Right::WsPickupPoint,
         "accountNumber",
     )?;
-    m.remove("apikey");
+    strip_keys(&mut m);
     m.remove("codTiersPourPartenaire");
     m.insert(
         "accountNumber".into(),
@@ -833,6 +902,7 @@ async fn pickup(gw: &Inner, mut r: Req) -> R<Resp> {
 
 fn eligibility_body(m: &Map<String, Value>, l: &Link) -> Map<String, Value> {
     let mut b = m.clone();
+    strip_keys(&mut b);
     b.insert(
         "credential".into(),
         json!({"login": l.account.upstream_login, "password": l.account.upstream_password}),
@@ -1001,21 +1071,24 @@ async fn visible_parcel<'p>(
     for l in &links {
         gw.limits.check_account(l.account_id)?;
     }
-    // Invalid parcel number etc.: for the tool, that is simply "not found".
-    let Lookup::Found(l, up) = find_parcel(gw, &links, parcel, &Map::new()).await? else {
+    let in_scope = |l: &Link, v: &Value| {
+        let parcel = v.get("parcel");
+        let field = |k: &str| parcel.and_then(|x| x.get(k)).and_then(Value::as_str);
+        p.in_scope(scope_of(l), field("userKey"), field("tag"))
+    };
+    // The scope is checked while the accounts answer (out of scope ≡ unknown, see
+    // `find_parcel`). Invalid parcel number etc.: for the tool, that is simply "not found".
+    let lookup = find_parcel(gw, &links, parcel, &Map::new(), |l, up| {
+        up.json().is_some_and(|v| in_scope(l, &v))
+    })
+    .await?;
+    let Lookup::Found(l, up) = lookup else {
         return Ok(None);
     };
     let v = up
         .json()
         .ok_or_else(|| GatewayError::UpstreamUnavailable("unreadable tracking answer".into()))?;
-    let parcel = v.get("parcel").cloned().unwrap_or(Value::Null);
-    let uk = parcel.get("userKey").and_then(Value::as_str);
-    let tag = parcel.get("tag").and_then(Value::as_str);
-    if p.in_scope(scope_of(l), uk, tag) {
-        Ok(Some((l, v)))
-    } else {
-        Ok(None)
-    }
+    Ok(Some((l, v)))
 }
 
 async fn link(gw: &Inner, r: Req) -> R<Resp> {
@@ -1392,9 +1465,9 @@ async fn search(gw: &Inner, r: Req) -> R<Resp> {
 }
 
 fn parcels_csv(parcels: &[Value]) -> R<Resp> {
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .from_writer(Vec::new());
+    // The shared export writer: BOM, `;`, and every cell defused against formula injection
+    // (references and recipient names are whatever the sender typed).
+    let mut w = sesame_domain::csv::Writer::new();
     let cols = [
         ("accountNumber", "N° compte client"),
         ("parcelNumber", "N° de colis"),
@@ -1406,21 +1479,17 @@ fn parcels_csv(parcels: &[Value]) -> R<Resp> {
         ("country", "Pays"),
         ("depositDate", "Date de dépôt"),
     ];
-    let err = |e: csv::Error| GatewayError::Internal(e.to_string());
-    w.write_record(cols.iter().map(|c| c.1)).map_err(err)?;
+    let err = |e: sesame_domain::csv::Error| GatewayError::Internal(e.to_string());
+    w.record(cols.iter().map(|c| c.1)).map_err(err)?;
     for p in parcels {
-        w.write_record(cols.iter().map(|(k, _)| match p.get(*k) {
+        w.record(cols.iter().map(|(k, _)| match p.get(*k) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => String::new(),
         }))
         .map_err(err)?;
     }
-    let mut out = vec![0xEF, 0xBB, 0xBF]; // BOM: French spreadsheets then read UTF-8 correctly.
-    out.extend(
-        w.into_inner()
-            .map_err(|e| GatewayError::Internal(e.to_string()))?,
-    );
+    let out = w.finish().map_err(err)?;
     let mut resp = bytes_resp(StatusCode::OK, "text/csv; charset=utf-8", Bytes::from(out));
     resp.headers_mut().insert(
         header::CONTENT_DISPOSITION,

@@ -9,6 +9,7 @@
 //! ([`RightSet::effective`]).
 #![forbid(unsafe_code)]
 
+pub mod csv;
 pub mod ids;
 pub mod model;
 pub mod rights;

@@ -2,6 +2,7 @@
 
 mod cache;
 mod common;
+mod hostile_datapath;
 mod hostile_throttle;
 mod scopes;
 mod services;

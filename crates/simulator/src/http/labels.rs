@@ -177,7 +177,11 @@ fn validate(sim: &Simulator, body: &[u8]) -> Result<LabelRequest, Response> {
         deposit_date,
         weight_kg,
         order_number: text_at(&v, "/letter/service/orderNumber"),
-        sender_ref: text_at(&v, "/letter/sender/senderParcelRef"),
+        // Kept as sent (not trimmed), as the carrier does: a reference may start with a tab or
+        // a carriage return, and exports must cope with that.
+        sender_ref: raw_str_at(&v, "/letter/sender/senderParcelRef")
+            .filter(|r| !r.trim().is_empty())
+            .map(str::to_owned),
         sender,
         addressee_ref: text_at(&v, "/letter/addressee/addresseeParcelRef"),
         last_name,
