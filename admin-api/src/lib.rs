@@ -12,6 +12,9 @@ mod auth;
 pub mod csvio;
 mod error;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod html;
 pub mod mail;
 mod openapi;

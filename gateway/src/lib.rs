@@ -28,6 +28,9 @@ mod cache;
 mod config;
 mod error;
 mod follower;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod metrics;
 mod ratelimit;
 mod services;

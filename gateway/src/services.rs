@@ -378,7 +378,7 @@ fn json_headers() -> HeaderMap {
     h
 }
 
-fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_param(q: Option<&str>, name: &str) -> Option<String> {
     let q = q?;
     for pair in q.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -398,7 +398,8 @@ pub(crate) fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
+            // Two hex digits, nothing else: `from_str_radix` alone also takes a sign (`%+2`).
+            b'%' if i + 2 < b.len() && b[i + 1..i + 3].iter().all(u8::is_ascii_hexdigit) => {
                 match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
                 {
                     Ok(v) => {
@@ -638,7 +639,7 @@ pub(crate) fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
 
 /// Code of a timelineCompany answer (`status[0].code`), read without building the whole JSON
 /// tree: serde skips every other field (timelines can be long; this is the proxy's hot path).
-fn timeline_code(body: &[u8]) -> Option<String> {
+pub(crate) fn timeline_code(body: &[u8]) -> Option<String> {
     // Fast path: the carrier writes `status` first, so the code is usually read off the first
     // bytes without scanning the timeline (a few KiB) at all.
     const HEAD: &[u8] = br#"{"status":[{"code":""#;
@@ -1113,7 +1114,7 @@ async fn link(gw: &Inner, r: Req) -> R<Resp> {
 }
 
 /// The parcel's timeline and details ("fiche colis"), as the carrier's page shows them.
-fn parcel_page(v: &Value) -> String {
+pub(crate) fn parcel_page(v: &Value) -> String {
     let p = v.get("parcel").cloned().unwrap_or(Value::Null);
     let s = |ptr: &str| -> String {
         match p.pointer(ptr) {
@@ -1369,7 +1370,7 @@ pub(crate) fn parcel_page_answer(parcels: Vec<Value>, page: usize, accounts: Vec
 }
 
 /// `page` of a list request: from 1 (default 1).
-fn page_param(q: Option<&str>) -> R<usize> {
+pub(crate) fn page_param(q: Option<&str>) -> R<usize> {
     match query_param(q, "page") {
         None => Ok(1),
         Some(s) => s
@@ -1388,7 +1389,7 @@ fn route_service(route: &str) -> &'static str {
     }
 }
 
-fn period(q: Option<&str>) -> R<Map<String, Value>> {
+pub(crate) fn period(q: Option<&str>) -> R<Map<String, Value>> {
     let mut m = Map::new();
     for k in ["from", "to"] {
         if let Some(v) = query_param(q, k) {
@@ -1464,7 +1465,7 @@ async fn search(gw: &Inner, r: Req) -> R<Resp> {
     ))
 }
 
-fn parcels_csv(parcels: &[Value]) -> R<Resp> {
+pub(crate) fn parcels_csv(parcels: &[Value]) -> R<Resp> {
     // The shared export writer: BOM, `;`, and every cell defused against formula injection
     // (references and recipient names are whatever the sender typed).
     let mut w = sesame_domain::csv::Writer::new();
@@ -1795,6 +1796,18 @@ mod tests {
         assert_eq!(query_param(q, "missing"), None);
         assert_eq!(percent_decode("%"), "%");
         assert_eq!(percent_decode("%4"), "%4");
+    }
+
+    /// Found by the `query_decode` fuzz target (fuzz/corpus/query_decode/crash-percent-sign-digit):
+    /// `u8::from_str_radix` accepts a leading `+`, so `%+2` decoded to the byte 0x02.
+    #[test]
+    fn percent_followed_by_a_sign_is_literal_not_a_control_byte() {
+        assert_eq!(percent_decode("%+2"), "% 2");
+        assert_eq!(percent_decode("%+a%-1"), "% a%-1");
+        assert_eq!(
+            query_param(Some("cab=6A%+0"), "cab").as_deref(),
+            Some("6A% 0")
+        );
     }
 
     #[test]

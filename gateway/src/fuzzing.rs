@@ -1,0 +1,120 @@
+//! Fuzzing hooks for `fuzz/` (cargo fuzz, libFuzzer): thin wrappers over the gateway's own parse
+//! and render functions, so the fuzz targets exercise exactly the code a hostile request reaches
+//! without sockets, a database or a runtime. Only built with the `fuzzing` feature; not an API.
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+
+pub use crate::error::Service;
+use crate::error::{html_escape, Resp};
+use crate::services::{self, Route};
+pub use crate::services::{BodyService, Credentials};
+use crate::GatewayError;
+
+/// Where the router sends a request, as text (the route type stays private): `NotFound`,
+/// `TrackingV2("…")`, …
+pub fn route(method: &Method, path: &str) -> String {
+    format!("{:?}", services::route(method, path))
+}
+
+/// The path parameters the router borrowed out of the path (v2 parcel id, claim id, invoice
+/// account and number), for the targets' invariants on them.
+pub fn route_params(method: &Method, path: &str) -> Vec<String> {
+    match services::route(method, path) {
+        Route::TrackingV2(id) | Route::Claim(id) => vec![id],
+        Route::InvoicePdf(acc, num) => vec![acc, num],
+        _ => Vec::new(),
+    }
+}
+
+/// The envelope an error on this route is rendered in (depends on `Accept` for the link).
+pub fn route_service(method: &Method, path: &str, headers: &HeaderMap) -> Service {
+    services::route(method, path).service(headers)
+}
+
+/// The parse phase of a body-carrying service: JSON object, then the key, legacy login/password,
+/// account and parcel read where that service's clients put them.
+pub fn body_credentials(
+    svc: BodyService,
+    api_key_header: Option<&[u8]>,
+    body: &[u8],
+) -> Result<(Map<String, Value>, Credentials), GatewayError> {
+    let m = services::parse_object(body)?;
+    let mut h = HeaderMap::new();
+    if let Some(v) = api_key_header.and_then(|b| HeaderValue::from_bytes(b).ok()) {
+        h.insert("apikey", v);
+    }
+    let c = services::credentials(svc, &h, &m);
+    Ok((m, c))
+}
+
+/// The labels free field lookup (`fields.field[].key == key`).
+pub fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
+    services::free_field(m, key)
+}
+
+/// The code of a timelineCompany answer (fast path, then the parser).
+pub fn timeline_code(body: &[u8]) -> Option<String> {
+    services::timeline_code(body)
+}
+
+/// One query-string parameter, decoded (tracking link `apikey`/`cab`, search filters, …).
+pub fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+    services::query_param(q, name)
+}
+
+/// The gateway's percent-decoder (query values, v2 parcel ids, invoice numbers).
+pub fn percent_decode(s: &str) -> String {
+    services::percent_decode(s)
+}
+
+/// The search's `page` and `from`/`to` query parameters.
+pub fn search_params(q: Option<&str>) -> Result<(usize, Map<String, Value>), GatewayError> {
+    Ok((services::page_param(q)?, services::period(q)?))
+}
+
+/// The HTML escaper of the gateway's pages.
+pub fn escape(s: &str) -> String {
+    html_escape(s)
+}
+
+/// The tracking link's parcel page ("fiche colis") for a carrier answer.
+pub fn parcel_page(v: &Value) -> String {
+    services::parcel_page(v)
+}
+
+/// An error rendered in a service's envelope: status, content type and body.
+pub fn error_answer(e: GatewayError, svc: Service, portal_url: &str) -> (u16, String, Vec<u8>) {
+    resp_parts(e.into_response(svc, portal_url))
+}
+
+/// The parcel search's CSV export of already filtered parcels.
+pub fn parcels_csv(parcels: &[Value]) -> Result<Vec<u8>, GatewayError> {
+    Ok(resp_parts(services::parcels_csv(parcels)?).2)
+}
+
+/// The multi-invoice ZIP archive.
+pub fn zip(entries: &[(String, Bytes)]) -> Vec<u8> {
+    crate::zip::build(entries)
+}
+
+/// A rendered answer's parts. The bodies are `Full` (in memory), so collecting them completes on
+/// the first poll: no runtime needed.
+fn resp_parts(r: Resp) -> (u16, String, Vec<u8>) {
+    let (parts, body) = r.into_parts();
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = match body.collect().now_or_never() {
+        Some(Ok(c)) => c.to_bytes().to_vec(),
+        // `Full`'s error type is `Infallible` and it is ready at once.
+        _ => Vec::new(),
+    };
+    (parts.status.as_u16(), ct, bytes)
+}
