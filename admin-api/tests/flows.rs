@@ -1,31 +1,12 @@
 //! The admin API's flows over HTTP, each run on SQLite and on PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_store::Backend;
-
-macro_rules! both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let s = Server::start(Backend::Sqlite).await;
-                ($body)(&s).await;
-                s.shutdown().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let s = Server::start(Backend::Postgres).await;
-                ($body)(&s).await;
-                s.shutdown().await;
-            }
-        }
-    };
-}
 
 const ENT: &[&str] = &[
     "ws_postage",

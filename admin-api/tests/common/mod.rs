@@ -8,6 +8,29 @@ use sesame_store::testing::{fresh_store, TestDb};
 use sesame_store::{Backend, Store};
 use sqlx::Row;
 
+/// Runs one async test body against a real server on each backend, as two tests (`<name>::sqlite`
+/// and `<name>::postgres`), each on a fresh database.
+#[allow(unused_macros)] // not every test file runs on both backends
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let s = Server::start(Backend::Sqlite).await;
+                ($body)(&s).await;
+                s.shutdown().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let s = Server::start(Backend::Postgres).await;
+                ($body)(&s).await;
+                s.shutdown().await;
+            }
+        }
+    };
+}
+
 pub const OPERATOR: &str = "operator-token-0123456789abcdef";
 
 pub struct Server {

@@ -523,18 +523,31 @@ impl Store {
         user_id: i64,
         subject: &str,
     ) -> Result<()> {
+        self.record_note(
+            actor,
+            "user.message",
+            account_id,
+            user_id,
+            json!({"subject": subject}),
+        )
+        .await
+    }
+
+    /// An audit entry about a user with nothing else written (a message sent, a refusal): a
+    /// control-plane change, so no cached principal is evicted for it.
+    pub(crate) async fn record_note(
+        &self,
+        actor: Actor,
+        action: &str,
+        account_id: Option<i64>,
+        user_id: i64,
+        after: serde_json::Value,
+    ) -> Result<()> {
         let mut w = self.write(actor).await?;
         w.change(ChangeKind::ControlPlane, account_id, Some(user_id), None)
             .await?;
-        w.audit(
-            "user.message",
-            account_id,
-            Some(user_id),
-            None,
-            Some(json!({"subject": subject})),
-            None,
-        )
-        .await?;
+        w.audit(action, account_id, Some(user_id), None, Some(after), None)
+            .await?;
         w.commit().await
     }
 }

@@ -869,19 +869,14 @@ impl Store {
         user_id: i64,
         fields: &[&'static str],
     ) -> Result<()> {
-        let mut w = self.write(actor).await?;
-        w.change(ChangeKind::ControlPlane, account_id, Some(user_id), None)
-            .await?;
-        w.audit(
+        self.record_note(
+            actor,
             "user.identity_change_refused",
             account_id,
-            Some(user_id),
-            None,
-            Some(json!({ "fields": fields })),
-            None,
+            user_id,
+            json!({ "fields": fields }),
         )
-        .await?;
-        w.commit().await
+        .await
     }
 
     async fn check_department(&self, account_id: i64, department_id: Option<i64>) -> Result<()> {
