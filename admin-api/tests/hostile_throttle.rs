@@ -37,6 +37,20 @@ async fn sign_in_from(http: &reqwest::Client, s: &Server, body: &Value) -> (u16,
     (st, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A standard user `login` (e-mail `<login>@example.fr`, password `StdPass123`) of the
+/// account whose admin session is `admin`; its id.
+async fn standard_user(s: &Server, admin: &str, login: &str) -> i64 {
+    let (st, u) = s
+        .post(
+            "/admin/v1/accounts/me/users",
+            admin,
+            standard_body("Collab", login, &["dashboard"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{u}");
+    u["id"].as_i64().expect("id")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d4_parallel_guesses_are_counted_before_verifying() {
     let s = Server::start(Backend::Sqlite).await;
@@ -72,6 +86,7 @@ async fn d4_parallel_guesses_are_counted_before_verifying() {
         statuses.push(t.await.unwrap_or(0));
     }
     let verified = statuses.iter().filter(|st| **st != 429).count();
+    eprintln!("admin sign-in: {verified} of 59 parallel guesses verified, right password: {right}");
     assert!(
         verified <= HANDFUL,
         "{verified} of 59 parallel guesses verified: {statuses:?}"
@@ -116,15 +131,7 @@ async fn d4_real_admin_from_a_clean_address_signs_in_during_an_attack() {
 async fn d11_disabled_account_right_password_answers_like_a_wrong_one() {
     let s = Server::start(Backend::Sqlite).await;
     let admin = s.account("900412", &["ws_tracking", "dashboard"]).await;
-    let (st, u) = s
-        .post(
-            "/admin/v1/accounts/me/users",
-            &admin,
-            standard_body("Collab", "collab412", &["dashboard"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{u}");
-    let id = u["id"].as_i64().expect("id");
+    let id = standard_user(&s, &admin, "collab412").await;
     let (st, _) = s
         .put(
             &format!("/admin/v1/accounts/me/users/{id}/status"),
@@ -141,22 +148,16 @@ async fn d11_disabled_account_right_password_answers_like_a_wrong_one() {
         )
         .await;
     assert_eq!(st, 200);
-    let right = s
-        .call(
+    let admin_sign_in = |password: &'static str| {
+        s.call(
             Method::POST,
             "/admin/v1/sessions",
             None,
-            Some(json!({"accountNumber": "900412", "password": "AdminPass123"})),
+            Some(json!({"accountNumber": "900412", "password": password})),
         )
-        .await;
-    let wrong = s
-        .call(
-            Method::POST,
-            "/admin/v1/sessions",
-            None,
-            Some(json!({"accountNumber": "900412", "password": "wrong-pass1"})),
-        )
-        .await;
+    };
+    let right = admin_sign_in("AdminPass123").await;
+    let wrong = admin_sign_in("wrong-pass1").await;
     assert_eq!(right, wrong, "disabled account: right vs wrong password");
     assert_eq!(right.0, 401);
     let right = s.sign_in_user("collab412", "StdPass123").await;
@@ -195,14 +196,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn d11_forgot_password_takes_as_long_whether_or_not_the_details_match() {
     let s = Server::start(Backend::Sqlite).await;
     let admin = s.account("900413", &["ws_tracking", "dashboard"]).await;
-    let (st, u) = s
-        .post(
-            "/admin/v1/accounts/me/users",
-            &admin,
-            standard_body("Collab", "collab413", &["dashboard"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{u}");
+    standard_user(&s, &admin, "collab413").await;
     let forgot = |email: &'static str| {
         let http = s.http.clone();
         let url = format!("{}/admin/v1/password-resets", s.base);
@@ -285,14 +279,7 @@ async fn no_token_at_rest(backend: Backend) {
         .await;
     assert_eq!(st, 201, "{v}");
     let invitation = s.mailed_token(email, "/admin/v1/invitations/").await;
-    let (st, u) = s
-        .post(
-            "/admin/v1/accounts/me/users",
-            &admin,
-            standard_body("Collab", "collab414", &["dashboard"]),
-        )
-        .await;
-    assert_eq!(st, 201, "{u}");
+    standard_user(&s, &admin, "collab414").await;
     let (st, _) = s
         .call(
             Method::POST,

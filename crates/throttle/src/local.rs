@@ -162,6 +162,16 @@ impl Local {
         }
     }
 
+    /// Locks the shards of an attempt's keys (see [`keys_of`]).
+    fn lock_attempt(&self, addr_k: &Key, keys: &Option<(Key, Key)>) -> Locked<'_> {
+        let mut all: Vec<&Key> = vec![addr_k];
+        if let Some((lk, pk)) = keys {
+            all.push(lk);
+            all.push(pk);
+        }
+        self.lock(&all)
+    }
+
     fn get(&self, l: &mut Locked<'_>, k: &Key, c: Curve, now: u64) -> Entry {
         let i = self.shard_of(k);
         let e = l.map(i).and_then(|m| m.get(k).copied());
@@ -169,17 +179,8 @@ impl Local {
     }
 
     pub(crate) fn reserve_at(&self, a: &Attempt, now: u64) -> Result<Reservation, Refused> {
-        let addr_k = Key::Address(a.addr);
-        let keys = a
-            .login
-            .as_ref()
-            .map(|l| (Key::Login(l.clone()), Key::Pair(l.clone(), a.addr)));
-        let mut all: Vec<&Key> = vec![&addr_k];
-        if let Some((lk, pk)) = &keys {
-            all.push(lk);
-            all.push(pk);
-        }
-        let mut l = self.lock(&all);
+        let (addr_k, keys) = keys_of(a);
+        let mut l = self.lock_attempt(&addr_k, &keys);
         let mut addr = self.get(&mut l, &addr_k, Curve::Address, now);
         let mut until: Option<u64> = None;
         let mut r = Reservation::default();
@@ -226,17 +227,8 @@ impl Local {
     }
 
     pub(crate) fn succeeded_at(&self, a: &Attempt, r: Reservation, now: u64) {
-        let addr_k = Key::Address(a.addr);
-        let keys = a
-            .login
-            .as_ref()
-            .map(|l| (Key::Login(l.clone()), Key::Pair(l.clone(), a.addr)));
-        let mut all: Vec<&Key> = vec![&addr_k];
-        if let Some((lk, pk)) = &keys {
-            all.push(lk);
-            all.push(pk);
-        }
-        let mut l = self.lock(&all);
+        let (addr_k, keys) = keys_of(a);
+        let mut l = self.lock_attempt(&addr_k, &keys);
         if r.charged_address {
             let mut e = self.get(&mut l, &addr_k, Curve::Address, now);
             e.failures = e.failures.saturating_sub(1);
@@ -279,6 +271,15 @@ impl Local {
         e.last_ms = now;
         self.write(&mut l, &k, e, now);
     }
+}
+
+/// An attempt's keys: its address, and (login, pair) when it names a login.
+fn keys_of(a: &Attempt) -> (Key, Option<(Key, Key)>) {
+    let keys = a
+        .login
+        .as_ref()
+        .map(|l| (Key::Login(l.clone()), Key::Pair(l.clone(), a.addr)));
+    (Key::Address(a.addr), keys)
 }
 
 struct Locked<'a> {
