@@ -248,6 +248,7 @@ impl Authenticator {
             Err(e) => match e {
                 LoadError::Unknown => Ok(None),
                 LoadError::Unavailable => Err(GatewayError::StoreUnavailable),
+                LoadError::Busy => Err(GatewayError::Busy),
                 LoadError::Other(ref m) => Err(GatewayError::Internal(m.clone())),
             },
         }
@@ -266,6 +267,8 @@ impl Authenticator {
             let rec = read().await.map_err(|e| {
                 if e.is_unavailable() {
                     LoadError::Unavailable
+                } else if e.is_busy() {
+                    LoadError::Busy
                 } else {
                     LoadError::Other(e.to_string())
                 }
@@ -367,6 +370,7 @@ impl Authenticator {
             }
             Ok(None) => Err(self.failed(ip, "bad_password")),
             Err(LoadError::Unavailable) => Err(GatewayError::StoreUnavailable),
+            Err(LoadError::Busy) => Err(GatewayError::Busy),
             Err(LoadError::Unknown) => Err(self.failed(ip, "bad_password")),
             Err(LoadError::Other(m)) => Err(GatewayError::Internal(m)),
         }
@@ -454,5 +458,7 @@ impl Authenticator {
 enum LoadError {
     Unknown,
     Unavailable,
+    /// Too many password checks under way (the store's bound): 503, not a failed attempt.
+    Busy,
     Other(String),
 }

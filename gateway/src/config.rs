@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     /// caller's address (for the slow-down of failed attempts) is read from `X-Forwarded-For`;
     /// otherwise that header is ignored, since anyone can send it.
     pub trusted_proxies: Vec<IpRange>,
+    /// Open connections and their clocks, on the public and the ops listener each.
+    pub connections: sesame_serve::ConnLimits,
 }
 
 /// An address or a CIDR range, written `addr` or `addr/prefix`.
@@ -151,6 +153,7 @@ impl GatewayConfig {
                 ));
             }
         }
+        errors.extend(self.connections.problems());
         if let Some(t) = &self.tls {
             if let Err(e) = crate::tls::ReloadableTls::new(t) {
                 // The message already names the key from `gateway.`: keep the relative part.
@@ -186,6 +189,7 @@ impl Default for GatewayConfig {
             portal_url: "http://127.0.0.1:8081/".to_owned(),
             drain_timeout_ms: 30_000,
             trusted_proxies: Vec::new(),
+            connections: sesame_serve::ConnLimits::default(),
         }
     }
 }

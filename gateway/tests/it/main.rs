@@ -2,6 +2,7 @@
 
 mod cache;
 mod common;
+mod hostile_resources;
 mod scopes;
 mod services;
 mod upstream;
