@@ -129,6 +129,16 @@ impl From<StoreError> for ApiError {
                     ApiError::new(StatusCode::CONFLICT, "rule", m)
                 }
             }
+            StoreError::Busy => {
+                // Every password check slot and queue place is taken: the caller retries soon.
+                let mut err = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many password checks under way; retry shortly",
+                );
+                err.retry_after = Some(1);
+                err
+            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable()

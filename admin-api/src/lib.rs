@@ -89,6 +89,8 @@ pub struct AdminConfig {
     pub max_import_lines: i64,
     /// The sign-in throttle (`[admin.throttle]`, see `sesame-throttle`).
     pub throttle: sesame_throttle::ThrottleConfig,
+    /// Open connections on the admin listener and their clocks (first byte, head, body, idle).
+    pub connections: sesame_serve::ConnLimits,
 }
 
 impl AdminConfig {
@@ -114,6 +116,7 @@ impl AdminConfig {
             errors.push("max_import_lines: must be positive".into());
         }
         errors.extend(self.throttle.problems("throttle"));
+        errors.extend(self.connections.problems());
         if let Some(smtp) = &self.smtp {
             if smtp.host.trim().is_empty() {
                 errors.push("smtp.host: must not be empty".into());
@@ -152,6 +155,7 @@ impl Default for AdminConfig {
             max_import_bytes: 16 * 1024 * 1024,
             max_import_lines: 50_000,
             throttle: sesame_throttle::ThrottleConfig::default(),
+            connections: sesame_serve::ConnLimits::default(),
         }
     }
 }
@@ -404,21 +408,55 @@ impl AdminApi {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = self.spawn_background(stop_rx);
-        let app = self.router();
         let stop = stop_tx.clone();
-        // The peer address feeds the sign-in throttle (per-address limits).
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let res = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop.send(true);
-            })
-            .await;
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        // The shared serve loop (connection cap, first-byte/head/body/idle clocks) with the
+        // router as the service; axum::serve has no such limits.
+        let res = sesame_serve::serve(
+            sesame_serve::Listener {
+                name: "admin",
+                listener,
+                limits: self.state.cfg.connections.clone(),
+                tls: None,
+                drain: Duration::from_secs(30),
+            },
+            stop_tx.subscribe(),
+            router_handler(self.router()),
+        )
+        .await;
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
         }
         res
+    }
+}
+
+/// The router as the serve loop's handler; the peer is available to handlers as
+/// `ConnectInfo<SocketAddr>`, as with `axum::serve`'s connect info.
+fn router_handler(
+    router: Router,
+) -> impl Fn(
+    axum::http::Request<sesame_serve::TimedBody>,
+    std::net::SocketAddr,
+) -> std::pin::Pin<Box<dyn Future<Output = axum::response::Response> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |mut req, peer| {
+        let router = router.clone();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        Box::pin(async move {
+            match tower::ServiceExt::oneshot(router, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        })
     }
 }
 

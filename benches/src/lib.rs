@@ -285,7 +285,12 @@ pub fn import_csv(n: usize) -> Vec<u8> {
 
 /// A resident-memory figure from `/proc/self/status` (`VmRSS`, `VmHWM`…), in KiB.
 pub fn proc_status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib_of("/proc/self/status", field)
+}
+
+/// A figure of a `/proc/<pid>/status` file in KiB, 0 if unreadable.
+pub fn status_kib_of(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -354,5 +359,97 @@ pub fn synthetic_principal(user_id: i64, links: usize, tag: &str) -> PrincipalRe
                 }
             })
             .collect(),
+    }
+}
+
+/// A `sesame serve` process started by a benchmark (killed when dropped), on free loopback
+/// ports, over a fresh SQLite file, with code defaults plus `env`.
+pub struct SesameProcess {
+    child: std::process::Child,
+    pub public: String,
+    pub ops: String,
+    pub admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl SesameProcess {
+    /// `bin`: the `sesame` binary (e.g. `target/release/sesame`).
+    pub async fn start(bin: &str, env: &[(&str, String)]) -> SesameProcess {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+        };
+        let (public, ops, admin) = (free(), free(), free());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hex32 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let mut c = std::process::Command::new(bin);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SESAME__") {
+                c.env_remove(k);
+            }
+        }
+        let child = c
+            .args(["serve", "--role", "all"])
+            // No config/ here: the code's defaults, which config/default.toml documents.
+            .current_dir(dir.path())
+            .env(
+                "SESAME__DATABASE__URL",
+                format!("sqlite://{}/sesame.db", dir.path().display()),
+            )
+            .env("SESAME__SECRETS__SERVER_SECRET", hex32)
+            .env("SESAME__SECRETS__MASTER_KEY", hex32)
+            .env(
+                "SESAME__SECRETS__OPERATOR_TOKEN",
+                "bench-operator-token-0123456789",
+            )
+            .env("SESAME__LISTEN__PUBLIC", public.to_string())
+            .env("SESAME__LISTEN__OPS", ops.to_string())
+            .env("SESAME__LISTEN__ADMIN", admin.to_string())
+            .env("SESAME__LOG__LEVEL", "warn")
+            // The bench client stands for many callers (one address each).
+            .env("SESAME__GATEWAY__TRUSTED_PROXIES", "[\"127.0.0.1\"]")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("sesame starts");
+        let p = SesameProcess {
+            child,
+            public: format!("http://{public}"),
+            ops: format!("http://{ops}"),
+            admin: format!("http://{admin}"),
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let up = http.get(format!("{}/health", p.ops)).send().await;
+            if up.map(|r| r.status().is_success()).unwrap_or(false) {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sesame never answered /health");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM), 0 if unreadable.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        status_kib_of(&format!("/proc/{}/status", self.pid()), field)
+    }
+
+    /// Open descriptors of the process (`/proc/<pid>/fd`).
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+}
+
+impl Drop for SesameProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

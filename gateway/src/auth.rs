@@ -245,6 +245,7 @@ impl Authenticator {
             Err(e) => match e {
                 LoadError::Unknown => Ok(None),
                 LoadError::Unavailable => Err(GatewayError::StoreUnavailable),
+                LoadError::Busy => Err(GatewayError::Busy),
                 LoadError::Other(ref m) => Err(GatewayError::Internal(m.clone())),
             },
         }
@@ -263,6 +264,8 @@ impl Authenticator {
             let rec = read().await.map_err(|e| {
                 if e.is_unavailable() {
                     LoadError::Unavailable
+                } else if e.is_busy() {
+                    LoadError::Busy
                 } else {
                     LoadError::Other(e.to_string())
                 }
@@ -385,6 +388,7 @@ impl Authenticator {
             }
             Ok(None) => Err(self.rejected("bad_password")),
             Err(LoadError::Unavailable) => Err(GatewayError::StoreUnavailable),
+            Err(LoadError::Busy) => Err(GatewayError::Busy),
             Err(LoadError::Unknown) => Err(self.rejected("bad_password")),
             Err(LoadError::Other(m)) => Err(GatewayError::Internal(m)),
         }
@@ -480,5 +484,7 @@ fn throttle_key(login: &str) -> String {
 enum LoadError {
     Unknown,
     Unavailable,
+    /// Too many password checks under way (the store's bound): 503, not a failed attempt.
+    Busy,
     Other(String),
 }

@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<IpRange>,
     /// The password-guessing throttle and the failed-key slow-down (`sesame-throttle`).
     pub throttle: sesame_throttle::ThrottleConfig,
+    /// Open connections and their clocks, on the public and the ops listener each.
+    pub connections: sesame_serve::ConnLimits,
 }
 
 /// An address or a CIDR range, written `addr` or `addr/prefix`.
@@ -153,6 +155,7 @@ impl GatewayConfig {
                 ));
             }
         }
+        errors.extend(self.connections.problems());
         if let Some(t) = &self.tls {
             if let Err(e) = crate::tls::ReloadableTls::new(t) {
                 // The message already names the key from `gateway.`: keep the relative part.
@@ -190,6 +193,7 @@ impl Default for GatewayConfig {
             drain_timeout_ms: 30_000,
             trusted_proxies: Vec::new(),
             throttle: sesame_throttle::ThrottleConfig::default(),
+            connections: sesame_serve::ConnLimits::default(),
         }
     }
 }

@@ -39,6 +39,12 @@ pub enum GatewayError {
     /// The database cannot be reached and the principal is not cached.
     #[error("store unavailable")]
     StoreUnavailable,
+    /// Too many password checks under way (each holds ~19 MiB): 503 with `Retry-After`.
+    #[error("too many password checks under way")]
+    Busy,
+    /// The client stalled while sending its request body.
+    #[error("request body timeout")]
+    RequestTimeout,
     #[error("upstream timeout")]
     UpstreamTimeout,
     #[error("upstream unavailable: {0}")]
@@ -102,7 +108,8 @@ impl GatewayError {
             | GatewayError::UnknownInvoice
             | GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::StoreUnavailable | GatewayError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::UpstreamUnavailable(_) | GatewayError::UpstreamCredentialsRefused => {
                 StatusCode::BAD_GATEWAY
@@ -127,6 +134,8 @@ impl GatewayError {
             | GatewayError::NotFound => "not_found",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::StoreUnavailable => "store_unavailable",
+            GatewayError::Busy => "busy",
+            GatewayError::RequestTimeout => "bad_request",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnavailable(_) => "upstream_error",
             GatewayError::UpstreamCredentialsRefused => "upstream_credentials_refused",
@@ -152,7 +161,12 @@ impl GatewayError {
             GatewayError::RateLimited { .. } => {
                 "Trop de requêtes : veuillez réessayer dans quelques instants".to_owned()
             }
-            GatewayError::StoreUnavailable | GatewayError::UpstreamUnavailable(_) => {
+            GatewayError::RequestTimeout => {
+                "Délai d'envoi de la requête dépassé".to_owned()
+            }
+            GatewayError::StoreUnavailable
+            | GatewayError::Busy
+            | GatewayError::UpstreamUnavailable(_) => {
                 "Service momentanément indisponible, veuillez réessayer ultérieurement".to_owned()
             }
             GatewayError::UpstreamTimeout => "Le service n'a pas répondu à temps".to_owned(),
@@ -178,6 +192,8 @@ impl GatewayError {
             GatewayError::UnknownInvoice => "unknown_invoice",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::StoreUnavailable => "unavailable",
+            GatewayError::Busy => "busy",
+            GatewayError::RequestTimeout => "request_timeout",
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamUnavailable(_) => "upstream_unavailable",
             GatewayError::UpstreamCredentialsRefused => "upstream_credentials_refused",
@@ -254,6 +270,11 @@ impl GatewayError {
                 HeaderValue::from(retry_after_secs.max(1)),
             );
         }
+        if matches!(self, GatewayError::Busy) {
+            // Checks last tens of milliseconds: the queue has drained within a second.
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         resp
     }
 }
@@ -264,6 +285,7 @@ fn link_error(e: &GatewayError, json: bool, portal_url: &str) -> Resp {
     let (status, msg) = match e {
         GatewayError::RateLimited { .. }
         | GatewayError::StoreUnavailable
+        | GatewayError::Busy
         | GatewayError::UpstreamTimeout
         | GatewayError::UpstreamUnavailable(_)
         | GatewayError::UpstreamCredentialsRefused

@@ -39,20 +39,14 @@ mod trace;
 mod upstream;
 mod zip;
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -61,6 +55,9 @@ pub use config::{GatewayConfig, IpRange, RateLimitConfig, RateOverride, TlsConfi
 pub use error::{GatewayError, Service, LINK_DENIED};
 
 use error::{bytes_resp, Resp};
+
+/// A request body as the serve loop hands it over: with its stall and whole-body clocks.
+pub(crate) type ReqBody = sesame_serve::TimedBody;
 
 /// The gateway: cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -157,11 +154,16 @@ impl Gateway {
         let drain = Duration::from_millis(self.inner.cfg.drain_timeout_ms);
 
         let gw = self.inner.clone();
-        let public_task = serve(
-            public,
-            self.inner.tls.as_ref().map(|t| t.acceptor.clone()),
+        let limits = self.inner.cfg.connections.clone();
+        let public_task = sesame_serve::serve(
+            sesame_serve::Listener {
+                name: "public",
+                listener: public,
+                limits: limits.clone(),
+                tls: self.inner.tls.as_ref().map(|t| t.acceptor.clone()),
+                drain,
+            },
             stop_rx.clone(),
-            drain,
             move |req, peer| {
                 let gw = gw.clone();
                 async move { gw.handle_public(req, peer.ip()).await }
@@ -171,10 +173,20 @@ impl Gateway {
         // scrapeable) while in-flight calls finish.
         let (ops_stop_tx, ops_stop_rx) = watch::channel(false);
         let gw = self.inner.clone();
-        let ops_task = tokio::spawn(serve(ops, None, ops_stop_rx, drain, move |req, _peer| {
-            let gw = gw.clone();
-            async move { gw.handle_ops(req).await }
-        }));
+        let ops_task = tokio::spawn(sesame_serve::serve(
+            sesame_serve::Listener {
+                name: "ops",
+                listener: ops,
+                limits,
+                tls: None,
+                drain,
+            },
+            ops_stop_rx,
+            move |req, _peer| {
+                let gw = gw.clone();
+                async move { gw.handle_ops(req).await }
+            },
+        ));
         let a = public_task.await;
         let _ = ops_stop_tx.send(true);
         let b = ops_task
@@ -252,81 +264,6 @@ async fn watch_certificate(tls: Arc<tls::ReloadableTls>, mut stop: watch::Receiv
     }
 }
 
-/// Accept loop with graceful drain, shared by both listeners. The TLS handshake (if any) runs in
-/// the connection's own task so a slow client never holds up the accept loop.
-async fn serve<F, Fut>(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    mut stop: watch::Receiver<bool>,
-    drain: Duration,
-    handler: F,
-) -> std::io::Result<()>
-where
-    F: Fn(http::Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Resp> + Send + 'static,
-{
-    let graceful = GracefulShutdown::new();
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    // A client that never finishes its headers (slowloris) is dropped instead of holding a
-    // connection forever.
-    b.http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    b.http2().timer(hyper_util::rt::TokioTimer::new());
-    let builder = Arc::new(b);
-    loop {
-        tokio::select! {
-            res = listener.accept() => {
-                let (stream, peer) = match res {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let h = handler.clone();
-                let svc = service_fn(move |req| {
-                    let h = h.clone();
-                    async move { Ok::<_, Infallible>(h(req, peer).await) }
-                });
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let res = match tls {
-                        None => {
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                            watcher.watch(conn).await
-                        }
-                        Some(acceptor) => {
-                            let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                            let Ok(Ok(tls_stream)) = hs else {
-                                tracing::debug!(%peer, "TLS handshake failed or timed out");
-                                return;
-                            };
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), svc).into_owned();
-                            watcher.watch(conn).await
-                        }
-                    };
-                    if let Err(e) = res {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            () = stopped(&mut stop) => break,
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(drain) => tracing::warn!("drain timeout: closing remaining connections"),
-    }
-    Ok(())
-}
-
 /// A path and query fit for logs: values of parameters that may hold a secret are replaced.
 /// Names are compared after percent-decoding, as the handlers read them (`%61pikey` opens the
 /// tracking link like `apikey`), and any name, value or path segment shaped like a connection
@@ -383,7 +320,7 @@ fn holds_key(s: &str) -> bool {
 }
 
 impl Inner {
-    async fn handle_public(self: Arc<Self>, req: http::Request<Incoming>, ip: IpAddr) -> Resp {
+    async fn handle_public(self: Arc<Self>, req: http::Request<ReqBody>, ip: IpAddr) -> Resp {
         let start = Instant::now();
         let id = self.request_ids.fetch_add(1, Ordering::Relaxed);
         let route = services::route(req.method(), req.uri().path());
@@ -461,7 +398,7 @@ impl Inner {
         resp
     }
 
-    async fn handle_ops(self: Arc<Self>, req: http::Request<Incoming>) -> Resp {
+    async fn handle_ops(self: Arc<Self>, req: http::Request<ReqBody>) -> Resp {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/metrics") => {
                 self.metrics

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 use sesame_domain::{ParcelNumber, Right, Scope, ScopedRight};
 
@@ -132,14 +131,14 @@ pub(crate) struct Req {
     pub headers: HeaderMap,
     pub query: Option<String>,
     pub path_and_query: String,
-    pub body: Option<Incoming>,
+    pub body: Option<crate::ReqBody>,
     pub ip: IpAddr,
 }
 
 pub(crate) async fn dispatch(
     gw: &Arc<Inner>,
     route: Route,
-    req: http::Request<Incoming>,
+    req: http::Request<crate::ReqBody>,
     ip: IpAddr,
 ) -> R<Resp> {
     let (parts, body) = req.into_parts();
@@ -202,6 +201,7 @@ async fn read_body(gw: &Inner, r: &mut Req) -> R<Bytes> {
         {
             Err(GatewayError::PayloadTooLarge)
         }
+        Err(e) if sesame_serve::is_body_timeout(&*e) => Err(GatewayError::RequestTimeout),
         Err(_) => Err(GatewayError::BadRequest(
             "corps de requête illisible".into(),
         )),

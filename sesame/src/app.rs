@@ -85,6 +85,10 @@ pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
         settings.database.max_connections,
     )
     .await
+    .map(|store| {
+        store.set_password_limits(settings.security.password_limits());
+        store
+    })
     .map_err(|e| format!("database.url: {e}").into())
 }
 
@@ -149,9 +153,31 @@ pub async fn serve(
 ) -> Result<(), AppError> {
     init_logging(&settings);
     settings.validate().map_err(Box::new)?;
+    raise_fd_limit();
     let store = open_store(&settings).await?;
     let parts = Parts::bind(&settings, role).await?;
     parts.run(settings, store, ShutdownRx::new(signal)).await
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: every connection holds one, and
+/// the listeners' caps (`max_connections`) are meant to be reached before the process's limit
+/// (often a soft 1024), not after.
+pub fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource};
+        let mut lim = getrlimit(Resource::Nofile);
+        let before = lim.current;
+        if lim.maximum.is_some() && lim.current != lim.maximum {
+            lim.current = lim.maximum;
+            match setrlimit(Resource::Nofile, lim) {
+                Ok(()) => {
+                    tracing::info!(before = ?before, now = ?lim.current, "descriptor limit raised")
+                }
+                Err(e) => tracing::warn!(error = %e, "descriptor limit not raised"),
+            }
+        }
+    }
 }
 
 /// Bound listeners of a node, so callers (the demo, tests) can learn the real ports first.

@@ -121,6 +121,53 @@ impl Default for Log {
     }
 }
 
+/// Bounds on what an unauthenticated caller can make the node spend (`[security]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    /// Password checks and hashes (argon2id, ~19 MiB each) running at once; unset: 2 × CPUs.
+    pub max_concurrent_password_checks: Option<usize>,
+    /// Callers waiting for a password check at most; beyond, 503 with `Retry-After` at once.
+    pub password_check_queue: usize,
+    /// How long a caller waits for a password check before 503 with `Retry-After`.
+    pub password_check_wait_ms: u64,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        let d = sesame_store::PasswordLimits::default();
+        Security {
+            max_concurrent_password_checks: None,
+            password_check_queue: d.queue,
+            password_check_wait_ms: u64::try_from(d.wait.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl Security {
+    pub fn password_limits(&self) -> sesame_store::PasswordLimits {
+        sesame_store::PasswordLimits {
+            permits: self
+                .max_concurrent_password_checks
+                .unwrap_or_else(sesame_store::PasswordLimits::default_permits),
+            queue: self.password_check_queue,
+            wait: std::time::Duration::from_millis(self.password_check_wait_ms),
+        }
+    }
+
+    /// Every problem, each naming its key (relative to `[security]`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if self.max_concurrent_password_checks == Some(0) {
+            errors.push("max_concurrent_password_checks: must be at least 1".to_owned());
+        }
+        if self.password_check_wait_ms == 0 {
+            errors.push("password_check_wait_ms: must be at least 1".to_owned());
+        }
+        errors
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -133,6 +180,7 @@ pub struct Settings {
     pub simulator: sesame_simulator::SimConfig,
     /// Optional OpenTelemetry (OTLP/HTTP) export of the gateway's traces; off by default.
     pub telemetry: sesame_telemetry::OtlpConfig,
+    pub security: Security,
 }
 
 /// Every problem found in the configuration, each naming its key.
@@ -285,6 +333,12 @@ impl Settings {
                 .problems()
                 .into_iter()
                 .map(|p| format!("telemetry.{p}")),
+        );
+        errors.extend(
+            self.security
+                .problems()
+                .into_iter()
+                .map(|p| format!("security.{p}")),
         );
         if self.database.max_connections == Some(0) {
             errors.push("database.max_connections: must be at least 1".into());
@@ -510,6 +564,11 @@ mod tests {
                     "[database] in {f}"
                 );
                 assert_eq!(s.telemetry, d.telemetry, "[telemetry] in {f}");
+                assert_eq!(
+                    format!("{:?}", s.security),
+                    format!("{:?}", d.security),
+                    "[security] in {f}"
+                );
             }
             if f == "production.example.toml" {
                 assert!(s.database.url.starts_with("postgres://"));

@@ -44,13 +44,19 @@ pub struct Server {
 
 impl Server {
     pub async fn start(backend: Backend) -> Server {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Like [`Server::start`], with the configuration adjusted first.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut AdminConfig)) -> Server {
         let (store, db) = fresh_store(backend).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let cfg = AdminConfig {
+        let mut cfg = AdminConfig {
             public_url: "https://sesame.example".into(),
             ..AdminConfig::default()
         };
+        tweak(&mut cfg);
         let api = AdminApi::new(cfg, store.clone(), OPERATOR.into());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(api.run(listener, async move {

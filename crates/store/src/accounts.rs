@@ -104,7 +104,7 @@ impl Store {
         new: NewAccount,
     ) -> Result<Account> {
         new.check()?;
-        let admin_hash = crate::passwords::hash(&new.admin_password).await?;
+        let admin_hash = self.passwords.hash(&new.admin_password).await?;
         let secret = self.cipher().encrypt(new.upstream_password.as_bytes());
         let now = now_millis();
         let mut w = self.write(actor).await?;
@@ -218,12 +218,12 @@ impl Store {
         .await?;
         let Some(row) = row else {
             // Spend the same time as a real check so timing does not reveal which accounts exist.
-            crate::passwords::verify(password, None).await;
+            self.passwords.verify(password, None).await?;
             return Ok(None);
         };
         let hash: Option<String> = row.try_get("admin_password_hash")?;
         let account = account_from_row(&row)?;
-        let ok = crate::passwords::verify(password, hash.as_deref()).await;
+        let ok = self.passwords.verify(password, hash.as_deref()).await?;
         Ok(ok.then_some(account))
     }
 

@@ -298,11 +298,11 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("user"))?;
         let hash: Option<String> = row.try_get("password_hash")?;
-        if !crate::passwords::verify(current, hash.as_deref()).await {
+        if !self.passwords.verify(current, hash.as_deref()).await? {
             return Err(FieldError::new("currentPassword", "is not the current password").into());
         }
         check_password_policy(new)?;
-        let new_hash = crate::passwords::hash(new).await?;
+        let new_hash = self.passwords.hash(new).await?;
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_hash)
@@ -436,7 +436,7 @@ impl Store {
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<User> {
         let (id, user) = self.password_reset_by_token(token).await?;
         check_password_policy(password)?;
-        let new_hash = crate::passwords::hash(password).await?;
+        let new_hash = self.passwords.hash(password).await?;
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
         let used =
             sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
@@ -492,7 +492,7 @@ impl Store {
             return Err(FieldError::new("currentPassword", "is not the current password").into());
         }
         check_password_policy(new)?;
-        let new_hash = crate::passwords::hash(new).await?;
+        let new_hash = self.passwords.hash(new).await?;
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE accounts SET admin_password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_hash)

@@ -40,9 +40,22 @@ pub struct Store {
     /// The highest version this process committed: gateways in the same process evict at once.
     committed: Arc<watch::Sender<i64>>,
     url: Arc<str>,
+    /// Bounds concurrent argon2 checks and hashes (memory); shared by every clone.
+    pub(crate) passwords: crate::passwords::PasswordGate,
 }
 
 impl Store {
+    /// Replaces the bound on concurrent password checks and hashes, for every clone of this
+    /// store (`[security]` in the configuration).
+    pub fn set_password_limits(&self, limits: crate::PasswordLimits) {
+        self.passwords.set(limits);
+    }
+
+    /// The bound in force on concurrent password checks and hashes.
+    pub fn password_limits(&self) -> crate::PasswordLimits {
+        self.passwords.limits()
+    }
+
     /// Connects (creating the SQLite file if needed) and runs the migrations.
     ///
     /// URLs: `sqlite://path/to/file.db` (or `sqlite:file.db`) and `postgres://user@host/db`.
@@ -122,6 +135,7 @@ impl Store {
             secrets: Arc::new(secrets),
             committed: Arc::new(tx),
             url: Arc::from(url),
+            passwords: crate::passwords::PasswordGate::default(),
         })
     }
 

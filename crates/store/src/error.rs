@@ -39,6 +39,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// Too many password checks are under way (each holds ~19 MiB): nothing was checked or
+    /// written; callers answer 503 with `Retry-After`.
+    #[error("too many password checks under way; retry shortly")]
+    Busy,
     /// A write transaction tried to commit without its change-log and audit entries.
     #[error("internal: write transaction without {0}")]
     Unrecorded(&'static str),
@@ -47,6 +51,11 @@ pub enum StoreError {
 impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// The password-check bound refused the call ([`crate::PasswordLimits`]).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Busy)
     }
 }
 

@@ -33,6 +33,7 @@ pub use audit::AuditFilter;
 pub use db::{Backend, Store, StoreSecrets, WriteTx, NOTIFY_CHANNEL};
 pub use error::StoreError;
 pub use outbox::OutboxMail;
+pub use passwords::PasswordLimits;
 pub use principals::{PrincipalLink, PrincipalRecord};
 pub use sessions::{NewSession, Session, SessionKind};
 pub use users::{Activation, NewAdvancedUser, NewStandardUser};

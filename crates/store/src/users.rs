@@ -230,9 +230,12 @@ pub(crate) async fn insert_link(
     Ok(())
 }
 
-async fn hash_new_password(password: &str) -> Result<String> {
+async fn hash_new_password(
+    gate: &crate::passwords::PasswordGate,
+    password: &str,
+) -> Result<String> {
     check_password_policy(password)?;
-    crate::passwords::hash(password).await
+    gate.hash(password).await
 }
 
 impl Store {
@@ -310,7 +313,7 @@ impl Store {
         let account = self.account(account_id).await?;
         RightSet::check_delegation(new.rights, account.entitlements)?;
         self.check_department(account_id, new.department_id).await?;
-        let password_hash = hash_new_password(&new.password).await?;
+        let password_hash = hash_new_password(&self.passwords, &new.password).await?;
         let mut w = self.write(actor).await?;
         let id = insert_user_row(
             &mut w,
@@ -503,7 +506,7 @@ impl Store {
         }
         let profile = profile.unwrap_or_else(|| user.profile.clone());
         profile.check_complete()?;
-        let password_hash = hash_new_password(password).await?;
+        let password_hash = hash_new_password(&self.passwords, password).await?;
         let key = ConnectionKey::generate();
         let key_hash = self.hasher().hash_key(&key);
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
@@ -788,11 +791,11 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            crate::passwords::verify(password, None).await;
+            self.passwords.verify(password, None).await?;
             return Ok(None);
         };
         let hash: Option<String> = row.try_get("password_hash")?;
-        let ok = crate::passwords::verify(password, hash.as_deref()).await;
+        let ok = self.passwords.verify(password, hash.as_deref()).await?;
         if !ok {
             return Ok(None);
         }

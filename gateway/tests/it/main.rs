@@ -4,6 +4,7 @@ mod cache;
 mod common;
 mod hostile_datapath;
 mod hostile_throttle;
+mod hostile_resources;
 mod scopes;
 mod services;
 mod upstream;
