@@ -383,6 +383,8 @@ impl SesameProcess {
         let (public, ops, admin) = (free(), free(), free());
         let dir = tempfile::tempdir().expect("tempdir");
         let hex32 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        // The process runs in a temporary directory: resolve a relative path first.
+        let bin = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.into());
         let mut c = std::process::Command::new(bin);
         for (k, _) in std::env::vars() {
             if k.starts_with("SESAME__") {
@@ -411,6 +413,8 @@ impl SesameProcess {
             .env("SESAME__GATEWAY__TRUSTED_PROXIES", "[\"127.0.0.1\"]")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::process::Stdio::null())
+            // Its warnings (a slow pool under the burst) would drown the bench's table.
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("sesame starts");
         let p = SesameProcess {

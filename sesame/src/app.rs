@@ -85,10 +85,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
         settings.database.max_connections,
     )
     .await
-    .map(|store| {
-        store.set_password_limits(settings.security.password_limits());
-        store
-    })
+    .inspect(|store| store.set_password_limits(settings.security.password_limits()))
     .map_err(|e| format!("database.url: {e}").into())
 }
 

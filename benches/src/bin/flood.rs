@@ -46,7 +46,7 @@ fn raise_fd_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut lim = getrlimit(Resource::Nofile);
     lim.current = lim.maximum;
-    let _ = setrlimit(Resource::Nofile, lim.clone());
+    let _ = setrlimit(Resource::Nofile, lim);
     getrlimit(Resource::Nofile).current.unwrap_or(0)
 }
 
