@@ -3,8 +3,8 @@
 mod cache;
 mod common;
 mod hostile_datapath;
-mod hostile_throttle;
 mod hostile_resources;
+mod hostile_throttle;
 mod scopes;
 mod services;
 mod upstream;
