@@ -953,8 +953,8 @@ pub async fn associate(
         .associate(caller.actor(), a.id, &b.user_key, b.rights)
         .await
         .map_err(|e| match e {
-            sesame_store::StoreError::Rule(m) if m.contains("already linked") => {
-                ApiError::conflict("userKey", m)
+            sesame_store::StoreError::Rule(rule @ sesame_store::RuleViolation::AlreadyLinked) => {
+                ApiError::conflict("userKey", rule.to_string())
             }
             sesame_store::StoreError::NotFound(_) => ApiError::not_found("advanced user"),
             other => other.into(),

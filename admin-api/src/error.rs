@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sesame_domain::rights::DelegationError;
 use sesame_domain::FieldError;
-use sesame_store::StoreError;
+use sesame_store::{RuleViolation, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -120,15 +120,13 @@ impl From<StoreError> for ApiError {
                 field,
                 message,
             } => ApiError::new(StatusCode::FORBIDDEN, code, message).with_field(field),
-            StoreError::Rule(m) => {
-                if m.contains("expired") {
-                    ApiError::gone("expired", m)
-                } else if m.contains("already been used") {
-                    ApiError::gone("already_used", m)
-                } else {
-                    ApiError::new(StatusCode::CONFLICT, "rule", m)
+            StoreError::Rule(rule) => match rule {
+                RuleViolation::LinkExpired(_) => ApiError::gone("expired", rule.to_string()),
+                RuleViolation::LinkUsed(_) | RuleViolation::InvitationWithdrawn => {
+                    ApiError::gone("already_used", rule.to_string())
                 }
-            }
+                _ => ApiError::new(StatusCode::CONFLICT, "rule", rule.to_string()),
+            },
             StoreError::Busy => {
                 // Every password check slot and queue place is taken: the caller retries soon.
                 let mut err = ApiError::new(

@@ -1,14 +1,19 @@
+//! Accounts: creating one (with its departments and main contact), reading them, the account
+//! admin's sign-in, entitlements, status and the account's own credentials at the carrier.
+
 use serde::Deserialize;
 use serde_json::json;
-use sesame_domain::model::{
-    now_millis, Account, AccountStatus, ChangeKind, Department, UpstreamCredentials,
-};
-use sesame_domain::{AccountNumber, FieldError, Profile, RightSet};
+use sesame_domain::model::{now_millis, Account, AccountStatus, ChangeKind, UpstreamCredentials};
+use sesame_domain::{AccountNumber, FieldError, Profile, RightSet, UserKind, UserStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::error::corrupt;
-use crate::{Result, Store, StoreError};
+use crate::db::Store;
+use crate::departments::check_department_name;
+use crate::error::{Result, StoreError};
+use crate::records::{insert_link, insert_user_row, UserRow};
+use crate::rows::{account_from_row, ACCOUNT_COLS};
+use crate::write::{NewAudit, NewChange};
 
 /// What the operator gives to create an account.
 #[derive(Clone, Debug, Deserialize)]
@@ -53,40 +58,13 @@ impl NewAccount {
             return Err(FieldError::new("upstreamPassword", "must be 1 to 128 characters").into());
         }
         for d in &self.departments {
-            check_department(d)?;
+            check_department_name(d)?;
         }
         if let Some(c) = &self.contact {
             c.check()?;
         }
         Ok(())
     }
-}
-
-fn check_department(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.chars().count() > 80 {
-        return Err(FieldError::new("departments", "each must be 1 to 80 characters").into());
-    }
-    Ok(())
-}
-
-const ACCOUNT_COLS: &str =
-    "id, number, company, contract_type, entitlements, status, upstream_login, created_at, updated_at";
-
-pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account> {
-    let number: String = row.try_get("number")?;
-    let ent: String = row.try_get("entitlements")?;
-    let status: String = row.try_get("status")?;
-    Ok(Account {
-        id: row.try_get("id")?,
-        number: AccountNumber::parse(&number).map_err(|e| corrupt("accounts", e))?,
-        company: row.try_get("company")?,
-        contract_type: row.try_get("contract_type")?,
-        entitlements: RightSet::from_db(&ent).map_err(|e| corrupt("accounts", e))?,
-        status: AccountStatus::parse(&status).map_err(|e| corrupt("accounts", e))?,
-        upstream_login: row.try_get("upstream_login")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 fn snapshot(a: &Account) -> serde_json::Value {
@@ -136,16 +114,16 @@ impl Store {
             first_name: account.number.to_string(),
             ..Profile::default()
         });
-        let contact_id = crate::users::insert_user_row(
+        let contact_id = insert_user_row(
             &mut w,
-            crate::users::UserRow {
-                kind: sesame_domain::UserKind::Standard,
+            UserRow {
+                kind: UserKind::Standard,
                 profile: &contact,
                 login: None,
                 password_hash: None,
                 tag: None,
                 department_id: None,
-                status: sesame_domain::UserStatus::Active,
+                status: UserStatus::Active,
                 user_key: None,
                 home_account_id: Some(account.id),
                 main_contact: true,
@@ -154,42 +132,28 @@ impl Store {
         .await?;
         // The main contact holds everything; effective rights cut that down to the account's
         // entitlements, so it always has "the same rights as the account".
-        crate::users::insert_link(&mut w, contact_id, account.id, RightSet::everything()).await?;
-        w.change(ChangeKind::Account, Some(account.id), None, None)
-            .await?;
-        w.audit(
-            "account.create",
-            Some(account.id),
-            None,
-            None,
-            Some(snapshot(&account)),
-            None,
+        insert_link(&mut w, contact_id, account.id, RightSet::everything()).await?;
+        w.finish(
+            NewChange::new(ChangeKind::Account, Some(account.id), None),
+            NewAudit::new("account.create", Some(account.id), None).after(snapshot(&account)),
         )
         .await?;
-        w.commit().await?;
         Ok(account)
     }
 
     pub async fn account(&self, id: i64) -> Result<Account> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound("account"))?;
-        account_from_row(&row)
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1");
+        account_from_row(
+            &self
+                .row_or_not_found(sqlx::query(&sql).bind(id), "account")
+                .await?,
+        )
     }
 
     pub async fn account_by_number(&self, number: &AccountNumber) -> Result<Account> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLS} FROM accounts WHERE number = $1"
-        ))
-        .bind(number.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound("account"))?;
-        account_from_row(&row)
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE number = $1");
+        let query = sqlx::query(&sql).bind(number.as_str());
+        account_from_row(&self.row_or_not_found(query, "account").await?)
     }
 
     pub async fn list_accounts(&self, offset: i64, limit: i64) -> Result<Vec<Account>> {
@@ -229,11 +193,13 @@ impl Store {
 
     /// The account's credentials at the carrier, decrypted.
     pub async fn upstream_credentials(&self, account_id: i64) -> Result<UpstreamCredentials> {
-        let row = sqlx::query("SELECT upstream_login, upstream_secret FROM accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("account"))?;
+        let row = self
+            .row_or_not_found(
+                sqlx::query("SELECT upstream_login, upstream_secret FROM accounts WHERE id = $1")
+                    .bind(account_id),
+                "account",
+            )
+            .await?;
         self.decrypt_upstream(&row)
     }
 
@@ -268,18 +234,13 @@ impl Store {
             entitlements: ent,
             ..before.clone()
         };
-        w.change(ChangeKind::Account, Some(account_id), None, None)
-            .await?;
-        w.audit(
-            "account.entitlements",
-            Some(account_id),
-            None,
-            Some(snapshot(&before)),
-            Some(snapshot(&after)),
-            None,
+        w.finish(
+            NewChange::new(ChangeKind::Account, Some(account_id), None),
+            NewAudit::new("account.entitlements", Some(account_id), None)
+                .before(snapshot(&before))
+                .after(snapshot(&after)),
         )
         .await?;
-        w.commit().await?;
         self.account(account_id).await
     }
 
@@ -302,18 +263,14 @@ impl Store {
             status,
             ..before.clone()
         };
-        w.change(ChangeKind::Account, Some(account_id), None, None)
-            .await?;
-        w.audit(
-            "account.status",
-            Some(account_id),
-            None,
-            Some(snapshot(&before)),
-            Some(snapshot(&after)),
-            comment,
+        w.finish(
+            NewChange::new(ChangeKind::Account, Some(account_id), None),
+            NewAudit::new("account.status", Some(account_id), None)
+                .before(snapshot(&before))
+                .after(snapshot(&after))
+                .comment(comment),
         )
         .await?;
-        w.commit().await?;
         Ok(after)
     }
 
@@ -339,74 +296,12 @@ impl Store {
             .bind(account_id)
             .execute(&mut *w.tx)
             .await?;
-        w.change(ChangeKind::Account, Some(account_id), None, None)
-            .await?;
         // The audit line records that the credentials changed, never what they are.
-        w.audit(
-            "account.upstream_credentials",
-            Some(account_id),
-            None,
-            None,
-            Some(json!({"upstreamLogin": login})),
-            None,
+        w.finish(
+            NewChange::new(ChangeKind::Account, Some(account_id), None),
+            NewAudit::new("account.upstream_credentials", Some(account_id), None)
+                .after(json!({"upstreamLogin": login})),
         )
-        .await?;
-        w.commit().await
-    }
-
-    pub async fn departments(&self, account_id: i64) -> Result<Vec<Department>> {
-        let rows = sqlx::query(
-            "SELECT id, account_id, name FROM departments WHERE account_id = $1 ORDER BY name",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Department {
-                    id: r.try_get("id")?,
-                    account_id: r.try_get("account_id")?,
-                    name: r.try_get("name")?,
-                })
-            })
-            .collect()
-    }
-
-    pub async fn add_department(
-        &self,
-        actor: sesame_domain::Actor,
-        account_id: i64,
-        name: &str,
-    ) -> Result<Department> {
-        check_department(name)?;
-        let mut w = self.write(actor).await?;
-        let row =
-            sqlx::query("INSERT INTO departments (account_id, name) VALUES ($1, $2) RETURNING id")
-                .bind(account_id)
-                .bind(name.trim())
-                .fetch_one(&mut *w.tx)
-                .await?;
-        let id: i64 = row.try_get("id")?;
-        w.change(ChangeKind::Account, Some(account_id), None, None)
-            .await?;
-        w.audit(
-            "department.create",
-            Some(account_id),
-            None,
-            None,
-            Some(json!({"name": name.trim()})),
-            None,
-        )
-        .await?;
-        w.commit().await?;
-        Ok(Department {
-            id,
-            account_id,
-            name: name.trim().to_owned(),
-        })
+        .await
     }
 }
-
-/// A valid argon2id hash of a random password, verified against when the account is unknown.
-pub(crate) const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2VzYW1lLWR1bW15LXNhbHQ$2Tq7jhWb4lF3n0S1yqk4nqJz5x7QxH9X3m7n0e2WQm8";

@@ -1,9 +1,15 @@
+//! The audit log: reading it with filters, and the audit-only writes (a note about a user with
+//! nothing else changed: a message sent, a refused change).
+
 use serde::Deserialize;
-use sesame_domain::model::{Actor, AuditEntry, Millis};
+use serde_json::json;
+use sesame_domain::model::{Actor, AuditEntry, ChangeKind, Millis};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Result, Store};
+use crate::db::Store;
+use crate::error::Result;
+use crate::write::{NewAudit, NewChange};
 
 /// Filters of the audit log (SPEC §5): by user, by actor, by date; newest first.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -48,6 +54,45 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from_row).collect()
+    }
+}
+
+impl Store {
+    /// Records that the back office wrote an e-mail to a user (seed 004 §4 "Ecrire un e-mail").
+    /// The audit line keeps the subject, not the body.
+    pub async fn record_user_message(
+        &self,
+        actor: Actor,
+        account_id: Option<i64>,
+        user_id: i64,
+        subject: &str,
+    ) -> Result<()> {
+        self.record_note(
+            actor,
+            "user.message",
+            account_id,
+            user_id,
+            json!({"subject": subject}),
+        )
+        .await
+    }
+
+    /// An audit entry about a user with nothing else written (a message sent, a refusal): a
+    /// control-plane change, so no cached principal is evicted for it.
+    pub(crate) async fn record_note(
+        &self,
+        actor: Actor,
+        action: &str,
+        account_id: Option<i64>,
+        user_id: i64,
+        after: serde_json::Value,
+    ) -> Result<()> {
+        let w = self.write(actor).await?;
+        w.finish(
+            NewChange::new(ChangeKind::ControlPlane, account_id, Some(user_id)),
+            NewAudit::new(action, account_id, Some(user_id)).after(after),
+        )
+        .await
     }
 }
 

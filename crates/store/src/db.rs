@@ -1,21 +1,15 @@
+//! The handle on the database: connecting, migrating, the backend and the secrets.
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use sesame_domain::model::{now_millis, Actor, Change, ChangeKind};
 use sesame_domain::secrets::{Cipher, KeyHasher};
-use sesame_domain::KeyHash;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
 use tokio::sync::watch;
 
-use crate::error::corrupt;
-use crate::{Result, StoreError};
-
-/// The PostgreSQL channel on which every committed change announces its version.
-pub const NOTIFY_CHANNEL: &str = "sesame_changes";
-
-/// Arbitrary constant for the advisory lock that serialises writers on PostgreSQL.
-const WRITE_LOCK_KEY: i64 = 0x5e5a_3e00;
+use crate::error::{Result, StoreError};
+use crate::password_gate::{PasswordGate, PasswordLimits};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -35,24 +29,24 @@ pub struct StoreSecrets {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: AnyPool,
-    backend: Backend,
+    pub(crate) backend: Backend,
     pub(crate) secrets: Arc<StoreSecrets>,
     /// The highest version this process committed: gateways in the same process evict at once.
-    committed: Arc<watch::Sender<i64>>,
+    pub(crate) committed: Arc<watch::Sender<i64>>,
     url: Arc<str>,
     /// Bounds concurrent argon2 checks and hashes (memory); shared by every clone.
-    pub(crate) passwords: crate::passwords::PasswordGate,
+    pub(crate) passwords: PasswordGate,
 }
 
 impl Store {
     /// Replaces the bound on concurrent password checks and hashes, for every clone of this
     /// store (`[security]` in the configuration).
-    pub fn set_password_limits(&self, limits: crate::PasswordLimits) {
+    pub fn set_password_limits(&self, limits: PasswordLimits) {
         self.passwords.set(limits);
     }
 
     /// The bound in force on concurrent password checks and hashes.
-    pub fn password_limits(&self) -> crate::PasswordLimits {
+    pub fn password_limits(&self) -> PasswordLimits {
         self.passwords.limits()
     }
 
@@ -135,7 +129,7 @@ impl Store {
             secrets: Arc::new(secrets),
             committed: Arc::new(tx),
             url: Arc::from(url),
-            passwords: crate::passwords::PasswordGate::default(),
+            passwords: PasswordGate::default(),
         })
     }
 
@@ -150,7 +144,7 @@ impl Store {
         };
         res.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
-            other => StoreError::Rule(format!("migration failed: {other}")),
+            other => StoreError::Migration(other.to_string()),
         })?;
         let v = self.latest_version().await?;
         self.committed.send_replace(v);
@@ -178,49 +172,6 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-
-    /// Versions committed by this process, for same-node eviction without a round trip.
-    pub fn subscribe_local(&self) -> watch::Receiver<i64> {
-        self.committed.subscribe()
-    }
-
-    /// Opens a write transaction on behalf of `actor`.
-    pub async fn write(&self, actor: Actor) -> Result<WriteTx<'_>> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(WRITE_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(WriteTx {
-            tx,
-            store: self,
-            actor,
-            last_version: None,
-            audited: false,
-        })
-    }
-
-    pub async fn latest_version(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM change_log")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>("v")?)
-    }
-
-    /// Every change after `version`, oldest first (at most `limit`).
-    pub async fn changes_since(&self, version: i64, limit: i64) -> Result<Vec<Change>> {
-        let rows = sqlx::query(
-            "SELECT version, at, kind, account_id, user_id, key_hash FROM change_log \
-             WHERE version > $1 ORDER BY version LIMIT $2",
-        )
-        .bind(version)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(change_from_row).collect()
-    }
 }
 
 fn create_parent_dir(url: &str) {
@@ -233,129 +184,5 @@ fn create_parent_dir(url: &str) {
             // Best effort: if it fails, the connect error that follows names the path.
             let _ = std::fs::create_dir_all(parent);
         }
-    }
-}
-
-fn change_from_row(row: &AnyRow) -> Result<Change> {
-    let kind: String = row.try_get("kind")?;
-    let key: Option<Vec<u8>> = row.try_get("key_hash")?;
-    Ok(Change {
-        version: row.try_get("version")?,
-        at: row.try_get("at")?,
-        kind: ChangeKind::parse(&kind).map_err(|e| corrupt("change_log", e))?,
-        account_id: row.try_get("account_id")?,
-        user_id: row.try_get("user_id")?,
-        key_hash: key.as_deref().and_then(KeyHash::from_slice),
-    })
-}
-
-/// One write: the change, its change-log entries and its audit entries, committed together or
-/// not at all.
-pub struct WriteTx<'s> {
-    pub(crate) tx: sqlx::Transaction<'static, Any>,
-    pub(crate) store: &'s Store,
-    actor: Actor,
-    last_version: Option<i64>,
-    audited: bool,
-}
-
-impl WriteTx<'_> {
-    pub fn actor(&self) -> &Actor {
-        &self.actor
-    }
-
-    /// Appends a change-log entry; gateways evict what it names.
-    pub async fn change(
-        &mut self,
-        kind: ChangeKind,
-        account_id: Option<i64>,
-        user_id: Option<i64>,
-        key_hash: Option<KeyHash>,
-    ) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO change_log (at, kind, account_id, user_id, key_hash) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING version",
-        )
-        .bind(now_millis())
-        .bind(kind.as_str())
-        .bind(account_id)
-        .bind(user_id)
-        .bind(key_hash.map(|k| k.0.to_vec()))
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let version: i64 = row.try_get("version")?;
-        if self.store.backend == Backend::Postgres {
-            // Delivered at commit, and only if the transaction commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(version.to_string())
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        self.last_version = Some(version);
-        Ok(version)
-    }
-
-    /// Appends an audit entry. `before`/`after` are JSON snapshots that never hold a secret.
-    pub async fn audit(
-        &mut self,
-        action: &str,
-        account_id: Option<i64>,
-        user_id: Option<i64>,
-        before: Option<serde_json::Value>,
-        after: Option<serde_json::Value>,
-        comment: Option<&str>,
-    ) -> Result<()> {
-        let (actor_account, actor_user) = match self.actor {
-            Actor::AccountAdmin { account_id } => (Some(account_id), None),
-            Actor::User { user_id } => (None, Some(user_id)),
-            Actor::Impersonating {
-                account_id,
-                user_id,
-            }
-            | Actor::OperatorImpersonating {
-                account_id,
-                user_id,
-            } => (Some(account_id), Some(user_id)),
-            Actor::Operator | Actor::System => (None, None),
-        };
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_kind, actor_account_id, actor_user_id, account_id, \
-             user_id, action, before_json, after_json, comment) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(now_millis())
-        .bind(self.actor.kind())
-        .bind(actor_account)
-        .bind(actor_user)
-        .bind(account_id)
-        .bind(user_id)
-        .bind(action)
-        .bind(before.map(|v| v.to_string()))
-        .bind(after.map(|v| v.to_string()))
-        .bind(comment)
-        .execute(&mut *self.tx)
-        .await?;
-        self.audited = true;
-        Ok(())
-    }
-
-    /// Commits; refuses a write that recorded no change-log or no audit entry.
-    pub async fn commit(self) -> Result<()> {
-        let Some(version) = self.last_version else {
-            return Err(StoreError::Unrecorded("change-log entry"));
-        };
-        if !self.audited {
-            return Err(StoreError::Unrecorded("audit entry"));
-        }
-        self.tx.commit().await?;
-        self.store.committed.send_if_modified(|v| {
-            let newer = version > *v;
-            if newer {
-                *v = version;
-            }
-            newer
-        });
-        Ok(())
     }
 }

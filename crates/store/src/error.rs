@@ -1,6 +1,8 @@
 use sesame_domain::rights::DelegationError;
 use sesame_domain::FieldError;
 
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 /// Everything the store can refuse. Callers map these to answers; none of them carries a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -16,9 +18,9 @@ pub enum StoreError {
     /// The delegation rule refused a right; names the right.
     #[error(transparent)]
     Delegation(#[from] DelegationError),
-    /// A business rule refused the change (e.g. linking a standard user to another account).
-    #[error("{0}")]
-    Rule(String),
+    /// A business rule refused the change (e.g. linking a user twice to one account).
+    #[error(transparent)]
+    Rule(#[from] RuleViolation),
     /// The caller may not make this change whatever the values (e.g. an account editing an
     /// identity its user owns): 403 with the code and the field.
     #[error("{message}")]
@@ -43,9 +45,86 @@ pub enum StoreError {
     /// written; callers answer 503 with `Retry-After`.
     #[error("too many password checks under way; retry shortly")]
     Busy,
+    /// The migrations could not run (not a database error of a statement: a missing or
+    /// modified migration, a newer schema).
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Hashing a new password failed (argon2 refused its parameters, or the blocking task died).
+    #[error("password hashing failed: {0}")]
+    PasswordHash(String),
     /// A write transaction tried to commit without its change-log and audit entries.
     #[error("internal: write transaction without {0}")]
     Unrecorded(&'static str),
+}
+
+/// Which single-use link a rule speaks of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Invitation,
+    PasswordReset,
+}
+
+/// The business rules a write can break, one variant per rule. `Display` is the message the
+/// admin API shows; callers choose their answer by variant, never by the text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleViolation {
+    /// A link between this user and this account already exists.
+    #[error("the user is already linked to this account")]
+    AlreadyLinked,
+    /// The invitation or reset link was used already (single use).
+    #[error("this {} link has already been used", .0.name())]
+    LinkUsed(LinkKind),
+    /// The invitation or reset link is past its expiry.
+    #[error("{}", expired_message(*.0))]
+    LinkExpired(LinkKind),
+    /// The invitation's link to the account was removed since it was sent.
+    #[error("this invitation link has already been used or was withdrawn")]
+    InvitationWithdrawn,
+    /// The user has not accepted its invitation (no login, no key yet).
+    #[error("the user has not completed the invitation yet")]
+    InvitationPending,
+    /// Resending an invitation to a user that has accepted one.
+    #[error("the user has already completed the invitation")]
+    InvitationCompleted,
+    /// A reset link for a user that has no login (still invited).
+    #[error("the user has no login yet: resend the invitation instead")]
+    NoLoginYet,
+    /// Only advanced users hold a connection key.
+    #[error("only advanced users hold a connection key")]
+    KeyNeedsAdvancedUser,
+    /// The main contact's rights follow the account's entitlements.
+    #[error("the main contact always has the account's rights")]
+    MainContactRights,
+    /// The main contact is never deleted.
+    #[error("the main contact cannot be deleted")]
+    MainContactDeletion,
+    /// An advanced user is unlinked from an account, never deleted by it.
+    #[error("an advanced user is unlinked, not deleted")]
+    AdvancedUserDeletion,
+    /// A standard user belongs to its account: deleted, never unlinked.
+    #[error("a standard user belongs to its account; delete it instead")]
+    StandardUserUnlink,
+    /// One import at a time per account.
+    #[error("an import is already in progress for this account")]
+    ImportInProgress,
+}
+
+impl LinkKind {
+    fn name(self) -> &'static str {
+        match self {
+            LinkKind::Invitation => "invitation",
+            LinkKind::PasswordReset => "password reset",
+        }
+    }
+}
+
+fn expired_message(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Invitation => {
+            "this invitation link has expired (valid 48 hours); ask for a new one"
+        }
+        LinkKind::PasswordReset => "this password reset link has expired; ask for a new one",
+    }
 }
 
 impl StoreError {
@@ -113,5 +192,78 @@ pub(crate) fn corrupt(table: &'static str, e: impl std::fmt::Display) -> StoreEr
     StoreError::Corrupt {
         table,
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LinkKind, RuleViolation as R};
+
+    /// The admin API shows these messages as they are: each rule keeps its wording.
+    #[test]
+    fn each_rule_says_what_it_said_as_a_string() {
+        let cases = [
+            (
+                R::AlreadyLinked,
+                "the user is already linked to this account",
+            ),
+            (
+                R::LinkUsed(LinkKind::Invitation),
+                "this invitation link has already been used",
+            ),
+            (
+                R::LinkUsed(LinkKind::PasswordReset),
+                "this password reset link has already been used",
+            ),
+            (
+                R::LinkExpired(LinkKind::Invitation),
+                "this invitation link has expired (valid 48 hours); ask for a new one",
+            ),
+            (
+                R::LinkExpired(LinkKind::PasswordReset),
+                "this password reset link has expired; ask for a new one",
+            ),
+            (
+                R::InvitationWithdrawn,
+                "this invitation link has already been used or was withdrawn",
+            ),
+            (
+                R::InvitationPending,
+                "the user has not completed the invitation yet",
+            ),
+            (
+                R::InvitationCompleted,
+                "the user has already completed the invitation",
+            ),
+            (
+                R::NoLoginYet,
+                "the user has no login yet: resend the invitation instead",
+            ),
+            (
+                R::KeyNeedsAdvancedUser,
+                "only advanced users hold a connection key",
+            ),
+            (
+                R::MainContactRights,
+                "the main contact always has the account's rights",
+            ),
+            (R::MainContactDeletion, "the main contact cannot be deleted"),
+            (
+                R::AdvancedUserDeletion,
+                "an advanced user is unlinked, not deleted",
+            ),
+            (
+                R::StandardUserUnlink,
+                "a standard user belongs to its account; delete it instead",
+            ),
+            (
+                R::ImportInProgress,
+                "an import is already in progress for this account",
+            ),
+        ];
+        for (rule, message) in cases {
+            assert_eq!(rule.to_string(), message);
+            assert_eq!(super::StoreError::Rule(rule).to_string(), message);
+        }
     }
 }

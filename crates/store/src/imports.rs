@@ -12,8 +12,9 @@ use sesame_domain::model::{
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::error::corrupt;
-use crate::{Result, Store, StoreError};
+use crate::db::Store;
+use crate::error::{corrupt, Result, RuleViolation, StoreError};
+use crate::write::{NewAudit, NewChange};
 
 const JOB_COLS: &str =
     "id, account_id, status, file_name, total_lines, processed_lines, ok_lines, created_at, finished_at, expires_at";
@@ -56,9 +57,7 @@ impl Store {
                     && p.created_at > now_millis() - 3600 * 1000
             })
         {
-            return Err(StoreError::Rule(
-                "an import is already in progress for this account".into(),
-            ));
+            return Err(StoreError::Rule(RuleViolation::ImportInProgress));
         }
         let now = now_millis();
         let mut w = self.write(actor).await?;
@@ -81,18 +80,7 @@ impl Store {
         .await?;
         let job = job_from_row(&row)?;
         // Queuing an import changes no principal; each imported line is its own write.
-        w.change(ChangeKind::ControlPlane, Some(account_id), None, None)
-            .await?;
-        w.audit(
-            "import.start",
-            Some(account_id),
-            None,
-            None,
-            Some(json!({"job": job.id, "fileName": file_name, "lines": total_lines, "replaced": previous.as_ref().map(|p| p.id)})),
-            None,
-        )
-        .await?;
-        w.commit().await?;
+        w.finish(NewChange::new(ChangeKind::ControlPlane, Some(account_id), None), NewAudit::new("import.start", Some(account_id), None).after(json!({"job": job.id, "fileName": file_name, "lines": total_lines, "replaced": previous.as_ref().map(|p| p.id)}))).await?;
         Ok((job, previous))
     }
 

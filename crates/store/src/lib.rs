@@ -6,36 +6,55 @@
 //! `migrations/sqlite` and `migrations/postgres`.
 //!
 //! **Invariant**: every write goes through [`WriteTx`], which refuses to commit unless the
-//! transaction recorded at least one change-log entry and one audit entry. Writers are
-//! serialised (a PostgreSQL advisory lock, SQLite's single writer), so change-log versions
-//! become visible in order and a gateway that reads "everything after version N" never skips one.
+//! transaction recorded at least one change-log entry and one audit entry
+//! ([`WriteTx::finish`] appends both and commits). Writers are serialised (a PostgreSQL
+//! advisory lock, SQLite's single writer), so change-log versions become visible in order and a
+//! gateway that reads "everything after version N" never skips one.
+//!
+//! Layout, lowest first (a module uses only those above it):
+//! - `error`, `password_gate`, `db` (the handle), `changes` (the change log as read),
+//!   `write` (`WriteTx`);
+//! - `rows` (column lists, decoders, snapshots), `records` (in-transaction writes shared by
+//!   resources), `identity` (who may change a user's identity);
+//! - one module per resource, which never import each other: `accounts`, `departments`,
+//!   `users`, `links`, `invitations`, `keys`, `passwords`, `sessions`, `principals` (what the
+//!   gateway loads on a miss), `imports`, `outbox`, `audit`.
 #![forbid(unsafe_code)]
 
 mod accounts;
-mod admin_queries;
 mod audit;
+mod changes;
 mod db;
+mod departments;
 mod error;
-mod gateway_queries;
+mod identity;
 mod imports;
+mod invitations;
+mod keys;
+mod links;
 mod outbox;
+mod password_gate;
 mod passwords;
 mod principals;
+mod records;
+mod rows;
 mod sessions;
 mod users;
+mod write;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use accounts::NewAccount;
-pub use admin_queries::{AccountUser, UserFilter, UserUpdate, PASSWORD_RESET_TTL_MILLIS};
 pub use audit::AuditFilter;
-pub use db::{Backend, Store, StoreSecrets, WriteTx, NOTIFY_CHANNEL};
-pub use error::StoreError;
+pub use changes::NOTIFY_CHANNEL;
+pub use db::{Backend, Store, StoreSecrets};
+pub use error::{LinkKind, Result, RuleViolation, StoreError};
+pub use invitations::Activation;
 pub use outbox::OutboxMail;
-pub use passwords::PasswordLimits;
+pub use password_gate::PasswordLimits;
+pub use passwords::PASSWORD_RESET_TTL_MILLIS;
 pub use principals::{PrincipalLink, PrincipalRecord};
 pub use sessions::{NewSession, Session, SessionKind};
-pub use users::{Activation, NewAdvancedUser, NewStandardUser};
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub use users::{AccountUser, NewAdvancedUser, NewStandardUser, UserFilter, UserUpdate};
+pub use write::{NewAudit, NewChange, WriteTx};

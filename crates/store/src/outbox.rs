@@ -2,7 +2,8 @@ use serde::Serialize;
 use sesame_domain::model::{now_millis, Millis};
 use sqlx::Row;
 
-use crate::{Result, Store};
+use crate::db::Store;
+use crate::error::Result;
 
 /// Where a sealed secret starts and ends in a stored body.
 const SEAL_OPEN: &str = "[sealed:";

@@ -1,158 +1,216 @@
-//! Password hashing off the async threads, within a memory budget.
-//!
-//! Argon2id costs tens of milliseconds of CPU by design; run inline it would stall every request
-//! sharing the thread (with one worker thread, the whole node) during a burst of sign-ins or of
-//! password guesses, so tokio's blocking pool takes it. Each check also holds ~19 MiB (the
-//! argon2 memory cost) while it runs, and the blocking pool grows to 512 threads: without a
-//! bound, 200 concurrent wrong passwords, sent by anyone without authenticating, took a node from
-//! 74 MB to 1.78 GB. So every check and every hash first takes a permit of [`PasswordGate`]: at
-//! most `permits` run at once, at most `queue` callers wait (each at most `wait`), and the rest
-//! are refused at once with [`StoreError::Busy`], which callers answer 503 with `Retry-After`.
+//! Passwords: a user's or an account admin's own change (the current one required), and
+//! password-reset links (issue, read, use). Hashing itself is bounded by
+//! [`crate::password_gate`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use serde_json::json;
+use sesame_domain::model::{now_millis, Actor, ChangeKind, Millis, User, UserKind, UserStatus};
+use sesame_domain::secrets::new_token;
+use sesame_domain::FieldError;
+use sqlx::Row;
 
-use sesame_domain::secrets::{hash_password, verify_password};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use crate::db::Store;
+use crate::error::{LinkKind, Result, RuleViolation, StoreError};
+use crate::records::revoke_user_sessions;
+use crate::write::{NewAudit, NewChange};
 
-use crate::error::StoreError;
-use crate::Result;
+/// Password-reset links are valid 24 hours.
+pub const PASSWORD_RESET_TTL_MILLIS: Millis = 24 * 3600 * 1000;
 
-/// The bound on concurrent password checks and hashes (`[security]` in the configuration).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PasswordLimits {
-    /// Checks and hashes running at once (each holds ~19 MiB while it runs).
-    pub permits: usize,
-    /// Callers waiting for a permit at most; beyond, refused at once.
-    pub queue: usize,
-    /// How long a caller waits for a permit before it is refused.
-    pub wait: Duration,
-}
-
-impl PasswordLimits {
-    /// Two per CPU: enough to keep every core busy while a check waits to be scheduled.
-    pub fn default_permits() -> usize {
-        std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
-    }
-}
-
-impl Default for PasswordLimits {
-    fn default() -> Self {
-        PasswordLimits {
-            permits: Self::default_permits(),
-            queue: 64,
-            wait: Duration::from_millis(2_000),
+impl Store {
+    /// Changes a user's password; the current one is required (error names `currentPassword`).
+    pub async fn change_password(
+        &self,
+        actor: Actor,
+        user_id: i64,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        let holder = self.user(user_id).await?;
+        self.check_identity_editor(&actor, &holder, "password")
+            .await?;
+        let row = self
+            .row_or_not_found(
+                sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(user_id),
+                "user",
+            )
+            .await?;
+        let hash: Option<String> = row.try_get("password_hash")?;
+        if !self.passwords.verify(current, hash.as_deref()).await? {
+            return Err(FieldError::new("currentPassword", "is not the current password").into());
         }
-    }
-}
-
-struct Gate {
-    limits: PasswordLimits,
-    permits: Arc<Semaphore>,
-    waiting: AtomicUsize,
-}
-
-impl Gate {
-    fn new(limits: PasswordLimits) -> Gate {
-        Gate {
-            permits: Arc::new(Semaphore::new(limits.permits.max(1))),
-            waiting: AtomicUsize::new(0),
-            limits,
-        }
-    }
-
-    /// A permit, or `Busy` when the queue is full or the wait ran out.
-    async fn enter(&self) -> Result<OwnedSemaphorePermit> {
-        if let Ok(p) = self.permits.clone().try_acquire_owned() {
-            return Ok(p);
-        }
-        // Count ourselves in before waiting so the queue bound holds under a burst.
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.limits.queue {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(StoreError::Busy);
-        }
-        let res =
-            tokio::time::timeout(self.limits.wait, self.permits.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        match res {
-            Ok(Ok(p)) => Ok(p),
-            // Timed out, or the semaphore was closed (never done): refuse, never run unbounded.
-            _ => Err(StoreError::Busy),
-        }
-    }
-}
-
-/// Shared by every clone of a [`crate::Store`]; the limits can be replaced while serving (new
-/// checks use the new gate, running ones finish under the old one).
-#[derive(Clone)]
-pub struct PasswordGate(Arc<RwLock<Arc<Gate>>>);
-
-impl Default for PasswordGate {
-    fn default() -> Self {
-        PasswordGate(Arc::new(RwLock::new(Arc::new(Gate::new(
-            PasswordLimits::default(),
-        )))))
-    }
-}
-
-impl std::fmt::Debug for PasswordGate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PasswordGate").field(&self.limits()).finish()
-    }
-}
-
-impl PasswordGate {
-    pub(crate) fn set(&self, limits: PasswordLimits) {
-        let gate = Arc::new(Gate::new(limits));
-        match self.0.write() {
-            Ok(mut g) => *g = gate,
-            Err(poisoned) => *poisoned.into_inner() = gate,
-        }
-    }
-
-    pub(crate) fn limits(&self) -> PasswordLimits {
-        self.current().limits
-    }
-
-    fn current(&self) -> Arc<Gate> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Whether `password` matches `hash`. With no hash (unknown login, no password set) a dummy
-    /// hash is checked anyway, so the answer takes the same time and does not reveal which
-    /// logins exist. `Busy` when too many checks are under way.
-    pub(crate) async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
-        let permit = self.current().enter().await?;
-        let known = hash.is_some();
-        let password = password.to_owned();
-        let hash = hash.unwrap_or(crate::accounts::DUMMY_HASH).to_owned();
-        // The permit moves into the blocking task: if the caller gives up (client gone), the
-        // check still runs to its end and its memory still counts against the bound.
-        let ok = tokio::task::spawn_blocking(move || {
-            let ok = verify_password(&password, &hash);
-            drop(permit);
-            ok
-        })
+        let new_hash = self.passwords.hash_new(new).await?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now_millis())
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.finish(
+            NewChange::new(ChangeKind::User, None, Some(user_id)),
+            NewAudit::new("user.password_change", None, Some(user_id)),
+        )
         .await
-        .unwrap_or(false);
-        Ok(ok && known)
     }
 
-    /// The argon2id hash of a new password (the policy is checked by the caller).
-    pub(crate) async fn hash(&self, password: &str) -> Result<String> {
-        let permit = self.current().enter().await?;
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let h = hash_password(&password);
-            drop(permit);
-            h
-        })
+    /// Issues a password-reset link for a user (seed 004 §4 "Renvoyer le mot de passe"). Returns
+    /// the clear token for the e-mail and its expiry; earlier reset links stop working.
+    pub async fn create_password_reset(
+        &self,
+        actor: Actor,
+        account_id: Option<i64>,
+        user_id: i64,
+    ) -> Result<(User, String, Millis)> {
+        let user = self.user(user_id).await?;
+        self.check_reset_sender(&actor, &user).await?;
+        if user.login.is_none() || user.status == UserStatus::Invited {
+            return Err(StoreError::Rule(RuleViolation::NoLoginYet));
+        }
+        if user.profile.email.is_none() {
+            return Err(FieldError::new("email", "the user has no e-mail address").into());
+        }
+        let token = new_token();
+        let hash = self.hasher().hash_token(&token);
+        let now = now_millis();
+        let expires = now + PASSWORD_RESET_TTL_MILLIS;
+        let mut w = self.write(actor).await?;
+        sqlx::query(
+            "UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND purpose = 'password_reset' AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO invitations (purpose, token_hash, user_id, account_id, rights, expires_at, created_at) \
+             VALUES ('password_reset', $1, $2, $3, '', $4, $5)",
+        )
+        .bind(hash.0.to_vec())
+        .bind(user_id)
+        .bind(account_id)
+        .bind(expires)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        w.finish(
+            NewChange::new(ChangeKind::User, account_id, Some(user_id)),
+            NewAudit::new("user.password_reset_sent", account_id, Some(user_id))
+                .after(json!({"expiresAt": expires})),
+        )
+        .await?;
+        Ok((user, token, expires))
+    }
+
+    /// Who may send a user a password-reset link. The link goes to the user's own e-mail, which
+    /// no linked account can change; still, an account sends it only to a user it holds alone
+    /// (its standard user, or an advanced user linked to it and to no other account), so one
+    /// account of a shared identity never triggers resets the others did not ask for.
+    async fn check_reset_sender(&self, actor: &Actor, user: &User) -> Result<()> {
+        let account_id = match *actor {
+            Actor::AccountAdmin { account_id } | Actor::Impersonating { account_id, .. } => {
+                account_id
+            }
+            _ => return Ok(()),
+        };
+        let links = self.links_of_user(user.id).await?;
+        if !links.iter().any(|l| l.account_id == account_id) {
+            return Err(StoreError::NotFound("user"));
+        }
+        if user.kind == UserKind::Advanced && links.iter().any(|l| l.account_id != account_id) {
+            return Err(StoreError::Forbidden {
+                code: "shared_user",
+                field: "userId",
+                message: "this advanced user is linked to other accounts: only the user (forgotten password) or the operator resets its password".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The user a password-reset token designates, if the link is still usable.
+    pub async fn password_reset_by_token(&self, token: &str) -> Result<(i64, User)> {
+        let hash = self.hasher().hash_token(token);
+        let query = sqlx::query(
+            "SELECT id, user_id, expires_at, used_at FROM invitations \
+             WHERE token_hash = $1 AND purpose = 'password_reset'",
+        )
+        .bind(hash.0.to_vec());
+        let row = self.row_or_not_found(query, "password reset link").await?;
+        let used: Option<i64> = row.try_get("used_at")?;
+        let expires: i64 = row.try_get("expires_at")?;
+        if used.is_some() {
+            return Err(StoreError::Rule(RuleViolation::LinkUsed(
+                LinkKind::PasswordReset,
+            )));
+        }
+        if expires <= now_millis() {
+            return Err(StoreError::Rule(RuleViolation::LinkExpired(
+                LinkKind::PasswordReset,
+            )));
+        }
+        let id: i64 = row.try_get("id")?;
+        let user_id: i64 = row.try_get("user_id")?;
+        Ok((id, self.user(user_id).await?))
+    }
+
+    /// Sets a new password through a reset link (single use). Every session of the user ends.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<User> {
+        let (id, user) = self.password_reset_by_token(token).await?;
+        let new_hash = self.passwords.hash_new(password).await?;
+        let mut w = self.write(Actor::User { user_id: user.id }).await?;
+        let used =
+            sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(now_millis())
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        if used.rows_affected() != 1 {
+            return Err(StoreError::Rule(RuleViolation::LinkUsed(
+                LinkKind::PasswordReset,
+            )));
+        }
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now_millis())
+            .bind(user.id)
+            .execute(&mut *w.tx)
+            .await?;
+        revoke_user_sessions(&mut w, user.id).await?;
+        w.finish(
+            NewChange::new(ChangeKind::User, None, Some(user.id)),
+            NewAudit::new("user.password_reset", None, Some(user.id)),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// The account admin changes its own password; the current one is required.
+    pub async fn change_admin_password(
+        &self,
+        actor: Actor,
+        account_id: i64,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        let account = self.account(account_id).await?;
+        if self
+            .verify_account_admin(&account.number, current)
+            .await?
+            .is_none()
+        {
+            return Err(FieldError::new("currentPassword", "is not the current password").into());
+        }
+        let new_hash = self.passwords.hash_new(new).await?;
+        let mut w = self.write(actor).await?;
+        sqlx::query("UPDATE accounts SET admin_password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now_millis())
+            .bind(account_id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.finish(
+            NewChange::new(ChangeKind::Account, Some(account_id), None),
+            NewAudit::new("account.admin_password_change", Some(account_id), None),
+        )
         .await
-        .map_err(|e| StoreError::Rule(format!("password hashing failed: {e}")))?
-        .map_err(|e| StoreError::Rule(e.to_string()))
     }
 }

@@ -7,8 +7,8 @@ use sesame_domain::{AccountNumber, KeyHash, RightSet, Tag, UserKey};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::error::corrupt;
-use crate::{Result, Store};
+use crate::db::Store;
+use crate::error::{corrupt, Result};
 
 /// A caller as the gateway caches it.
 #[derive(Clone, Debug)]

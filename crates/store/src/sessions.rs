@@ -10,8 +10,9 @@ use sesame_domain::FieldError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::error::corrupt;
-use crate::{Result, Store};
+use crate::db::Store;
+use crate::error::{corrupt, Result};
+use crate::write::{NewAudit, NewChange};
 
 /// Who a session speaks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,24 +152,19 @@ impl Store {
         .await?;
         let account = new.account_id.or(new.impersonator_account_id);
         // A session is no cached principal's business: versioned and audited, nothing evicted.
-        w.change(ChangeKind::ControlPlane, account, new.user_id, None)
-            .await?;
         let action = match new.kind {
             SessionKind::Impersonation | SessionKind::OperatorImpersonation => {
                 "session.impersonate"
             }
             _ => "session.create",
         };
-        w.audit(
-            action,
-            account,
-            new.user_id,
-            None,
-            Some(json!({"kind": new.kind.as_str(), "expiresAt": session.expires_at})),
-            comment,
+        w.finish(
+            NewChange::new(ChangeKind::ControlPlane, account, new.user_id),
+            NewAudit::new(action, account, new.user_id)
+                .after(json!({"kind": new.kind.as_str(), "expiresAt": session.expires_at}))
+                .comment(comment),
         )
         .await?;
-        w.commit().await?;
         Ok((token, session))
     }
 
@@ -203,20 +199,10 @@ impl Store {
             .as_ref()
             .map(|s| (s.account_id.or(s.impersonator_account_id), s.user_id))
             .unwrap_or((None, None));
-        w.change(ChangeKind::ControlPlane, account, user, None)
-            .await?;
-        w.audit("session.revoke", account, user, None, None, None)
-            .await?;
-        w.commit().await
+        w.finish(
+            NewChange::new(ChangeKind::ControlPlane, account, user),
+            NewAudit::new("session.revoke", account, user),
+        )
+        .await
     }
-}
-
-/// Revokes every live session of a user (password change, reset, deletion), inside a write.
-pub(crate) async fn revoke_user_sessions(w: &mut crate::WriteTx<'_>, user_id: i64) -> Result<()> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-        .bind(now_millis())
-        .bind(user_id)
-        .execute(&mut *w.tx)
-        .await?;
-    Ok(())
 }

@@ -1,0 +1,160 @@
+//! Writes several resources share, inside one [`WriteTx`]: a user row, a link, a single-use token,
+//! a profile update, re-reading a user, ending a user's sessions. The resource modules compose
+//! them; these know nothing of rules (the callers check those first).
+
+use sesame_domain::model::{now_millis, Invitation, Millis, User, UserKind, UserStatus};
+use sesame_domain::secrets::new_token;
+use sesame_domain::{Login, Profile, RightSet, Tag, UserKey};
+use sqlx::Row;
+
+use crate::error::{Result, RuleViolation, StoreError};
+use crate::rows::{user_from_row, USER_COLS};
+use crate::write::WriteTx;
+
+pub(crate) struct UserRow<'a> {
+    pub kind: UserKind,
+    pub profile: &'a Profile,
+    pub login: Option<&'a Login>,
+    pub password_hash: Option<String>,
+    pub tag: Option<&'a Tag>,
+    pub department_id: Option<i64>,
+    pub status: UserStatus,
+    pub user_key: Option<UserKey>,
+    pub home_account_id: Option<i64>,
+    pub main_contact: bool,
+}
+
+pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Result<i64> {
+    let now = now_millis();
+    let p = r.profile;
+    let row = sqlx::query(
+        "INSERT INTO users (kind, civility, last_name, first_name, function, phone, email, fax, address, \
+         postal_code, city, country, login, password_hash, tag, department_id, status, user_key, \
+         home_account_id, main_contact, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) \
+         RETURNING id",
+    )
+    .bind(r.kind.as_str())
+    .bind(p.civility.map(|c| c.as_str()))
+    .bind(p.last_name.trim())
+    .bind(p.first_name.trim())
+    .bind(p.function.trim())
+    .bind(p.phone.trim())
+    .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
+    .bind(p.fax.clone())
+    .bind(p.address.trim())
+    .bind(p.postal_code.trim())
+    .bind(p.city.trim())
+    .bind(if p.country.trim().is_empty() { "France" } else { p.country.trim() })
+    .bind(r.login.map(|l| l.as_str().to_owned()))
+    .bind(r.password_hash)
+    .bind(r.tag.map(|t| t.as_str().to_owned()))
+    .bind(r.department_id)
+    .bind(r.status.as_str())
+    .bind(r.user_key.map(|k| k.as_str().to_owned()))
+    .bind(r.home_account_id)
+    .bind(i64::from(r.main_contact))
+    .bind(now)
+    .fetch_one(&mut *w.tx)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+pub(crate) async fn insert_link(
+    w: &mut WriteTx<'_>,
+    user_id: i64,
+    account_id: i64,
+    rights: RightSet,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO links (user_id, account_id, rights, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(account_id)
+    .bind(rights.to_db())
+    .bind(now_millis())
+    .execute(&mut *w.tx)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::Rule(RuleViolation::AlreadyLinked),
+        other => other,
+    })?;
+    Ok(())
+}
+
+pub(crate) async fn user_after_insert(w: &mut WriteTx<'_>, id: i64) -> Result<User> {
+    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+    user_from_row(&row)
+}
+
+pub(crate) async fn update_profile(w: &mut WriteTx<'_>, id: i64, p: &Profile) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET civility = $1, last_name = $2, first_name = $3, function = $4, phone = $5, email = $6, \
+         fax = $7, address = $8, postal_code = $9, city = $10, country = $11, updated_at = $12 WHERE id = $13",
+    )
+    .bind(p.civility.map(|c| c.as_str()))
+    .bind(p.last_name.trim())
+    .bind(p.first_name.trim())
+    .bind(p.function.trim())
+    .bind(p.phone.trim())
+    .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
+    .bind(p.fax.clone())
+    .bind(p.address.trim())
+    .bind(p.postal_code.trim())
+    .bind(p.city.trim())
+    .bind(if p.country.trim().is_empty() { "France" } else { p.country.trim() })
+    .bind(now_millis())
+    .bind(id)
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_token(
+    w: &mut WriteTx<'_>,
+    purpose: &str,
+    user_id: i64,
+    account_id: Option<i64>,
+    rights: RightSet,
+    ttl: Millis,
+) -> Result<(Invitation, String)> {
+    let token = new_token();
+    let hash = w.store.hasher().hash_token(&token);
+    let now = now_millis();
+    let row = sqlx::query(
+        "INSERT INTO invitations (purpose, token_hash, user_id, account_id, rights, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(purpose)
+    .bind(hash.0.to_vec())
+    .bind(user_id)
+    .bind(account_id)
+    .bind(rights.to_db())
+    .bind(now + ttl)
+    .bind(now)
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let inv = Invitation {
+        id: row.try_get("id")?,
+        user_id,
+        account_id: account_id.unwrap_or_default(),
+        rights,
+        expires_at: now + ttl,
+        used_at: None,
+        created_at: now,
+    };
+    Ok((inv, token))
+}
+
+/// Revokes every live session of a user (password change, reset, deletion), inside a write.
+pub(crate) async fn revoke_user_sessions(w: &mut WriteTx<'_>, user_id: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now_millis())
+        .bind(user_id)
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(())
+}
