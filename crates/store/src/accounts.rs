@@ -40,6 +40,18 @@ fn default_contract() -> String {
     "PRIVILEGE".to_owned()
 }
 
+/// The account's credentials at the carrier, as an account is created or its credentials are
+/// replaced.
+fn check_upstream(login: &str, password: &str) -> Result<()> {
+    if login.trim().is_empty() || login.len() > 64 {
+        return Err(FieldError::new("upstreamLogin", "must be 1 to 64 characters").into());
+    }
+    if password.is_empty() || password.len() > 128 {
+        return Err(FieldError::new("upstreamPassword", "must be 1 to 128 characters").into());
+    }
+    Ok(())
+}
+
 impl NewAccount {
     fn check(&self) -> Result<()> {
         let name = self.company.trim();
@@ -51,12 +63,7 @@ impl NewAccount {
         }
         sesame_domain::secrets::check_password_policy(&self.admin_password)
             .map_err(|e| FieldError::new("adminPassword", e.reason))?;
-        if self.upstream_login.trim().is_empty() || self.upstream_login.len() > 64 {
-            return Err(FieldError::new("upstreamLogin", "must be 1 to 64 characters").into());
-        }
-        if self.upstream_password.is_empty() || self.upstream_password.len() > 128 {
-            return Err(FieldError::new("upstreamPassword", "must be 1 to 128 characters").into());
-        }
+        check_upstream(&self.upstream_login, &self.upstream_password)?;
         for d in &self.departments {
             check_department_name(d)?;
         }
@@ -281,12 +288,7 @@ impl Store {
         login: &str,
         password: &str,
     ) -> Result<()> {
-        if login.trim().is_empty() || login.len() > 64 {
-            return Err(FieldError::new("upstreamLogin", "must be 1 to 64 characters").into());
-        }
-        if password.is_empty() || password.len() > 128 {
-            return Err(FieldError::new("upstreamPassword", "must be 1 to 128 characters").into());
-        }
+        check_upstream(login, password)?;
         self.account(account_id).await?;
         let mut w = self.write(actor).await?;
         sqlx::query("UPDATE accounts SET upstream_login = $1, upstream_secret = $2, updated_at = $3 WHERE id = $4")

@@ -16,9 +16,11 @@
 //!   `write` (`WriteTx`);
 //! - `rows` (column lists, decoders, snapshots), `records` (in-transaction writes shared by
 //!   resources), `identity` (who may change a user's identity);
-//! - one module per resource, which never import each other: `accounts`, `departments`,
-//!   `users`, `links`, `invitations`, `keys`, `passwords`, `sessions`, `principals` (what the
-//!   gateway loads on a miss), `imports`, `outbox`, `audit`.
+//! - one module per resource, each an `impl Store` block over the layers above: `accounts`,
+//!   `departments`, `users`, `links`, `invitations`, `keys`, `passwords`, `sessions`,
+//!   `principals` (what the gateway loads on a miss), `imports`, `outbox`, `audit`. They call
+//!   each other's methods on `Store` but import nothing from each other, except `accounts`
+//!   using the department-name rule of `departments`.
 #![forbid(unsafe_code)]
 
 mod accounts;

@@ -7,7 +7,7 @@ use sesame_domain::{RightSet, UserKey};
 
 use crate::db::Store;
 use crate::error::{Result, RuleViolation, StoreError};
-use crate::records::insert_link;
+use crate::records::{insert_link, update_link_rights};
 use crate::rows::{link_from_row, LINK_COLS};
 use crate::write::{NewAudit, NewChange};
 
@@ -64,23 +64,12 @@ impl Store {
         rights: RightSet,
     ) -> Result<Link> {
         let user = self.user_in_account(account_id, user_id).await?;
-        match user.kind {
-            UserKind::Advanced => rights.check_advanced()?,
-            UserKind::Standard => rights.check_standard()?,
-        }
-        if user.main_contact {
-            return Err(StoreError::Rule(RuleViolation::MainContactRights));
-        }
-        let account = self.account(account_id).await?;
-        RightSet::check_delegation(rights, account.entitlements)?;
+        // The main contact's rights are the account's: refused even when they would not change.
+        self.check_link_rights(&user, account_id, rights, false)
+            .await?;
         let before = self.link(user_id, account_id).await?;
         let mut w = self.write(actor).await?;
-        sqlx::query("UPDATE links SET rights = $1 WHERE user_id = $2 AND account_id = $3")
-            .bind(rights.to_db())
-            .bind(user_id)
-            .bind(account_id)
-            .execute(&mut *w.tx)
-            .await?;
+        update_link_rights(&mut w, user_id, account_id, rights).await?;
         w.finish(
             NewChange::new(ChangeKind::Link, Some(account_id), Some(user_id)),
             NewAudit::new("link.rights", Some(account_id), Some(user_id))
@@ -121,5 +110,27 @@ impl Store {
                 .before(json!({"rights": before.rights})),
         )
         .await
+    }
+
+    /// The rules a link's new rights pass before anything is written: the user kind's
+    /// catalogue, the main contact's rights following the account's (`unchanged` rights pass),
+    /// and the delegation rule.
+    pub(crate) async fn check_link_rights(
+        &self,
+        user: &User,
+        account_id: i64,
+        rights: RightSet,
+        unchanged: bool,
+    ) -> Result<()> {
+        match user.kind {
+            UserKind::Advanced => rights.check_advanced()?,
+            UserKind::Standard => rights.check_standard()?,
+        }
+        if user.main_contact && !unchanged {
+            return Err(StoreError::Rule(RuleViolation::MainContactRights));
+        }
+        let account = self.account(account_id).await?;
+        RightSet::check_delegation(rights, account.entitlements)?;
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use crate::db::Store;
 use crate::error::{corrupt, Result};
+use crate::rows::parse_opt;
 
 /// A caller as the gateway caches it.
 #[derive(Clone, Debug)]
@@ -116,8 +117,6 @@ impl Store {
         let user_id: i64 = row.try_get("id")?;
         let kind: String = row.try_get("kind")?;
         let status: String = row.try_get("status")?;
-        let user_key: Option<String> = row.try_get("user_key")?;
-        let tag: Option<String> = row.try_get("tag")?;
         let links = sqlx::query(
             "SELECT l.account_id, l.rights, a.number, a.company, a.entitlements, a.status, a.upstream_login, \
              a.upstream_secret FROM links l JOIN accounts a ON a.id = l.account_id WHERE l.user_id = $1 ORDER BY a.number",
@@ -151,12 +150,8 @@ impl Store {
             user_id,
             kind: UserKind::parse(&kind).map_err(c)?,
             status: UserStatus::parse(&status).map_err(c)?,
-            user_key: user_key
-                .as_deref()
-                .map(UserKey::parse)
-                .transpose()
-                .map_err(c)?,
-            tag: tag.as_deref().map(Tag::parse).transpose().map_err(c)?,
+            user_key: parse_opt(row, "user_key", "users", UserKey::parse)?,
+            tag: parse_opt(row, "tag", "users", Tag::parse)?,
             department: row.try_get("department")?,
             key_expires_at: row.try_get("prev_key_expires_at")?,
             links: out,

@@ -5,11 +5,53 @@
 use sesame_domain::model::{now_millis, Invitation, Millis, User, UserKind, UserStatus};
 use sesame_domain::secrets::new_token;
 use sesame_domain::{Login, Profile, RightSet, Tag, UserKey};
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
 use crate::error::{Result, RuleViolation, StoreError};
 use crate::rows::{user_from_row, USER_COLS};
 use crate::write::WriteTx;
+
+/// Binds the eleven stored profile fields in column order (civility to country), as they are
+/// stored: trimmed, the country defaulting to France.
+fn bind_profile<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    p: &'q Profile,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    let country = match p.country.trim() {
+        "" => "France",
+        c => c,
+    };
+    query
+        .bind(p.civility.map(|c| c.as_str()))
+        .bind(p.last_name.trim())
+        .bind(p.first_name.trim())
+        .bind(p.function.trim())
+        .bind(p.phone.trim())
+        .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
+        .bind(p.fax.clone())
+        .bind(p.address.trim())
+        .bind(p.postal_code.trim())
+        .bind(p.city.trim())
+        .bind(country)
+}
+
+/// Replaces the rights of a link.
+pub(crate) async fn update_link_rights(
+    w: &mut WriteTx<'_>,
+    user_id: i64,
+    account_id: i64,
+    rights: RightSet,
+) -> Result<()> {
+    sqlx::query("UPDATE links SET rights = $1 WHERE user_id = $2 AND account_id = $3")
+        .bind(rights.to_db())
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(())
+}
 
 pub(crate) struct UserRow<'a> {
     pub kind: UserKind,
@@ -27,36 +69,26 @@ pub(crate) struct UserRow<'a> {
 pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Result<i64> {
     let now = now_millis();
     let p = r.profile;
-    let row = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO users (kind, civility, last_name, first_name, function, phone, email, fax, address, \
          postal_code, city, country, login, password_hash, tag, department_id, status, user_key, \
          home_account_id, main_contact, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) \
          RETURNING id",
     )
-    .bind(r.kind.as_str())
-    .bind(p.civility.map(|c| c.as_str()))
-    .bind(p.last_name.trim())
-    .bind(p.first_name.trim())
-    .bind(p.function.trim())
-    .bind(p.phone.trim())
-    .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
-    .bind(p.fax.clone())
-    .bind(p.address.trim())
-    .bind(p.postal_code.trim())
-    .bind(p.city.trim())
-    .bind(if p.country.trim().is_empty() { "France" } else { p.country.trim() })
-    .bind(r.login.map(|l| l.as_str().to_owned()))
-    .bind(r.password_hash)
-    .bind(r.tag.map(|t| t.as_str().to_owned()))
-    .bind(r.department_id)
-    .bind(r.status.as_str())
-    .bind(r.user_key.map(|k| k.as_str().to_owned()))
-    .bind(r.home_account_id)
-    .bind(i64::from(r.main_contact))
-    .bind(now)
-    .fetch_one(&mut *w.tx)
-    .await?;
+    .bind(r.kind.as_str());
+    let row = bind_profile(query, p)
+        .bind(r.login.map(|l| l.as_str().to_owned()))
+        .bind(r.password_hash)
+        .bind(r.tag.map(|t| t.as_str().to_owned()))
+        .bind(r.department_id)
+        .bind(r.status.as_str())
+        .bind(r.user_key.map(|k| k.as_str().to_owned()))
+        .bind(r.home_account_id)
+        .bind(i64::from(r.main_contact))
+        .bind(now)
+        .fetch_one(&mut *w.tx)
+        .await?;
     Ok(row.try_get("id")?)
 }
 
@@ -91,25 +123,15 @@ pub(crate) async fn user_after_insert(w: &mut WriteTx<'_>, id: i64) -> Result<Us
 }
 
 pub(crate) async fn update_profile(w: &mut WriteTx<'_>, id: i64, p: &Profile) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE users SET civility = $1, last_name = $2, first_name = $3, function = $4, phone = $5, email = $6, \
          fax = $7, address = $8, postal_code = $9, city = $10, country = $11, updated_at = $12 WHERE id = $13",
-    )
-    .bind(p.civility.map(|c| c.as_str()))
-    .bind(p.last_name.trim())
-    .bind(p.first_name.trim())
-    .bind(p.function.trim())
-    .bind(p.phone.trim())
-    .bind(p.email.as_ref().map(|e| e.as_str().to_owned()))
-    .bind(p.fax.clone())
-    .bind(p.address.trim())
-    .bind(p.postal_code.trim())
-    .bind(p.city.trim())
-    .bind(if p.country.trim().is_empty() { "France" } else { p.country.trim() })
-    .bind(now_millis())
-    .bind(id)
-    .execute(&mut *w.tx)
-    .await?;
+    );
+    bind_profile(query, p)
+        .bind(now_millis())
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
     Ok(())
 }
 

@@ -24,44 +24,47 @@ pub(crate) const USER_COLS: &str = "u.id, u.kind, u.civility, u.last_name, u.fir
      u.email, u.fax, u.address, u.postal_code, u.city, u.country, u.login, u.tag, u.department_id, u.status, \
      u.user_key, u.home_account_id, u.main_contact, u.created_at, u.updated_at";
 
+/// An optional text column parsed by `parse`; a value that does not parse is a corrupt row of
+/// `table`.
+pub(crate) fn parse_opt<T>(
+    row: &AnyRow,
+    column: &str,
+    table: &'static str,
+    parse: impl Fn(&str) -> Result<T, FieldError>,
+) -> Result<Option<T>> {
+    let value: Option<String> = row.try_get(column)?;
+    value
+        .as_deref()
+        .map(parse)
+        .transpose()
+        .map_err(|e| corrupt(table, e))
+}
+
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     let c = |e: FieldError| corrupt("users", e);
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
-    let civility: Option<String> = row.try_get("civility")?;
-    let email: Option<String> = row.try_get("email")?;
-    let login: Option<String> = row.try_get("login")?;
-    let tag: Option<String> = row.try_get("tag")?;
-    let user_key: Option<String> = row.try_get("user_key")?;
     Ok(User {
         id: row.try_get("id")?,
         kind: UserKind::parse(&kind).map_err(c)?,
         profile: Profile {
-            civility: civility
-                .as_deref()
-                .map(Civility::parse)
-                .transpose()
-                .map_err(c)?,
+            civility: parse_opt(row, "civility", "users", Civility::parse)?,
             last_name: row.try_get("last_name")?,
             first_name: row.try_get("first_name")?,
             function: row.try_get("function")?,
             phone: row.try_get("phone")?,
-            email: email.as_deref().map(Email::parse).transpose().map_err(c)?,
+            email: parse_opt(row, "email", "users", Email::parse)?,
             fax: row.try_get("fax")?,
             address: row.try_get("address")?,
             postal_code: row.try_get("postal_code")?,
             city: row.try_get("city")?,
             country: row.try_get("country")?,
         },
-        login: login.as_deref().map(Login::parse).transpose().map_err(c)?,
-        tag: tag.as_deref().map(Tag::parse).transpose().map_err(c)?,
+        login: parse_opt(row, "login", "users", Login::parse)?,
+        tag: parse_opt(row, "tag", "users", Tag::parse)?,
         department_id: row.try_get("department_id")?,
         status: UserStatus::parse(&status).map_err(c)?,
-        user_key: user_key
-            .as_deref()
-            .map(UserKey::parse)
-            .transpose()
-            .map_err(c)?,
+        user_key: parse_opt(row, "user_key", "users", UserKey::parse)?,
         home_account_id: row.try_get("home_account_id")?,
         main_contact: row.try_get::<i64, _>("main_contact")? != 0,
         created_at: row.try_get("created_at")?,

@@ -7,7 +7,7 @@
 
 use sesame_domain::secrets::{Cipher, KeyHasher};
 
-use crate::{Backend, Store, StoreSecrets};
+use crate::db::{Backend, Store, StoreSecrets};
 
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

@@ -12,8 +12,8 @@ use sqlx::Row;
 use crate::db::Store;
 use crate::error::{corrupt, Result, RuleViolation, StoreError};
 use crate::records::{
-    insert_link, insert_token, insert_user_row, revoke_user_sessions, update_profile,
-    user_after_insert, UserRow,
+    insert_link, insert_token, insert_user_row, revoke_user_sessions, update_link_rights,
+    update_profile, user_after_insert, UserRow,
 };
 use crate::rows::{user_from_row, user_snapshot as snapshot, USER_COLS};
 use crate::write::{NewAudit, NewChange};
@@ -318,15 +318,8 @@ impl Store {
         }
         let old_rights = self.link(user_id, account_id).await?.rights;
         if let Some(rights) = upd.rights {
-            match before.kind {
-                UserKind::Advanced => rights.check_advanced()?,
-                UserKind::Standard => rights.check_standard()?,
-            }
-            if before.main_contact && rights != old_rights {
-                return Err(StoreError::Rule(RuleViolation::MainContactRights));
-            }
-            let account = self.account(account_id).await?;
-            RightSet::check_delegation(rights, account.entitlements)?;
+            self.check_link_rights(&before, account_id, rights, rights == old_rights)
+                .await?;
         }
         self.check_profile_edit(&actor, &before, &upd.profile, Some(account_id))
             .await?;
@@ -340,12 +333,7 @@ impl Store {
             .await?;
         let rights = upd.rights.unwrap_or(old_rights);
         if rights != old_rights {
-            sqlx::query("UPDATE links SET rights = $1 WHERE user_id = $2 AND account_id = $3")
-                .bind(rights.to_db())
-                .bind(user_id)
-                .bind(account_id)
-                .execute(&mut *w.tx)
-                .await?;
+            update_link_rights(&mut w, user_id, account_id, rights).await?;
             w.change(NewChange::new(
                 ChangeKind::Link,
                 Some(account_id),
