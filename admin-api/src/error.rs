@@ -59,7 +59,10 @@ pub enum ApiError {
     /// 410 `invitation_used`.
     InvitationUsed,
     /// 422 `invalid`: a field failed validation (names it; the message starts with it).
-    Invalid { field: Option<String>, message: Text },
+    Invalid {
+        field: Option<String>,
+        message: Text,
+    },
     /// 429 `too_many_attempts`: the sign-in throttle refused, unverified.
     TooManyAttempts { retry_after: u64 },
     /// 429 `too_many_requests`: the background slots are all taken.
@@ -256,9 +259,13 @@ impl ApiError {
 fn framework_code(status: StatusCode) -> (&'static str, &'static str) {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "request body too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
         StatusCode::NOT_FOUND => ("no_route", "no such endpoint: see /admin/openapi.json"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this endpoint")
+        }
         StatusCode::UNPROCESSABLE_ENTITY => ("invalid", "the request could not be understood"),
         s if s.is_client_error() => ("bad_request", "malformed request"),
         _ => ("internal", "internal error"),
@@ -408,4 +415,58 @@ pub async fn json_rejections(resp: Response) -> Response {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(resp: Response) -> String {
+        let b = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_one_json_shape() {
+        let d = DelegationError {
+            id: "ws_postage".into(),
+            label: "Affranchissement".into(),
+        };
+        let resp = ApiError::Delegation(d.clone()).into_response();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            body(resp).await,
+            format!(
+                r#"{{"error":{{"code":"delegation","field":"rights","message":"{d}","right":"ws_postage"}}}}"#
+            )
+        );
+        let resp = ApiError::Unauthorized.into_response();
+        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let resp = ApiError::TooManyAttempts { retry_after: 7 }.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(
+            body(ApiError::Framework(StatusCode::NOT_FOUND).into_response()).await,
+            r#"{"error":{"code":"no_route","message":"no such endpoint: see /admin/openapi.json"}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_carry_their_detail_to_the_log_layer_not_to_the_caller() {
+        let resp = ApiError::Internal("secret detail".into()).into_response();
+        let d = resp.extensions().get::<ServerErrorDetail>().cloned();
+        assert!(d.is_some_and(|d| !d.unavailable && d.detail == "secret detail"));
+        let text = body(resp).await;
+        assert_eq!(
+            text,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#
+        );
+        let resp = ApiError::Invalid {
+            field: Some("x".into()),
+            message: "x: bad".into(),
+        }
+        .into_response();
+        assert!(resp.extensions().get::<ServerErrorDetail>().is_none());
+    }
 }

@@ -242,4 +242,50 @@ mod tests {
         let e = parse_json::<T>(br#"{"lastName":"x","#).unwrap_err();
         assert_eq!(e.status(), 400);
     }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Inner {
+        last_name: String,
+        email: Option<sesame_domain::Email>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Flat {
+        #[serde(flatten, deserialize_with = "flattened")]
+        inner: Inner,
+        n: Option<u32>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        form: Flat,
+    }
+
+    #[test]
+    fn errors_in_flattened_fields_name_the_field() {
+        let e = parse_json::<Flat>(br#"{"lastName":5}"#).unwrap_err();
+        assert_eq!((e.status().as_u16(), e.field()), (422, Some("lastName")));
+        assert_eq!(
+            e.message(),
+            "lastName: invalid type: integer `5`, expected a string"
+        );
+        let e = parse_json::<Flat>(br#"{"lastName":"x","email":"nope"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("email"));
+        let e = parse_json::<Flat>(br#"{"n":1}"#).unwrap_err();
+        assert_eq!(e.field(), Some("lastName"));
+        assert_eq!(e.message(), "lastName: missing field `lastName`");
+        let e = parse_json::<Flat>(br#"{"lastName":"x","bogus":1}"#).unwrap_err();
+        assert_eq!(e.field(), Some("bogus"));
+        let e = parse_json::<Flat>(br#"{"lastName":"x","n":"1"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("n"));
+        let e = parse_json::<Outer>(br#"{"form":{"lastName":[]}}"#).unwrap_err();
+        assert_eq!(e.field(), Some("form.lastName"));
+        assert!(parse_json::<Flat>(br#"{"lastName":"x","email":null}"#).is_ok());
+    }
 }

@@ -5,6 +5,8 @@
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use crate::error::ApiResult;
+
 pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -36,6 +38,16 @@ fn page(title: &str, body: &str) -> Response {
         html,
     )
         .into_response()
+}
+
+/// For a browser, a refusal is the error page (`Ok(Err(page))`); for anyone else it stays the
+/// JSON error.
+pub fn refusal_page<T>(r: ApiResult<T>, browser: bool) -> ApiResult<Result<T, Response>> {
+    match r {
+        Ok(x) => Ok(Ok(x)),
+        Err(e) if browser => Ok(Err((e.status(), error_page(&e.message())).into_response())),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn error_page(message: &str) -> Response {

@@ -58,10 +58,22 @@ impl ImportWorker {
         let lines = match csvio::lines(&text) {
             Ok(l) => l,
             Err(e) => {
-                let rows = vec![(1usize, String::new(), String::new(), String::new(), e.message())];
+                let rows = vec![(
+                    1usize,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    e.message(),
+                )];
                 let _ = self
                     .store
-                    .finish_import(job.id, ImportStatus::Failed, 0, 0, &csvio::result_file(&rows))
+                    .finish_import(
+                        job.id,
+                        ImportStatus::Failed,
+                        0,
+                        0,
+                        &csvio::result_file(&rows),
+                    )
                     .await;
                 return;
             }
@@ -98,9 +110,8 @@ impl ImportWorker {
                                     rights,
                                     department_id: None,
                                 };
-                                let (status, created) = self
-                                    .create(&account, new, job.id, line.number)
-                                    .await;
+                                let (status, created) =
+                                    self.create(&account, new, job.id, line.number).await;
                                 ok_count += i64::from(created);
                                 status
                             }
@@ -108,10 +119,19 @@ impl ImportWorker {
                     }
                 }
             };
-            rows.push((line.number, line.last_name, line.first_name, line.email, status));
+            rows.push((
+                line.number,
+                line.last_name,
+                line.first_name,
+                line.email,
+                status,
+            ));
             processed += 1;
             if !interrupted && processed % 100 == 0 {
-                let _ = self.store.import_progress(job.id, processed, ok_count).await;
+                let _ = self
+                    .store
+                    .import_progress(job.id, processed, ok_count)
+                    .await;
                 // Entitlements withdrawn during a long import apply to the lines that follow.
                 if let Ok(a) = self.store.account(account.id).await {
                     entitlements = a.entitlements;
@@ -168,7 +188,10 @@ impl ImportWorker {
                     return (csvio::STATUS_OK.to_owned(), true);
                 }
                 Err(StoreError::Delegation(d)) => {
-                    return (format!("Vous ne pouvez pas donner le droit {}", d.label), false)
+                    return (
+                        format!("Vous ne pouvez pas donner le droit {}", d.label),
+                        false,
+                    )
                 }
                 Err(StoreError::Invalid(f)) => {
                     return (

@@ -121,7 +121,7 @@ impl From<&Account> for AccountView {
     fn from(a: &Account) -> Self {
         AccountView {
             id: a.id,
-            number: a.number.clone(),
+            number: a.number,
             company: a.company.clone(),
             contract_type: a.contract_type.clone(),
             entitlements: a.entitlements,
@@ -213,7 +213,7 @@ impl<X: Serialize> UserView<X> {
             login: u.login.clone(),
             tag: u.tag.clone(),
             department_id: u.department_id,
-            user_key: u.user_key.clone(),
+            user_key: u.user_key,
             main_contact: u.main_contact,
             created_at: u.created_at,
             updated_at: u.updated_at,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sesame_domain::model::{AccountStatus, Actor};
 use sesame_domain::rights::{Grant, Right, ScopedRight, ADVANCED_GRANTS};
-use sesame_domain::{AccountNumber, Civility, Email, Profile, RightSet, Scope};
+use sesame_domain::{AccountNumber, Civility, Email, RightSet, Scope};
 
 use super::table::Routes;
 use crate::auth::{account_for, Caller, OperatorOnly};
@@ -114,17 +114,18 @@ struct NewAccount {
     departments: Vec<String>,
     /// The main contact (seed 004): created with the account, same rights as the account.
     #[serde(default)]
-    contact: Option<Contact>,
+    contact: Option<Profile>,
 }
 
 fn default_contract() -> String {
     "PRIVILEGE".to_owned()
 }
 
-/// The main contact's identity: every text field given, unknown fields ignored.
+/// The main contact's identity: every text field given, unknown fields ignored. (Named like
+/// the domain's type: serde's messages name it.)
 #[derive(Deserialize)]
-#[serde(rename = "Profile", rename_all = "camelCase")]
-struct Contact {
+#[serde(rename_all = "camelCase")]
+struct Profile {
     civility: Option<Civility>,
     last_name: String,
     first_name: String,
@@ -138,9 +139,9 @@ struct Contact {
     country: String,
 }
 
-impl From<Contact> for Profile {
-    fn from(c: Contact) -> Profile {
-        Profile {
+impl From<Profile> for sesame_domain::Profile {
+    fn from(c: Profile) -> Self {
+        sesame_domain::Profile {
             civility: c.civility,
             last_name: c.last_name,
             first_name: c.first_name,
@@ -167,7 +168,7 @@ impl From<NewAccount> for sesame_store::NewAccount {
             upstream_login: a.upstream_login,
             upstream_password: a.upstream_password,
             departments: a.departments,
-            contact: a.contact.map(Profile::from),
+            contact: a.contact.map(sesame_domain::Profile::from),
         }
     }
 }

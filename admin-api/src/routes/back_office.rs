@@ -22,22 +22,46 @@ pub fn routes(r: Routes) -> Routes {
     r.route(
         "/admin/v1/accounts/{n}/users/{id}/status",
         put(set_user_status),
-        [op("put", "Enable or disable a user's access with a comment (audited)", ADMIN, Some("Status"), 200)],
+        [op(
+            "put",
+            "Enable or disable a user's access with a comment (audited)",
+            ADMIN,
+            Some("Status"),
+            200,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/users/{id}/impersonate",
         post(impersonate),
-        [op("post", "Open a short, audited session acting as the user", ADMIN, Some("Impersonate"), 201)],
+        [op(
+            "post",
+            "Open a short, audited session acting as the user",
+            ADMIN,
+            Some("Impersonate"),
+            201,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/users/{id}/messages",
         post(write_message),
-        [op("post", "Write an e-mail to the user (outbox)", ADMIN, Some("Message"), 201)],
+        [op(
+            "post",
+            "Write an e-mail to the user (outbox)",
+            ADMIN,
+            Some("Message"),
+            201,
+        )],
     )
     .route(
         "/admin/v1/outbox",
         get(outbox),
-        [op("get", "E-mails queued or sent (to, limit)", OPERATOR, None, 200)],
+        [op(
+            "get",
+            "E-mails queued or sent (to, limit)",
+            OPERATOR,
+            None,
+            200,
+        )],
     )
     .schemas([
         ("Impersonate", obj(&[], &[("comment", max_len(500))])),
@@ -82,7 +106,9 @@ async fn set_user_status(
     check_comment(b.comment.as_deref())?;
     let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
     if u.main_contact {
-        return Err(ApiError::Rule("the main contact follows its account".into()));
+        return Err(ApiError::Rule(
+            "the main contact follows its account".into(),
+        ));
     }
     check_exclusive(&state, &caller, a.id, &u).await?;
     let after = state
@@ -242,4 +268,3 @@ async fn outbox(State(state): State<AppState>, _op: OperatorOnly, q: Query) -> R
         items: items.into_iter().map(MailView::from).collect::<Vec<_>>(),
     })
 }
-

@@ -2,8 +2,8 @@
 //! lines are processed by `import_worker`), its progress and result file, and the export.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,27 +24,57 @@ pub fn routes(r: Routes, max_import_bytes: usize) -> Routes {
     r.route(
         "/admin/v1/accounts/{n}/imports/template",
         get(import_template),
-        [op("get", "Download the CSV import template", ADMIN, None, 200)],
+        [op(
+            "get",
+            "Download the CSV import template",
+            ADMIN,
+            None,
+            200,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/imports",
         post(upload_import).layer(DefaultBodyLimit::max(max_import_bytes)),
-        [op("post", "Upload a CSV (body = file; fileName query); processed in the background", ADMIN, Some("Csv"), 202)],
+        [op(
+            "post",
+            "Upload a CSV (body = file; fileName query); processed in the background",
+            ADMIN,
+            Some("Csv"),
+            202,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/imports/current",
         get(current_import),
-        [op("get", "Progress of the current import and availability of its result", ADMIN, None, 200)],
+        [op(
+            "get",
+            "Progress of the current import and availability of its result",
+            ADMIN,
+            None,
+            200,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/imports/current/result",
         get(import_result),
-        [op("get", "Download the result file (kept 7 days)", ADMIN, None, 200)],
+        [op(
+            "get",
+            "Download the result file (kept 7 days)",
+            ADMIN,
+            None,
+            200,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/exports/advanced-users",
         get(export_advanced),
-        [op("get", "Export advanced users with delegated rights (CSV, `;`, UTF-8 BOM)", ADMIN, None, 200)],
+        [op(
+            "get",
+            "Export advanced users with delegated rights (CSV, `;`, UTF-8 BOM)",
+            ADMIN,
+            None,
+            200,
+        )],
     )
 }
 

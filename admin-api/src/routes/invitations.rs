@@ -3,9 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use sesame_domain::model::{Millis, User};
 use sesame_domain::secrets::check_password_policy;
 use sesame_domain::{AccountNumber, Login, RightSet, Tag, UserKey};
 use sesame_store::StoreError;
@@ -47,6 +47,24 @@ pub fn routes(r: Routes) -> Routes {
     )])
 }
 
+/// Mails `u` its invitation from `company`: where it went, whether it was queued.
+pub async fn send(
+    state: &AppState,
+    u: &User,
+    company: &str,
+    token: &str,
+    lang: &str,
+    expires_at: Millis,
+) -> SentView {
+    let (sent_to, queued) =
+        mail::send_invitation(&state.store, &state.cfg.public_url, u, company, token, lang).await;
+    SentView {
+        expires_at,
+        sent_to,
+        queued,
+    }
+}
+
 async fn resend_invitation(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,14 +77,7 @@ async fn resend_invitation(
         .store
         .resend_invitation(caller.actor(), a.id, parse_id(&id)?)
         .await?;
-    let (sent_to, queued) =
-        mail::send_invitation(&state.store, &state.cfg.public_url, &u, &a.company, &token, &lang)
-            .await;
-    ok(SentView {
-        expires_at: inv.expires_at,
-        sent_to,
-        queued,
-    })
+    ok(send(&state, &u, &a.company, &token, &lang, inv.expires_at).await)
 }
 
 /// The invitation's own words for a link that no longer works.
@@ -113,12 +124,9 @@ async fn get_invitation(
         .invitation_by_token(&token)
         .await
         .map_err(invitation_error);
-    let (inv, u) = match found {
+    let (inv, u) = match html::refusal_page(found, wants_html)? {
         Ok(x) => x,
-        Err(e) if wants_html => {
-            return Ok((e.status(), html::error_page(&e.message())).into_response())
-        }
-        Err(e) => return Err(e),
+        Err(page) => return Ok(page),
     };
     let a = state.store.account(inv.account_id).await?;
     if wants_html {
@@ -194,7 +202,7 @@ async fn accept_invitation(
     mail::notify_rights(&state.store, &act.user, &a.company, act.rights, &lang).await;
     created(Accepted {
         user: UserView::new(&act.user, None),
-        user_key: act.user.user_key.clone(),
+        user_key: act.user.user_key,
         connection_key: act.connection_key.expose().to_owned(),
         connection_key_notice: "Cette clé de connexion n'est affichée qu'une fois : conservez-la. This connection key is shown only once.",
         accounts: [LinkedAccount {

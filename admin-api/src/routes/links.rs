@@ -20,17 +20,35 @@ pub fn routes(r: Routes) -> Routes {
     r.route(
         "/admin/v1/accounts/{n}/links",
         post(associate),
-        [op("post", "Associate an existing advanced user found by user key, with rights", ADMIN, Some("Associate"), 201)],
+        [op(
+            "post",
+            "Associate an existing advanced user found by user key, with rights",
+            ADMIN,
+            Some("Associate"),
+            201,
+        )],
     )
     .route(
         "/admin/v1/accounts/{n}/links/{id}",
         delete(unlink),
-        [op("delete", "Remove the link with an advanced user (the user is kept)", ADMIN, None, 204)],
+        [op(
+            "delete",
+            "Remove the link with an advanced user (the user is kept)",
+            ADMIN,
+            None,
+            204,
+        )],
     )
     .route(
         "/admin/v1/advanced-users/{userKey}",
         get(find_advanced),
-        [op("get", "Find an advanced user by user key to confirm its identity", ADMIN, None, 200)],
+        [op(
+            "get",
+            "Find an advanced user by user key to confirm its identity",
+            ADMIN,
+            None,
+            200,
+        )],
     )
     .schemas([(
         "Associate",

@@ -22,19 +22,37 @@ pub fn routes(r: Routes) -> Routes {
         "/admin/v1/me",
         get(me).patch(update_me),
         [
-            op("get", "My account: details, user key, rights per account", SESSION, None, 200),
+            op(
+                "get",
+                "My account: details, user key, rights per account",
+                SESSION,
+                None,
+                200,
+            ),
             op("patch", "Change my details", "user", Some("UserEdit"), 200),
         ],
     )
     .route(
         "/admin/v1/me/connection-key",
         post(regenerate_key),
-        [op("post", "Regenerate my connection key (optional graceSeconds); shown once", "user", Some("Regenerate"), 200)],
+        [op(
+            "post",
+            "Regenerate my connection key (optional graceSeconds); shown once",
+            "user",
+            Some("Regenerate"),
+            200,
+        )],
     )
     .route(
         "/admin/v1/me/password",
         post(change_password),
-        [op("post", "Change my password (user or account admin; current one required)", "user, account admin", Some("Password"), 204)],
+        [op(
+            "post",
+            "Change my password (user or account admin; current one required)",
+            "user, account admin",
+            Some("Password"),
+            204,
+        )],
     )
     .schemas([
         (

@@ -4,7 +4,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sesame_domain::model::{Actor, UserStatus};
@@ -77,7 +76,13 @@ async fn send_password_reset(
         .await?;
     let link = mail::password_reset_link(&state.cfg.public_url, &token);
     let to = mail::address_of(&u);
-    let queued = mail::send(&state.store, &to, &mail::password_reset(&lang, &link), &lang).await;
+    let queued = mail::send(
+        &state.store,
+        &to,
+        &mail::password_reset(&lang, &link),
+        &lang,
+    )
+    .await;
     ok(SentView {
         expires_at: expires,
         sent_to: to,
@@ -175,17 +180,14 @@ async fn get_password_reset(
     Path(token): Path<String>,
 ) -> Res {
     let wants_html = html::wants_html(&headers);
-    let (_, u) = match state
+    let found = state
         .store
         .password_reset_by_token(&token)
         .await
-        .map_err(reset_error)
-    {
+        .map_err(reset_error);
+    let (_, u) = match html::refusal_page(found, wants_html)? {
         Ok(x) => x,
-        Err(e) if wants_html => {
-            return Ok((e.status(), html::error_page(&e.message())).into_response())
-        }
-        Err(e) => return Err(e),
+        Err(page) => return Ok(page),
     };
     let login = u
         .login

@@ -14,7 +14,9 @@ use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::forms::{check_new_password, check_text, lang_of, parse_id, ProfileForm, UserEditIn};
 use crate::openapi::{lang, max_len, obj, op, profile_props, rights, s, ADMIN, REQUIRED_PROFILE};
-use crate::views::{created, no_content, ok, rights_detail, Page, Res, RightView, SentView, UserView};
+use crate::views::{
+    created, no_content, ok, rights_detail, Page, Res, RightView, SentView, UserView,
+};
 use crate::{mail, AppState};
 
 pub fn routes(r: Routes) -> Routes {
@@ -209,18 +211,19 @@ async fn create_advanced_user(
             },
         )
         .await?;
-    let (sent_to, queued) =
-        mail::send_invitation(&state.store, &state.cfg.public_url, &u, &a.company, &token, &lang)
-            .await;
     created(UserView::with(
         &u,
         Some(b.rights),
         Invited {
-            invitation: SentView {
-                expires_at: inv.expires_at,
-                sent_to,
-                queued,
-            },
+            invitation: super::invitations::send(
+                &state,
+                &u,
+                &a.company,
+                &token,
+                &lang,
+                inv.expires_at,
+            )
+            .await,
         },
     ))
 }
