@@ -88,7 +88,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
         if !state.operator_token.is_empty()
             && ct_eq(token.as_bytes(), state.operator_token.as_bytes())
         {
@@ -98,7 +98,7 @@ impl FromRequestParts<AppState> for Caller {
             .store
             .session_by_token(token)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or(ApiError::Unauthorized)?;
         // A disabled account or user authenticates nothing, even with a session opened before.
         match (
             session.kind,
@@ -133,7 +133,7 @@ impl FromRequestParts<AppState> for Caller {
                     by_operator: kind == SessionKind::OperatorImpersonation,
                 })
             }
-            _ => Err(ApiError::unauthorized()),
+            _ => Err(ApiError::Unauthorized),
         }
     }
 }
@@ -144,9 +144,9 @@ async fn active_account(state: &AppState, account_id: i64) -> ApiResult<()> {
         .store
         .account(account_id)
         .await
-        .map_err(|_| ApiError::unauthorized())?;
+        .map_err(|_| ApiError::Unauthorized)?;
     if account.status != AccountStatus::Active {
-        return Err(ApiError::unauthorized());
+        return Err(ApiError::Unauthorized);
     }
     Ok(())
 }
@@ -157,9 +157,9 @@ async fn active_user(state: &AppState, user_id: i64) -> ApiResult<User> {
         .store
         .user(user_id)
         .await
-        .map_err(|_| ApiError::unauthorized())?;
+        .map_err(|_| ApiError::Unauthorized)?;
     if user.status != UserStatus::Active {
-        return Err(ApiError::unauthorized());
+        return Err(ApiError::Unauthorized);
     }
     Ok(user)
 }
@@ -187,7 +187,7 @@ impl FromRequestParts<AppState> for OperatorOnly {
 pub async fn account_for(state: &AppState, caller: &Caller, n: &str) -> ApiResult<Account> {
     match caller {
         Caller::Operator => {
-            let number = AccountNumber::parse(n).map_err(|_| ApiError::not_found("account"))?;
+            let number = AccountNumber::parse(n).map_err(|_| ApiError::NotFound("account"))?;
             Ok(state.store.account_by_number(&number).await?)
         }
         Caller::Admin { account_id } => {
@@ -195,7 +195,7 @@ pub async fn account_for(state: &AppState, caller: &Caller, n: &str) -> ApiResul
             if n == "me" || n == account.number.as_str() {
                 Ok(account)
             } else {
-                Err(ApiError::not_found("account"))
+                Err(ApiError::NotFound("account"))
             }
         }
         Caller::User { .. } | Caller::Impersonating { .. } => Err(ApiError::forbidden(

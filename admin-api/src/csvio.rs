@@ -377,10 +377,10 @@ mod tests {
             "Erreur sur les informations de l'utilisateur (PRENOM)"
         );
         let e = check_upload(b"NOM;PRENOM\nA;B\n", 10).err().unwrap();
-        assert_eq!(e.field.as_deref(), Some("FONCTION"));
+        assert_eq!(e.field(), Some("FONCTION"));
         let e = check_upload(b"NOM;PRENOM;FONCTION;EMAIL;TELEPHONE;ADRESSE GEOGRAPHIQUE;CODE POSTAL;VILLE;TELEPORT\n", 10)
             .err()
             .unwrap();
-        assert_eq!(e.field.as_deref(), Some("TELEPORT"));
+        assert_eq!(e.field(), Some("TELEPORT"));
     }
 }

@@ -35,21 +35,56 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
+/// Marks the path of an error raised inside a flattened struct (see [`flattened`]).
+const FLAT_PATH: char = '\u{1f}';
+
+/// `#[serde(flatten, deserialize_with = "crate::extract::flattened")]`: serde deserializes a
+/// flattened struct from buffered values, out of sight of the path tracking, so a wrong value
+/// there would name no field. This tracks the path inside and carries it in the message, which
+/// [`parse_json`] reads back: the error names the field as if the struct were not flattened.
+pub fn flattened<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde_path_to_error::deserialize(d).map_err(|e| {
+        let path = e.path().to_string();
+        serde::de::Error::custom(format_args!(
+            "{FLAT_PATH}{path}{FLAT_PATH}{}",
+            e.into_inner()
+        ))
+    })
+}
+
+/// The path and message of an error, with a flattened struct's inner path joined on.
+fn unflatten(path: String, message: String) -> (String, String) {
+    let Some((inner, message)) = message
+        .strip_prefix(FLAT_PATH)
+        .and_then(|m| m.split_once(FLAT_PATH))
+    else {
+        return (path, message);
+    };
+    let path = match (path.as_str(), inner) {
+        (".", i) => i.to_owned(),
+        (p, ".") => p.to_owned(),
+        (p, i) => format!("{p}.{i}"),
+    };
+    (path, message.to_owned())
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = inner.to_string();
+        let (path, message) = unflatten(path, inner.to_string());
         match inner.classify() {
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "malformed_json",
+            | serde_json::error::Category::Io => ApiError::malformed_json(
                 format!("malformed JSON: {message}"),
-            )
-            .with_field(field_of(&path, &message)),
+                Some(field_of(&path, &message)),
+            ),
             serde_json::error::Category::Data => {
                 let field = field_of(&path, &message);
                 // Strip serde's " at line L column C": the field says where.
@@ -62,13 +97,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })?;
-    de.end().map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("malformed JSON: {e}"),
-        )
-    })?;
+    de.end()
+        .map_err(|e| ApiError::malformed_json(format!("malformed JSON: {e}"), None))?;
     Ok(value)
 }
 
@@ -84,21 +114,28 @@ where
             .await
             .map_err(|e| {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(e.status(), "too_large", "request body too large")
+                    ApiError::Framework(e.status())
                 } else {
                     ApiError::bad_request("cannot read the request body")
                 }
             })?;
         if bytes.is_empty() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "malformed_json",
+            return Err(ApiError::malformed_json(
                 "a JSON body is required",
-            )
-            .with_field("body"));
+                Some("body".to_owned()),
+            ));
         }
         parse_json(&bytes).map(Json)
     }
+}
+
+/// A JSON body that may be left out (empty or blank): then `T::default()`. Parsed by the
+/// handler after its own checks, so a caller who may not act learns nothing from the body.
+pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(bytes)
 }
 
 /// Query parameters, read leniently and converted by the handlers with named errors.
@@ -192,17 +229,63 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let e = parse_json::<T>(br#"{"lastName":"a","rights":[],"bogus":1}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("bogus"));
-        assert_eq!(e.status, 422);
+        assert_eq!(e.field(), Some("bogus"));
+        assert_eq!(e.status(), 422);
         let e = parse_json::<T>(br#"{"lastName":5,"rights":[]}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("lastName"));
+        assert_eq!(e.field(), Some("lastName"));
         let e = parse_json::<T>(br#"{"lastName":"x","rights":["teleport"]}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("rights"));
+        assert_eq!(e.field(), Some("rights"));
         let e = parse_json::<T>(br#"{"rights":[]}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("lastName"));
+        assert_eq!(e.field(), Some("lastName"));
         let e = parse_json::<T>(br#"{"lastName":"x","rights":[],"n":"7"}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("n"));
+        assert_eq!(e.field(), Some("n"));
         let e = parse_json::<T>(br#"{"lastName":"x","#).unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.status(), 400);
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Inner {
+        last_name: String,
+        email: Option<sesame_domain::Email>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Flat {
+        #[serde(flatten, deserialize_with = "flattened")]
+        inner: Inner,
+        n: Option<u32>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        form: Flat,
+    }
+
+    #[test]
+    fn errors_in_flattened_fields_name_the_field() {
+        let e = parse_json::<Flat>(br#"{"lastName":5}"#).unwrap_err();
+        assert_eq!((e.status().as_u16(), e.field()), (422, Some("lastName")));
+        assert_eq!(
+            e.message(),
+            "lastName: invalid type: integer `5`, expected a string"
+        );
+        let e = parse_json::<Flat>(br#"{"lastName":"x","email":"nope"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("email"));
+        let e = parse_json::<Flat>(br#"{"n":1}"#).unwrap_err();
+        assert_eq!(e.field(), Some("lastName"));
+        assert_eq!(e.message(), "lastName: missing field `lastName`");
+        let e = parse_json::<Flat>(br#"{"lastName":"x","bogus":1}"#).unwrap_err();
+        assert_eq!(e.field(), Some("bogus"));
+        let e = parse_json::<Flat>(br#"{"lastName":"x","n":"1"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("n"));
+        let e = parse_json::<Outer>(br#"{"form":{"lastName":[]}}"#).unwrap_err();
+        assert_eq!(e.field(), Some("form.lastName"));
+        assert!(parse_json::<Flat>(br#"{"lastName":"x","email":null}"#).is_ok());
     }
 }

@@ -9,17 +9,31 @@ use std::task::{Context, Poll, Waker};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+/// What a refused body is answered with: the status and the field named.
+#[derive(Debug)]
+pub struct Rejection {
+    pub status: axum::http::StatusCode,
+    pub field: Option<String>,
+}
 
 /// The JSON body extractor's parser (every JSON endpoint): 400 for malformed JSON, 422 naming the
 /// field for a value of the wrong shape.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    crate::extract::parse_json(bytes)
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
+    crate::extract::parse_json(bytes).map_err(|e| Rejection {
+        status: e.status(),
+        field: e.field().map(str::to_owned),
+    })
+}
+
+/// The profile fields of the edit forms (the invitation and user forms), flattened into each
+/// of them: the same parser, as a form carries them.
+pub fn parse_profile_edit(bytes: &[u8]) -> Result<(), Rejection> {
+    parse_json::<crate::forms::UserEditIn>(bytes).map(|_| ())
 }
 
 /// The HTML escaper of the pages the e-mail links open.
 pub fn escape(s: &str) -> String {
-    crate::html::escape(s)
+    crate::html::escape(s).into_owned()
 }
 
 /// The error page's HTML.

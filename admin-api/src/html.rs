@@ -5,6 +5,8 @@
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use crate::error::ApiResult;
+
 pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -12,19 +14,9 @@ pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Escapes text for HTML bodies and quoted attributes (`&`, `<`, `>`, `"`, `'`).
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_quoted_attribute(s)
 }
 
 fn page(title: &str, body: &str) -> Response {
@@ -46,6 +38,16 @@ fn page(title: &str, body: &str) -> Response {
         html,
     )
         .into_response()
+}
+
+/// For a browser, a refusal is the error page (`Ok(Err(page))`); for anyone else it stays the
+/// JSON error.
+pub fn refusal_page<T>(r: ApiResult<T>, browser: bool) -> ApiResult<Result<T, Response>> {
+    match r {
+        Ok(x) => Ok(Ok(x)),
+        Err(e) if browser => Ok(Err((e.status(), error_page(&e.message())).into_response())),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn error_page(message: &str) -> Response {
@@ -73,6 +75,18 @@ fn field(name: &str, label: &str, value: &str, kind: &str) -> String {
     )
 }
 
+/// The password and its confirmation, the submit button and the place for the answer.
+fn finish_form(form: &mut String, password_label: &str) {
+    form.push_str(&field("password", password_label, "", "password"));
+    form.push_str(&field(
+        "passwordConfirmation",
+        "Confirmer Mot de passe*",
+        "",
+        "password",
+    ));
+    form.push_str("<button type=\"submit\">Enregistrer</button></form><div id=\"out\"></div>");
+}
+
 /// The confirmation form, pre-filled with what the admin entered.
 pub fn invitation_page(
     company: &str,
@@ -95,14 +109,7 @@ pub fn invitation_page(
         form.push_str(&field(n, l, v, "text"));
     }
     form.push_str(&field("login", "Identifiant*", "", "text"));
-    form.push_str(&field("password", "Mot de passe*", "", "password"));
-    form.push_str(&field(
-        "passwordConfirmation",
-        "Confirmer Mot de passe*",
-        "",
-        "password",
-    ));
-    form.push_str("<button type=\"submit\">Enregistrer</button></form><div id=\"out\"></div>");
+    finish_form(&mut form, "Mot de passe*");
     let list: String = rights
         .iter()
         .map(|r| format!("<li>{}</li>", escape(r)))
@@ -122,14 +129,7 @@ pub fn invitation_page(
 
 pub fn reset_page(login: &str) -> Response {
     let mut form = String::from("<form id=\"f\">");
-    form.push_str(&field("password", "Nouveau mot de passe*", "", "password"));
-    form.push_str(&field(
-        "passwordConfirmation",
-        "Confirmer Mot de passe*",
-        "",
-        "password",
-    ));
-    form.push_str("<button type=\"submit\">Enregistrer</button></form><div id=\"out\"></div>");
+    finish_form(&mut form, "Nouveau mot de passe*");
     let body = format!(
         "<p>Identifiant : <b>{}</b></p>{form}{}",
         escape(login),
@@ -144,7 +144,7 @@ mod tests {
     fn escapes() {
         assert_eq!(
             super::escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
         );
     }
 }

@@ -8,7 +8,7 @@ use sesame_domain::RightSet;
 use sesame_store::Store;
 use tokio::sync::watch;
 
-use crate::SmtpConfig;
+use crate::config::SmtpConfig;
 
 pub struct Mail {
     pub subject: String,
@@ -136,6 +136,47 @@ pub async fn notify_rights(
         )
         .await;
     }
+}
+
+/// The link of an invitation e-mail (the API's own URL: a browser gets the form).
+pub fn invitation_link(public_url: &str, token: &str) -> String {
+    format!(
+        "{}/admin/v1/invitations/{token}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// The link of a password-reset e-mail.
+pub fn password_reset_link(public_url: &str, token: &str) -> String {
+    format!(
+        "{}/admin/v1/password-resets/{token}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// The address of a user's mails (empty when it has none).
+pub fn address_of(user: &sesame_domain::User) -> String {
+    user.profile
+        .email
+        .as_ref()
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// Queues an invitation to `user` from `company`: the address it went to and whether it was
+/// queued.
+pub async fn send_invitation(
+    store: &Store,
+    public_url: &str,
+    user: &sesame_domain::User,
+    company: &str,
+    token: &str,
+    lang: &str,
+) -> (String, bool) {
+    let to = address_of(user);
+    let link = invitation_link(public_url, token);
+    let queued = send(store, &to, &invitation(lang, company, &link), lang).await;
+    (to, queued)
 }
 
 pub async fn send(store: &Store, to: &str, mail: &Mail, lang: &str) -> bool {

@@ -10,7 +10,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
-use axum::http::StatusCode;
 use axum::Extension;
 use sesame_throttle::{Permit, Refused, ThrottleConfig};
 use tokio::sync::Semaphore;
@@ -36,13 +35,9 @@ pub fn peer_ip(peer: &Peer) -> IpAddr {
 }
 
 fn refused(r: Refused) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        "too many failed sign-ins: try again later",
-    );
-    e.retry_after = Some(r.retry_after_secs());
-    e
+    ApiError::TooManyAttempts {
+        retry_after: r.retry_after_secs(),
+    }
 }
 
 impl Throttle {
@@ -63,13 +58,7 @@ impl Throttle {
     /// Runs `work` after the answer, on a bounded number of slots.
     pub fn off_request(&self, work: impl Future<Output = ()> + Send + 'static) -> ApiResult<()> {
         let Ok(slot) = self.background.clone().try_acquire_owned() else {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "too many requests: try again later",
-            );
-            e.retry_after = Some(1);
-            return Err(e);
+            return Err(ApiError::TooManyRequests);
         };
         tokio::spawn(async move {
             work.await;

@@ -1,0 +1,227 @@
+//! Password resets: the account admin e-mails a reset link; "Mot de passe oublié ?" (seed 000
+//! §3) does the same for whoever knows the login and the address on file; the link opens a
+//! public form (`/admin/v1/password-resets/{token}`: the token is the credential).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use sesame_domain::model::{Actor, UserStatus};
+use sesame_domain::secrets::check_password_policy;
+use sesame_store::StoreError;
+
+use super::back_office::check_exclusive;
+use super::table::Routes;
+use crate::auth::{account_for, Caller};
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::forms::{check_new_password, check_text, lang_of, parse_id};
+use crate::openapi::{obj, op, s, Op, ADMIN, PUBLIC, PUBLIC_TOKEN};
+use crate::views::{no_content, ok, reply, Res, SentView};
+use crate::{html, mail, AppState};
+
+pub fn routes(r: Routes) -> Routes {
+    r.route(
+        "/admin/v1/accounts/{n}/users/{id}/password-reset",
+        post(send_password_reset),
+        [op("post", "E-mail a password-reset link (24 h)", ADMIN, None, 200)],
+    )
+    .route(
+        "/admin/v1/password-resets",
+        post(forgot_password),
+        [Op {
+            too_many: Some("too many requests being handled: try again"),
+            ..op("post", "Forgotten password: login and e-mail on file; a reset link is mailed if they match (always 202)", PUBLIC, Some("Forgot"), 202)
+        }],
+    )
+    .route(
+        "/admin/v1/password-resets/{token}",
+        get(get_password_reset).post(do_password_reset),
+        [
+            op("get", "Check a password-reset link", PUBLIC_TOKEN, None, 200),
+            op("post", "Set a new password through a reset link", PUBLIC_TOKEN, Some("Reset"), 204),
+        ],
+    )
+    .schemas([
+        (
+            "Forgot",
+            obj(
+                &["login", "email"],
+                &[("login", s("string")), ("email", s("string")), ("lang", s("string"))],
+            ),
+        ),
+        (
+            "Reset",
+            obj(
+                &["password", "passwordConfirmation"],
+                &[("password", s("string")), ("passwordConfirmation", s("string"))],
+            ),
+        ),
+    ])
+}
+
+async fn send_password_reset(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((n, id)): Path<(String, String)>,
+    q: Query,
+) -> Res {
+    let a = account_for(&state, &caller, &n).await?;
+    let lang = lang_of(&state, q.str("lang"))?;
+    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
+    check_exclusive(&state, &caller, a.id, &u).await?;
+    let (u, token, expires) = state
+        .store
+        .create_password_reset(caller.actor(), Some(a.id), u.id)
+        .await?;
+    let link = mail::password_reset_link(&state.cfg.public_url, &token);
+    let to = mail::address_of(&u);
+    let queued = mail::send(
+        &state.store,
+        &to,
+        &mail::password_reset(&lang, &link),
+        &lang,
+    )
+    .await;
+    ok(SentView {
+        expires_at: expires,
+        sent_to: to,
+        queued,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ForgotIn {
+    login: String,
+    email: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Notice {
+    message: &'static str,
+}
+
+/// "Mot de passe oublié ?" (seed 000 §3): the login and the e-mail address on file. The answer is
+/// the same whether or not they match, so nobody can probe logins, and it takes as long: the
+/// lookup, the reset and the mail are done after the answer (on bounded slots).
+async fn forgot_password(State(state): State<AppState>, Json(b): Json<ForgotIn>) -> Res {
+    let lang = lang_of(&state, b.lang.as_deref())?;
+    check_text("login", &b.login, 64)?;
+    check_text("email", &b.email, 254)?;
+    let st = state.clone();
+    state.throttle.off_request(async move {
+        if let Err(e) = send_forgotten_reset(&st, &b.login, &b.email, &lang).await {
+            tracing::warn!(error = %e, "forgotten password: could not send the reset");
+        }
+    })?;
+    reply(
+        StatusCode::ACCEPTED,
+        Notice {
+            message: "Si ces informations correspondent à un compte, un e-mail a été envoyé. If these details match an account, an e-mail has been sent.",
+        },
+    )
+}
+
+async fn send_forgotten_reset(
+    state: &AppState,
+    login: &str,
+    email: &str,
+    lang: &str,
+) -> sesame_store::Result<()> {
+    let Some(u) = state.store.user_by_login(login).await? else {
+        return Ok(());
+    };
+    let matches = u
+        .profile
+        .email
+        .as_ref()
+        .is_some_and(|e| e.as_str().eq_ignore_ascii_case(email.trim()));
+    if !(matches && u.status == UserStatus::Active) {
+        return Ok(());
+    }
+    let (u, token, _) = state
+        .store
+        .create_password_reset(Actor::System, None, u.id)
+        .await?;
+    let link = mail::password_reset_link(&state.cfg.public_url, &token);
+    if let Some(to) = u.profile.email.as_ref() {
+        mail::send(
+            &state.store,
+            to.as_str(),
+            &mail::password_reset(lang, &link),
+            lang,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn reset_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(_) => ApiError::NotFound("password reset link"),
+        other => other.into(),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetView {
+    login: String,
+    last_name: String,
+    first_name: String,
+}
+
+async fn get_password_reset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Res {
+    let wants_html = html::wants_html(&headers);
+    let found = state
+        .store
+        .password_reset_by_token(&token)
+        .await
+        .map_err(reset_error);
+    let (_, u) = match html::refusal_page(found, wants_html)? {
+        Ok(x) => x,
+        Err(page) => return Ok(page),
+    };
+    let login = u
+        .login
+        .as_ref()
+        .map(|l| l.as_str().to_owned())
+        .unwrap_or_default();
+    if wants_html {
+        return Ok(html::reset_page(&login));
+    }
+    ok(ResetView {
+        login,
+        last_name: u.profile.last_name,
+        first_name: u.profile.first_name,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResetIn {
+    password: String,
+    password_confirmation: String,
+}
+
+async fn do_password_reset(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Json(b): Json<ResetIn>,
+) -> Res {
+    check_new_password(&b.password, &b.password_confirmation)?;
+    check_password_policy(&b.password)?;
+    state
+        .store
+        .reset_password(&token, &b.password)
+        .await
+        .map_err(reset_error)?;
+    no_content()
+}
