@@ -16,6 +16,7 @@ mod admin_queries;
 mod audit;
 mod db;
 mod error;
+mod feed;
 mod gateway_queries;
 mod imports;
 mod outbox;
@@ -32,6 +33,7 @@ pub use admin_queries::{AccountUser, UserFilter, UserUpdate, PASSWORD_RESET_TTL_
 pub use audit::AuditFilter;
 pub use db::{Backend, Store, StoreSecrets, WriteTx, NOTIFY_CHANNEL};
 pub use error::StoreError;
+pub use feed::ChangeFeed;
 pub use outbox::OutboxMail;
 pub use passwords::PasswordLimits;
 pub use principals::{PrincipalLink, PrincipalRecord};
