@@ -182,6 +182,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Service {
 }
 
 /// The path parameters of a route (v2 parcel id, claim id, invoice account and number).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn route_params(svc: Service, path: &str) -> Vec<&str> {
     match svc {
         Service::TrackingV2 => tracking_v2::id_segment(path).into_iter().collect(),
@@ -224,6 +225,7 @@ pub(crate) async fn dispatch(
 
 #[cfg(test)]
 mod tests {
+    use super::request::query_param;
     use super::*;
 
     #[test]
