@@ -152,3 +152,59 @@ pub fn account_entry(e: &GatewayError) -> Value {
     };
     json!({"code": code, "message": r.message})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: Resp) -> (u16, Value) {
+        use futures_util::FutureExt;
+        use http_body_util::BodyExt;
+        let status = r.status().as_u16();
+        let bytes = r
+            .into_body()
+            .collect()
+            .now_or_never()
+            .and_then(Result::ok)
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[test]
+    fn each_envelope_encodes_the_one_classification() {
+        let e = || GatewayError::Forbidden("ws_postage");
+        let (s, v) = body(e().into_response(Envelope::Messages, ""));
+        assert_eq!((s, &v["messages"][0]["id"]), (403, &json!("30002")));
+        let (s, v) = body(e().into_response(Envelope::Status, ""));
+        assert_eq!((s, &v["status"][0]["code"]), (200, &json!("202")));
+        let (s, v) = body(e().into_response(Envelope::ErrorCode, ""));
+        assert_eq!((s, &v["errorCode"]), (200, &json!(202)));
+        let (s, v) = body(e().into_response(Envelope::Own, ""));
+        assert_eq!(s, 403);
+        assert_eq!(v["error"]["code"], "forbidden");
+        assert_eq!(v["error"]["right"], "ws_postage");
+        let (s, v) = body(
+            GatewayError::AccountRequired {
+                field: "contractNumber",
+            }
+            .into_response(Envelope::Own, ""),
+        );
+        assert_eq!((s, &v["error"]["field"]), (400, &json!("contractNumber")));
+        let (s, v) = body(
+            GatewayError::UnknownParcel { id: "6A1".into() }
+                .into_response(Envelope::ReturnCode, ""),
+        );
+        assert_eq!((s, &v["idShip"]), (404, &json!("6A1")));
+        let (s, v) = body(e().into_response(Envelope::Link { json: true }, ""));
+        assert_eq!((s, &v["message"]), (403, &json!(LINK_DENIED)));
+        let r = GatewayError::RateLimited {
+            retry_after_secs: 0,
+        }
+        .into_response(Envelope::Status, "");
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+}

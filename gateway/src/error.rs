@@ -7,6 +7,9 @@ use std::borrow::Cow;
 
 use http::StatusCode;
 
+/// A handler's result.
+pub(crate) type R<T> = Result<T, GatewayError>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// Malformed request: the message says what is wrong (never echoes a secret).

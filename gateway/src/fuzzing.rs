@@ -12,9 +12,9 @@ pub use crate::envelope::Envelope;
 use crate::error::GatewayError;
 use crate::response::{html_escape, Resp};
 use crate::services;
-pub use crate::services::{Credentials, Service};
 /// The web services whose body carries the key or the account (their parse phase).
 pub use crate::services::Service as BodyService;
+pub use crate::services::{Credentials, Service};
 
 /// Where the router sends a request, as text: `NotFound`, `TrackingV2`, …
 pub fn route(method: &Method, path: &str) -> String {
@@ -87,7 +87,11 @@ pub fn parcel_page(v: &Value) -> String {
 }
 
 /// An error rendered in a service's envelope: status, content type and body.
-pub fn error_answer(e: GatewayError, envelope: Envelope, portal_url: &str) -> (u16, String, Vec<u8>) {
+pub fn error_answer(
+    e: GatewayError,
+    envelope: Envelope,
+    portal_url: &str,
+) -> (u16, String, Vec<u8>) {
     resp_parts(e.into_response(envelope, portal_url))
 }
 

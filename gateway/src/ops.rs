@@ -46,8 +46,7 @@ pub(crate) async fn handle_ops(gw: Arc<Inner>, req: http::Request<ReqBody>) -> R
             }
             // Ready when the database answers, or when the cache is warm enough to serve
             // known callers without it (SPEC §7).
-            let db =
-                tokio::time::timeout(Duration::from_secs(1), gw.auth.store().ping()).await;
+            let db = tokio::time::timeout(Duration::from_secs(1), gw.auth.store().ping()).await;
             if matches!(db, Ok(Ok(()))) || gw.auth.entry_count().await > 0 {
                 bytes_resp(StatusCode::OK, "text/plain", Bytes::from_static(b"ready\n"))
             } else {

@@ -32,3 +32,14 @@ pub fn bytes_resp(status: StatusCode, content_type: &'static str, body: Bytes) -
 pub fn html_escape(s: &str) -> std::borrow::Cow<'_, str> {
     html_escape::encode_double_quoted_attribute(s)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_markup_and_quotes_but_not_apostrophes() {
+        assert_eq!(
+            super::html_escape(r#"<a href="x">l'&</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;l'&amp;&lt;/a&gt;"
+        );
+    }
+}

@@ -98,12 +98,7 @@ impl ReloadableTls {
 fn certified_key(cfg: &TlsConfig) -> Result<CertifiedKey, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cfg.cert_path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            format!(
-                "gateway.tls.cert_path: cannot read {}: {e}",
-                cfg.cert_path
-            )
-        })?;
+        .map_err(|e| format!("gateway.tls.cert_path: cannot read {}: {e}", cfg.cert_path))?;
     if certs.is_empty() {
         return Err(format!(
             "gateway.tls.cert_path: no certificate in {}",
@@ -116,14 +111,12 @@ fn certified_key(cfg: &TlsConfig) -> Result<CertifiedKey, String> {
             cfg.key_path
         )
     })?;
-    let signing = provider().key_provider.load_private_key(key).map_err(|e| {
-        format!("gateway.tls.key_path: unusable private key: {e}")
-    })?;
+    let signing = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("gateway.tls.key_path: unusable private key: {e}"))?;
     let ck = CertifiedKey::new(certs, signing);
-    ck.keys_match().map_err(|e| {
-        format!(
-            "gateway.tls: certificate and key do not match: {e}"
-        )
-    })?;
+    ck.keys_match()
+        .map_err(|e| format!("gateway.tls: certificate and key do not match: {e}"))?;
     Ok(ck)
 }

@@ -18,8 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
 
 use crate::error::GatewayError;
-use crate::startup::StartupError;
 use crate::metrics::Metrics;
+use crate::startup::StartupError;
 
 /// Upstream answers larger than this are refused (invoice PDFs are the largest, a few hundred KiB).
 const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;

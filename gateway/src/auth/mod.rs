@@ -320,7 +320,6 @@ impl Authenticator {
         self.index(&hash, &p);
         self.cache.insert(hash, p);
     }
-
 }
 
 #[derive(Debug)]

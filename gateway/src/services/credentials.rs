@@ -4,8 +4,8 @@
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
+use super::kind::Service;
 use super::request::{header_bytes, text};
-use super::Service;
 
 /// What the parse phase reads off a request: the connection key (or legacy login/password),
 /// the explicit account, and for tracking the parcel.

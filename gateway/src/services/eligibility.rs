@@ -8,12 +8,13 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::fanout::fan_all;
+use super::kind::Service;
 use super::phases::{authenticate, forward_json, pass, select, strip_keys};
 use super::request::{parse_object, read_body, Req};
-use super::{Service, R};
 use crate::auth::Link;
 use crate::envelope::account_entry;
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::{bytes_resp, Resp};
 use crate::state::Inner;
 use crate::upstream::UpResp;

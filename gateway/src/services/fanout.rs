@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
 
-use super::Service;
+use super::kind::Service;
 use crate::auth::Link;
 use crate::state::Inner;
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sesame_domain::{Scope, ScopedRight};
 
 use super::fanout::fan_all;
+use super::kind::Service;
 use super::paging::{
     contains_ci, fan_private, page_answer, page_param, period, scoped_links, sort_recent_first,
     PAGE_SIZE,
@@ -15,9 +16,9 @@ use super::paging::{
 use super::parcels::own_auth;
 use super::phases::{forward_private, pass, private_creds};
 use super::request::{parse_object, percent_decode, query_param, read_body, text, Req};
-use super::{Service, R};
 use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::{bytes_resp, json_resp, Resp};
 use crate::state::Inner;
 use crate::upstream::UpResp;
@@ -109,8 +110,14 @@ pub(crate) async fn list(gw: &Inner, r: Req) -> R<Resp> {
 /// downloads its PDF.
 async fn fetch_visible_pdf(gw: &Inner, p: &Principal, l: &Link, number: &str) -> R<UpResp> {
     gw.limits.check_account(l.account_id)?;
-    let up = forward_private(gw, Service::Invoices, "/invoices/v1/list", private_creds(l), false)
-        .await?;
+    let up = forward_private(
+        gw,
+        Service::Invoices,
+        "/invoices/v1/list",
+        private_creds(l),
+        false,
+    )
+    .await?;
     let v = up
         .json()
         .ok_or_else(|| GatewayError::UpstreamUnavailable("unreadable answer".into()))?;

@@ -6,11 +6,12 @@ use serde_json::{json, Map, Value};
 use sesame_domain::Right;
 
 use super::credentials::credentials;
+use super::kind::Service;
 use super::phases::{authenticate, forward_json, inject_credentials, pass, select, strip_keys};
 use super::request::{header_bytes, parse_object, read_body, Req};
-use super::{Service, R};
 use crate::auth::Principal;
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::Resp;
 use crate::state::Inner;
 
@@ -20,7 +21,10 @@ pub(crate) const PREFIX: &str = "/sls-ws/SlsServiceWSRest/";
 pub(crate) fn routes(rest: &str) -> bool {
     matches!(
         rest,
-        "2.0/generateLabel" | "3.1/generateLabel" | "2.0/checkGenerateLabel" | "3.1/checkGenerateLabel"
+        "2.0/generateLabel"
+            | "3.1/generateLabel"
+            | "2.0/checkGenerateLabel"
+            | "3.1/checkGenerateLabel"
     )
 }
 

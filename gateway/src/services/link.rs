@@ -10,9 +10,9 @@ use sesame_domain::ScopedRight;
 use super::phases::authenticate;
 use super::request::{query_param, wants_json, Req};
 use super::tracking::{find_parcel, Lookup};
-use super::R;
 use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::{html_escape, html_resp, json_resp, Resp};
 use crate::state::Inner;
 

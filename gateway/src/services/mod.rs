@@ -10,6 +10,7 @@ mod credentials;
 mod eligibility;
 mod fanout;
 mod invoices;
+mod kind;
 mod labels;
 mod link;
 mod paging;
@@ -20,9 +21,8 @@ pub(crate) mod request;
 mod tracking;
 mod tracking_v2;
 
-use http::{HeaderMap, Method};
+use http::Method;
 
-use crate::envelope::Envelope;
 use crate::error::GatewayError;
 use crate::response::Resp;
 use crate::state::Inner;
@@ -30,12 +30,12 @@ use request::Req;
 
 // What the fuzz targets and benchmarks reach (through `fuzzing.rs` and `bench.rs`).
 #[cfg(any(feature = "fuzzing", feature = "bench"))]
-pub use credentials::Credentials;
-#[cfg(any(feature = "fuzzing", feature = "bench"))]
 pub(crate) use credentials::credentials;
 #[cfg(feature = "fuzzing")]
 pub(crate) use credentials::free_field;
 pub(crate) use credentials::is_key_name;
+#[cfg(any(feature = "fuzzing", feature = "bench"))]
+pub use credentials::Credentials;
 #[cfg(feature = "bench")]
 pub(crate) use fanout::account_ok;
 #[cfg(feature = "fuzzing")]
@@ -47,9 +47,9 @@ pub(crate) use paging::{page_param, period};
 #[cfg(feature = "fuzzing")]
 pub(crate) use parcels::parcels_csv;
 #[cfg(feature = "bench")]
-pub(crate) use parcels::{keep_parcel, parcel_page_answer, sort_parcels};
-#[cfg(feature = "bench")]
 pub use parcels::ParcelFilter;
+#[cfg(feature = "bench")]
+pub(crate) use parcels::{keep_parcel, parcel_page_answer, sort_parcels};
 #[cfg(feature = "bench")]
 pub(crate) use phases::select;
 #[cfg(any(feature = "fuzzing", feature = "bench"))]
@@ -60,96 +60,11 @@ pub(crate) use request::query_param;
 #[cfg(feature = "fuzzing")]
 pub(crate) use tracking::timeline_code;
 
-type R<T> = Result<T, GatewayError>;
+use crate::error::R;
+pub use kind::Service;
 
 /// The carrier paths called on every request of their service: parsed once (`Upstream::new`).
 pub(crate) const HOT_UPSTREAM_PATHS: &[&str] = &[tracking::PATH, pickup::PATH, eligibility::PATH];
-
-/// What a request is for: the one service-kind enum. Each kind names its error envelope, its
-/// route label (metrics) and its upstream label (the carrier service it calls).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Labels,
-    Tracking,
-    TrackingV2,
-    Pickup,
-    Eligibility,
-    /// The URL tracking link (HTML, or JSON on request).
-    Link,
-    ParcelSearch,
-    Claim,
-    Invoices,
-    InvoicePdf,
-    InvoiceZip,
-    /// No route: Sesame's own envelope.
-    NotFound,
-}
-
-impl Service {
-    /// The envelope errors on this route use (the link's depends on `Accept`).
-    pub fn envelope(self, headers: &HeaderMap) -> Envelope {
-        match self {
-            Service::Labels | Service::Eligibility => Envelope::Messages,
-            Service::Tracking => Envelope::Status,
-            Service::TrackingV2 => Envelope::ReturnCode,
-            Service::Pickup => Envelope::ErrorCode,
-            Service::Link => Envelope::Link {
-                json: request::wants_json(headers),
-            },
-            _ => Envelope::Own,
-        }
-    }
-
-    /// Route label for metrics (bounded cardinality).
-    pub fn route_label(self) -> &'static str {
-        match self {
-            Service::Labels => "labels",
-            Service::Tracking => "tracking",
-            Service::TrackingV2 => "tracking_v2",
-            Service::Pickup => "pickup",
-            Service::Eligibility => "eligibility",
-            Service::Link => "tracking_link",
-            _ => "sesame_api",
-        }
-    }
-
-    /// The carrier service called (label of `sesame_upstream_duration_seconds{service}`; the
-    /// upstream client recognises refusals of the account's credentials by it).
-    pub fn upstream_label(self) -> &'static str {
-        match self {
-            Service::Labels => "labels",
-            Service::Tracking | Service::Link => "tracking",
-            Service::TrackingV2 => "tracking_v2",
-            Service::Pickup => "pickup",
-            Service::Eligibility => "eligibility",
-            Service::ParcelSearch | Service::Claim => "tracking_tool",
-            Service::Invoices | Service::InvoicePdf | Service::InvoiceZip => "invoices",
-            Service::NotFound => "none",
-        }
-    }
-
-    /// Label of `sesame_fanout_width{route}`.
-    pub fn fanout_label(self) -> &'static str {
-        match self {
-            Service::ParcelSearch => "parcel_search",
-            Service::Invoices => "invoices",
-            Service::InvoiceZip => "invoice_zip",
-            other => other.route_label(),
-        }
-    }
-
-    /// The method the route answers (another one: 405 in the service's envelope).
-    fn method(self) -> Method {
-        match self {
-            Service::TrackingV2
-            | Service::Link
-            | Service::ParcelSearch
-            | Service::Invoices
-            | Service::InvoicePdf => Method::GET,
-            _ => Method::POST,
-        }
-    }
-}
 
 /// Phase 1 (parse): routing on path, a plain match (no allocation: path parameters are read
 /// again by their handler, with the same functions).
@@ -256,7 +171,10 @@ mod tests {
         let pdf = "/sesame/v1/invoices/123456/F-1/pdf";
         assert_eq!(route(&get, pdf), Service::InvoicePdf);
         assert_eq!(route_params(Service::InvoicePdf, pdf), ["123456", "F-1"]);
-        assert_eq!(route(&get, "/sesame/v1/invoices//F-1/pdf"), Service::NotFound);
+        assert_eq!(
+            route(&get, "/sesame/v1/invoices//F-1/pdf"),
+            Service::NotFound
+        );
         assert_eq!(route(&post, "/sesame/v1/invoices/zip"), Service::InvoiceZip);
         assert_eq!(route(&get, "/entreprise/colis/login/parcel"), Service::Link);
         assert_eq!(route(&get, "/"), Service::NotFound);

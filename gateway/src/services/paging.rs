@@ -4,14 +4,12 @@
 use serde_json::{json, Map, Value};
 
 use super::fanout::{account_failed, account_ok, fan_all};
+use super::kind::Service;
 use super::phases::{forward_private, private_creds};
 use super::request::query_param;
-use super::Service;
 use crate::auth::{Link, Principal};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, R};
 use crate::state::Inner;
-
-type R<T> = Result<T, GatewayError>;
 
 /// Page size of the parcel search (the tracking tool's "Afficher: 25"), default of the others.
 pub const PAGE_SIZE: usize = 25;

@@ -7,6 +7,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 use sesame_domain::ScopedRight;
 
+use super::kind::Service;
 use super::link::visible_parcel;
 use super::paging::{
     contains_ci, fan_private, page_answer, page_param, period, scoped_links, sort_recent_first,
@@ -14,9 +15,9 @@ use super::paging::{
 };
 use super::phases::{authenticate, forward_private, pass, private_creds};
 use super::request::{header_bytes, parse_object, percent_decode, query_param, read_body, Req};
-use super::{Service, R};
 use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::{bytes_resp, json_resp, Resp};
 use crate::state::Inner;
 

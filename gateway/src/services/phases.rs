@@ -13,15 +13,13 @@ use serde_json::{Map, Value};
 use sesame_domain::Right;
 
 use super::credentials::is_key_name;
+use super::kind::Service;
 use super::request::percent_decode;
-use super::Service;
 use crate::auth::{Link, Principal};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, R};
 use crate::response::Resp;
 use crate::state::Inner;
 use crate::upstream::UpResp;
-
-type R<T> = Result<T, GatewayError>;
 
 /// Authenticate: the connection key, else the legacy login/password; then the per-key rate
 /// limit.

@@ -4,9 +4,10 @@
 use sesame_domain::Right;
 
 use super::credentials::credentials;
+use super::kind::Service;
 use super::phases::{authenticate, forward_json, inject_credentials, pass, select, strip_keys};
 use super::request::{parse_object, read_body, Req};
-use super::{Service, R};
+use crate::error::R;
 use crate::response::Resp;
 use crate::state::Inner;
 

@@ -8,9 +8,7 @@ use http::{header, HeaderMap, HeaderValue, Uri};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value};
 
-use crate::error::GatewayError;
-
-type R<T> = Result<T, GatewayError>;
+use crate::error::{GatewayError, R};
 
 /// A request body as the serve loop hands it over: with its stall and whole-body clocks.
 pub(crate) type ReqBody = sesame_serve::TimedBody;

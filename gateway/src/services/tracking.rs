@@ -9,13 +9,12 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::fanout::fan_out;
-use super::phases::{
-    authenticate, every_link, forward_json, inject_credentials, pass, strip_keys,
-};
+use super::kind::Service;
+use super::phases::{authenticate, every_link, forward_json, inject_credentials, pass, strip_keys};
 use super::request::{parse_object, read_body, Req};
-use super::{Service, R};
 use crate::auth::Link;
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::Resp;
 use crate::state::Inner;
 use crate::upstream::UpResp;
@@ -162,4 +161,3 @@ mod tests {
         assert_eq!(code(b"garbage"), None);
     }
 }
-

@@ -8,10 +8,11 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use sesame_domain::{ParcelNumber, Right};
 
 use super::fanout::fan_out;
+use super::kind::Service;
 use super::phases::{authenticate, every_link, forwarded_query, pass, timeout, upstream_ok};
 use super::request::{header_bytes, percent_decode, Req};
-use super::{Service, R};
 use crate::error::GatewayError;
+use crate::error::R;
 use crate::response::Resp;
 use crate::state::Inner;
 
