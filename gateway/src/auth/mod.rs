@@ -313,7 +313,7 @@ impl Authenticator {
     }
 
     /// Caches a principal exactly as a load from the store does (account data interned, user
-    /// index updated), without the database read. Benchmarks only (`crate::bench`).
+    /// index updated), without the database read. Benchmarks only (the `bench` feature).
     #[cfg(feature = "bench")]
     pub(crate) async fn insert_loaded(&self, hash: KeyHash, rec: PrincipalRecord) {
         let p = Arc::new(self.accounts.build(rec));
