@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use sesame_gateway::fuzzing::{self, Service};
+use sesame_gateway::fuzzing::{self, Envelope};
 use sesame_gateway::GatewayError;
 
 /// The same JSON with every string replaced by letters of the same character count.
@@ -70,17 +70,16 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // An error envelope with the input as message and as the portal URL.
-    let services = [
-        Service::Labels,
-        Service::Tracking,
-        Service::TrackingV2,
-        Service::Pickup,
-        Service::Eligibility,
-        Service::Own,
-        Service::Link { json: true },
-        Service::Link { json: false },
+    let envelopes = [
+        Envelope::Messages,
+        Envelope::Status,
+        Envelope::ReturnCode,
+        Envelope::ErrorCode,
+        Envelope::Own,
+        Envelope::Link { json: true },
+        Envelope::Link { json: false },
     ];
-    let svc = services[usize::from(sel & 0x7) % services.len()];
+    let svc = envelopes[usize::from(sel & 0x7) % envelopes.len()];
     let error = |t: &str| match (sel >> 3) & 0x3 {
         0 => GatewayError::BadRequest(t.to_owned()),
         1 => GatewayError::UnknownParcel { id: t.to_owned() },

@@ -50,12 +50,9 @@ pub struct GatewayConfig {
     pub connections: sesame_serve::ConnLimits,
 }
 
-/// An address or a CIDR range, written `addr` or `addr/prefix`.
+/// An address or a CIDR range, written `addr` or `addr/prefix` (parsed by `ipnet`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpRange {
-    addr: std::net::IpAddr,
-    prefix: u8,
-}
+pub struct IpRange(ipnet::IpNet);
 
 impl IpRange {
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
@@ -65,21 +62,7 @@ impl IpRange {
             V6(v6) => v6.to_ipv4_mapped().map_or(ip, V4),
             v4 => v4,
         };
-        match (self.addr, ip) {
-            (V4(net), V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (V6(net), V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip)
     }
 }
 
@@ -88,23 +71,15 @@ impl std::str::FromStr for IpRange {
 
     fn from_str(s: &str) -> Result<IpRange, String> {
         let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: std::net::IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
-        };
-        Ok(IpRange { addr, prefix })
+        if !s.contains('/') {
+            return s
+                .parse::<std::net::IpAddr>()
+                .map(|a| IpRange(ipnet::IpNet::from(a)))
+                .map_err(|_| format!("{s:?} is not an IP address or CIDR range"));
+        }
+        s.parse::<ipnet::IpNet>().map(IpRange).map_err(|_| {
+            format!("{s:?} is not an IP address or CIDR range (prefix length 0 to 32, or 128)")
+        })
     }
 }
 
@@ -117,7 +92,8 @@ impl<'de> Deserialize<'de> for IpRange {
 
 impl GatewayConfig {
     /// Every problem with the values, each naming its key (relative to `[gateway]`), so start-up
-    /// can report them all at once. TLS files are loaded and checked too.
+    /// can report them all at once. Files (TLS certificate, upstream authorities) are read once,
+    /// by `Gateway::new`, which reports their problems the same way.
     pub fn problems(&self) -> Vec<String> {
         let mut errors = Vec::new();
         if !(self.upstream_url.starts_with("http://") || self.upstream_url.starts_with("https://"))
@@ -126,11 +102,6 @@ impl GatewayConfig {
         }
         if self.max_body_bytes == 0 {
             errors.push("max_body_bytes: must be positive".to_owned());
-        }
-        if let Some(path) = &self.upstream_ca_file {
-            if let Err(e) = crate::upstream::load_ca_file(path) {
-                errors.push(format!("upstream_ca_file: {e}"));
-            }
         }
         if self.cache_capacity == 0 {
             errors.push("cache_capacity: must be positive".to_owned());
@@ -156,17 +127,6 @@ impl GatewayConfig {
             }
         }
         errors.extend(self.connections.problems());
-        if let Some(t) = &self.tls {
-            if let Err(e) = crate::tls::ReloadableTls::new(t) {
-                // The message already names the key from `gateway.`: keep the relative part.
-                let m = e.to_string();
-                errors.push(
-                    m.trim_start_matches("configuration: ")
-                        .trim_start_matches("gateway.")
-                        .to_owned(),
-                );
-            }
-        }
         errors.extend(self.throttle.problems("throttle"));
         errors
     }

@@ -1,18 +1,17 @@
 //! The change-log follower: evicts cached principals as soon as a change is heard of.
 //!
-//! Three wake-up sources, one catch-up routine (`changes_since(last applied)`), so nothing is
-//! missed whichever source fires: the same-process watch channel (admin API in this process:
-//! immediate), PostgreSQL `LISTEN/NOTIFY` (other nodes), and a periodic tick (SQLite polling;
-//! on PostgreSQL a slower safety net, and the catch-up after a listener reconnect).
+//! The store's change feed (`sesame_store::ChangeFeed`: the same-process channel, PostgreSQL
+//! `LISTEN/NOTIFY` with a wake-up after every reconnection, a poll tick) says when to look; one
+//! catch-up routine (`changes_since(last applied)`) reads what changed, so nothing is missed
+//! whichever source fired.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sesame_domain::model::{now_millis, Change, ChangeKind};
-use sesame_store::Backend;
 use tokio::sync::watch;
 
-use crate::{stopped, Inner};
+use crate::state::{stopped, Inner};
 
 /// Changes read per query while catching up.
 const BATCH: i64 = 1_000;
@@ -20,48 +19,19 @@ const BATCH: i64 = 1_000;
 const MAX_REPLAY: usize = 50_000;
 
 pub(crate) async fn run(gw: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    let store = gw.auth.store().clone();
-    let mut local = store.subscribe_local();
+    let mut feed = gw
+        .auth
+        .store()
+        .change_feed(Duration::from_millis(gw.cfg.poll_interval_ms));
     let mut last = gw.start_version;
-    let pg = store.backend() == Backend::Postgres;
-    let poll = Duration::from_millis(if pg {
-        gw.cfg.poll_interval_ms.max(1) * 10
-    } else {
-        gw.cfg.poll_interval_ms.max(1)
-    });
-    let mut tick = tokio::time::interval(poll);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
-
-    // PostgreSQL notifications arrive on a channel fed by a task that owns the listener and
-    // reconnects on its own; after each (re)connection it sends a wake-up so we catch up.
-    let (note_tx, mut note_rx) = tokio::sync::mpsc::channel::<()>(64);
-    let listener_task = if pg {
-        let url = store.url().to_owned();
-        Some(tokio::spawn(listen(url, note_tx)))
-    } else {
-        drop(note_tx);
-        None
-    };
-
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
-            r = local.changed() => {
-                if r.is_err() {
-                    // The store was dropped: nothing local will come any more; keep polling.
-                    local = store.subscribe_local();
-                    tokio::time::sleep(poll).await;
-                }
-            }
-            Some(()) = note_rx.recv() => {}
-            _ = tick.tick() => {}
+            () = feed.changed() => {}
             _ = housekeeping.tick() => { gw.limits.housekeeping(); continue; }
         }
         last = catch_up(&gw, last).await;
-    }
-    if let Some(t) = listener_task {
-        t.abort();
     }
 }
 
@@ -148,42 +118,5 @@ async fn evict_account(gw: &Inner, account_id: i64) {
             tracing::warn!(error = %e, account_id, "cannot list the account's users: evicting every cached principal");
             gw.auth.evict_all();
         }
-    }
-}
-
-/// Owns a PostgreSQL listener; reconnects with backoff; wakes the follower after every
-/// (re)connection (to catch up on what was missed) and on every notification.
-async fn listen(url: String, wake: tokio::sync::mpsc::Sender<()>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match sqlx::postgres::PgListener::connect(&url).await {
-            Ok(mut l) => {
-                if let Err(e) = l.listen(sesame_store::NOTIFY_CHANNEL).await {
-                    tracing::warn!(error = %e, "LISTEN failed");
-                } else {
-                    backoff = Duration::from_millis(100);
-                    let _ = wake.try_send(());
-                    loop {
-                        match l.try_recv().await {
-                            Ok(Some(_n)) => {
-                                let _ = wake.try_send(());
-                            }
-                            // None: the connection was lost (sqlx reconnects on the next call);
-                            // catch up since notifications may have been missed meanwhile.
-                            Ok(None) => {
-                                let _ = wake.try_send(());
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "change-log listener lost");
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "change-log listener cannot connect"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

@@ -8,14 +8,15 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
-pub use crate::error::Service;
-use crate::error::{html_escape, Resp};
-use crate::services::{self, Route};
-pub use crate::services::{BodyService, Credentials};
-use crate::GatewayError;
+pub use crate::envelope::Envelope;
+use crate::error::GatewayError;
+use crate::response::{html_escape, Resp};
+use crate::services;
+/// The web services whose body carries the key or the account (their parse phase).
+pub use crate::services::Service as BodyService;
+pub use crate::services::{Credentials, Service};
 
-/// Where the router sends a request, as text (the route type stays private): `NotFound`,
-/// `TrackingV2("…")`, …
+/// Where the router sends a request, as text: `NotFound`, `TrackingV2`, …
 pub fn route(method: &Method, path: &str) -> String {
     format!("{:?}", services::route(method, path))
 }
@@ -23,16 +24,15 @@ pub fn route(method: &Method, path: &str) -> String {
 /// The path parameters the router borrowed out of the path (v2 parcel id, claim id, invoice
 /// account and number), for the targets' invariants on them.
 pub fn route_params(method: &Method, path: &str) -> Vec<String> {
-    match services::route(method, path) {
-        Route::TrackingV2(id) | Route::Claim(id) => vec![id],
-        Route::InvoicePdf(acc, num) => vec![acc, num],
-        _ => Vec::new(),
-    }
+    services::route_params(services::route(method, path), path)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The envelope an error on this route is rendered in (depends on `Accept` for the link).
-pub fn route_service(method: &Method, path: &str, headers: &HeaderMap) -> Service {
-    services::route(method, path).service(headers)
+pub fn route_service(method: &Method, path: &str, headers: &HeaderMap) -> Envelope {
+    services::route(method, path).envelope(headers)
 }
 
 /// The parse phase of a body-carrying service: JSON object, then the key, legacy login/password,
@@ -78,7 +78,7 @@ pub fn search_params(q: Option<&str>) -> Result<(usize, Map<String, Value>), Gat
 
 /// The HTML escaper of the gateway's pages.
 pub fn escape(s: &str) -> String {
-    html_escape(s)
+    html_escape(s).into_owned()
 }
 
 /// The tracking link's parcel page ("fiche colis") for a carrier answer.
@@ -87,8 +87,12 @@ pub fn parcel_page(v: &Value) -> String {
 }
 
 /// An error rendered in a service's envelope: status, content type and body.
-pub fn error_answer(e: GatewayError, svc: Service, portal_url: &str) -> (u16, String, Vec<u8>) {
-    resp_parts(e.into_response(svc, portal_url))
+pub fn error_answer(
+    e: GatewayError,
+    envelope: Envelope,
+    portal_url: &str,
+) -> (u16, String, Vec<u8>) {
+    resp_parts(e.into_response(envelope, portal_url))
 }
 
 /// The parcel search's CSV export of already filtered parcels.

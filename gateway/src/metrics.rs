@@ -5,7 +5,7 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
-use crate::error::GatewayError;
+use crate::startup::StartupError;
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -88,14 +88,14 @@ const FIXED_STATUS_OUTCOMES: &[(&str, &str)] = &[
 fn reg<T: prometheus::core::Collector + Clone + 'static>(
     r: &Registry,
     c: T,
-) -> Result<T, GatewayError> {
+) -> Result<T, StartupError> {
     r.register(Box::new(c.clone()))
-        .map_err(|e| GatewayError::Config(format!("metrics registration: {e}")))?;
+        .map_err(|e| StartupError::Metrics(format!("registration: {e}")))?;
     Ok(c)
 }
 
-fn err(e: prometheus::Error) -> GatewayError {
-    GatewayError::Config(format!("metrics: {e}"))
+fn err(e: prometheus::Error) -> StartupError {
+    StartupError::Metrics(e.to_string())
 }
 
 impl Metrics {
@@ -136,7 +136,7 @@ impl Metrics {
             .observe(secs);
     }
 
-    pub fn new(r: &Registry) -> Result<Metrics, GatewayError> {
+    pub fn new(r: &Registry) -> Result<Metrics, StartupError> {
         let mut m = Self::unresolved(r)?;
         let routes = ROUTES
             .iter()
@@ -186,7 +186,7 @@ impl Metrics {
         }
     }
 
-    fn unresolved(r: &Registry) -> Result<Metrics, GatewayError> {
+    fn unresolved(r: &Registry) -> Result<Metrics, StartupError> {
         let lat_buckets = vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];

@@ -14,7 +14,6 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsConfig;
-use crate::error::GatewayError;
 
 /// The public listener's TLS: an acceptor whose certificate can be replaced while it runs.
 ///
@@ -51,7 +50,7 @@ fn modified(cfg: &TlsConfig) -> Option<(SystemTime, SystemTime)> {
 
 impl ReloadableTls {
     /// Loads the certificate; errors name the configuration key.
-    pub fn new(cfg: &TlsConfig) -> Result<ReloadableTls, GatewayError> {
+    pub fn new(cfg: &TlsConfig) -> Result<ReloadableTls, String> {
         let stamp = modified(cfg);
         let key = certified_key(cfg)?;
         let resolver = Arc::new(Resolver {
@@ -59,7 +58,7 @@ impl ReloadableTls {
         });
         let mut sc = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| GatewayError::Config(format!("gateway.tls: {e}")))?
+            .map_err(|e| format!("gateway.tls: {e}"))?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         // HTTP/2 first, HTTP/1.1 for older merchant software.
@@ -74,12 +73,12 @@ impl ReloadableTls {
 
     /// Reloads when the files changed since the last load (or when `force`, on SIGHUP).
     /// `Ok(true)`: a new certificate is in use.
-    pub fn reload(&self, force: bool) -> Result<bool, GatewayError> {
+    pub fn reload(&self, force: bool) -> Result<bool, String> {
         let now = modified(&self.cfg);
         let mut stamp = self
             .stamp
             .lock()
-            .map_err(|_| GatewayError::Internal("tls stamp".into()))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !force && now == *stamp {
             return Ok(false);
         }
@@ -96,35 +95,28 @@ impl ReloadableTls {
 
 /// Loads the PEM certificate chain and private key and checks they belong together; errors
 /// name the configuration key.
-fn certified_key(cfg: &TlsConfig) -> Result<CertifiedKey, GatewayError> {
+fn certified_key(cfg: &TlsConfig) -> Result<CertifiedKey, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cfg.cert_path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            GatewayError::Config(format!(
-                "gateway.tls.cert_path: cannot read {}: {e}",
-                cfg.cert_path
-            ))
-        })?;
+        .map_err(|e| format!("gateway.tls.cert_path: cannot read {}: {e}", cfg.cert_path))?;
     if certs.is_empty() {
-        return Err(GatewayError::Config(format!(
+        return Err(format!(
             "gateway.tls.cert_path: no certificate in {}",
             cfg.cert_path
-        )));
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(&cfg.key_path).map_err(|e| {
-        GatewayError::Config(format!(
+        format!(
             "gateway.tls.key_path: cannot read a private key from {}: {e}",
             cfg.key_path
-        ))
+        )
     })?;
-    let signing = provider().key_provider.load_private_key(key).map_err(|e| {
-        GatewayError::Config(format!("gateway.tls.key_path: unusable private key: {e}"))
-    })?;
+    let signing = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("gateway.tls.key_path: unusable private key: {e}"))?;
     let ck = CertifiedKey::new(certs, signing);
-    ck.keys_match().map_err(|e| {
-        GatewayError::Config(format!(
-            "gateway.tls: certificate and key do not match: {e}"
-        ))
-    })?;
+    ck.keys_match()
+        .map_err(|e| format!("gateway.tls: certificate and key do not match: {e}"))?;
     Ok(ck)
 }

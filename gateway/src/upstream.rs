@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
+use crate::startup::StartupError;
 
 /// Upstream answers larger than this are refused (invoice PDFs are the largest, a few hundred KiB).
 const MAX_UPSTREAM_BODY: usize = 32 * 1024 * 1024;
@@ -113,16 +114,16 @@ impl Upstream {
     pub fn new(
         base_url: &str,
         connect_timeout: Duration,
-        ca_file: Option<&std::path::Path>,
+        extra_roots: Option<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>>,
         hot_paths: &[&'static str],
         metrics: Metrics,
         spans: crate::trace::Spans,
-    ) -> Result<Upstream, GatewayError> {
+    ) -> Result<Upstream, StartupError> {
         let uri: Uri = base_url.parse().map_err(|_| {
-            GatewayError::Config(format!("gateway.upstream_url: not a URL: {base_url}"))
+            StartupError::Config(format!("gateway.upstream_url: not a URL: {base_url}"))
         })?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
-            return Err(GatewayError::Config(
+            return Err(StartupError::Config(
                 "gateway.upstream_url: must be http://host:port or https://host (the carrier)"
                     .into(),
             ));
@@ -139,21 +140,19 @@ impl Upstream {
         // `upstream_ca_file` if any; ring provider (no process-wide default is assumed).
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let tls_err = |e: &dyn std::fmt::Display| {
-            GatewayError::Config(format!("gateway.upstream_url: TLS: {e}"))
+            StartupError::Config(format!("gateway.upstream_url: TLS: {e}"))
         };
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match ca_file {
+        let builder = match extra_roots {
             None => builder
                 .with_provider_and_webpki_roots(provider)
                 .map_err(|e| tls_err(&e))?,
-            Some(path) => {
+            Some(certs) => {
                 let mut roots = tokio_rustls::rustls::RootCertStore::empty();
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                for cert in load_ca_file(path)
-                    .map_err(|e| GatewayError::Config(format!("gateway.upstream_ca_file: {e}")))?
-                {
+                for cert in certs {
                     roots.add(cert).map_err(|e| {
-                        GatewayError::Config(format!("gateway.upstream_ca_file: {e}"))
+                        StartupError::Config(format!("gateway.upstream_ca_file: {e}"))
                     })?;
                 }
                 let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
@@ -169,10 +168,10 @@ impl Upstream {
         let origin: Uri = format!("{}://{authority}/", uri.scheme_str().unwrap_or("http"))
             .parse()
             .map_err(|_| {
-                GatewayError::Config(format!("gateway.upstream_url: not a URL: {base_url}"))
+                StartupError::Config(format!("gateway.upstream_url: not a URL: {base_url}"))
             })?;
         let host = HeaderValue::from_str(authority).map_err(|_| {
-            GatewayError::Config(format!("gateway.upstream_url: bad host: {base_url}"))
+            StartupError::Config(format!("gateway.upstream_url: bad host: {base_url}"))
         })?;
         Ok(Upstream {
             connector: conn,

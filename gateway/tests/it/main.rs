@@ -2,6 +2,7 @@
 
 mod cache;
 mod common;
+mod header_first;
 mod hostile_datapath;
 mod hostile_resources;
 mod hostile_throttle;

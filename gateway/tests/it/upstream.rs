@@ -181,7 +181,8 @@ async fn https_upstream_with_a_private_authority() {
     );
     s.shutdown().await;
 
-    // A file that is not PEM is refused at start, naming the key.
+    // A file that is not PEM is refused at start (`Gateway::new` reads the files once),
+    // naming the key.
     let bad = dir.path().join("not-a-ca.pem");
     std::fs::write(&bad, "hello").unwrap();
     let cfg = sesame_gateway::GatewayConfig {
@@ -189,9 +190,13 @@ async fn https_upstream_with_a_private_authority() {
         upstream_ca_file: Some(bad),
         ..sesame_gateway::GatewayConfig::default()
     };
-    let p = cfg.problems();
+    let (store, _db) = sesame_store::testing::fresh_store(Backend::Sqlite).await;
+    let err = sesame_gateway::Gateway::new(cfg, store, prometheus::Registry::new())
+        .await
+        .err()
+        .expect("refused");
     assert!(
-        p.iter().any(|m| m.starts_with("upstream_ca_file: ")),
-        "{p:?}"
+        err.to_string().contains("gateway.upstream_ca_file: "),
+        "{err}"
     );
 }

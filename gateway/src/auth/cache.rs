@@ -1,38 +1,59 @@
-//! The principal cache: key hash → [`Principal`], bounded, with a TTL backstop and single-flight
-//! loads.
+//! The gateway's one cache type: key hash → value, bounded, with a TTL checked on read and
+//! single-flight loads. Principals, legacy password checks and unknown keys all use it.
 //!
 //! quick_cache rather than moka: a hit is a hash-table probe plus a reference bit (CLOCK-Pro /
 //! S3-FIFO family), with no per-read bookkeeping. moka records every read for its TinyLFU policy
 //! and replays the records into its LRU deques and frequency sketch; among a million cached
 //! principals those replays are random memory accesses, and a hit cost 1.8–4.2 µs instead of
-//! < 1 µs (benches/README.md). quick_cache has no TTL: the load time is kept in the entry and an
-//! expired entry is a miss.
+//! < 1 µs (benches/README.md). quick_cache has no TTL: the insertion time is kept in the entry
+//! and an expired entry is a miss.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prometheus::IntCounter;
 use quick_cache::sync::Cache;
 use quick_cache::{Lifecycle, UnitWeighter};
 use sesame_domain::KeyHash;
 
-use crate::auth::Principal;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
-struct Entry {
-    principal: Arc<Principal>,
+struct Entry<V> {
+    value: V,
     loaded: Instant,
 }
 
-/// Counts evictions for lack of room (`sesame_principal_cache_evictions_total{reason="size"}`).
+/// Eviction counters (`sesame_principal_cache_evictions_total{reason}`), resolved once; `None`
+/// for the caches that are not counted.
 #[derive(Clone)]
-struct CountEvictions(Metrics);
+pub(crate) struct Evictions {
+    size: IntCounter,
+    expired: IntCounter,
+    change_log: IntCounter,
+}
 
-impl Lifecycle<KeyHash, Entry> for CountEvictions {
+impl Evictions {
+    pub fn of(metrics: &Metrics) -> Evictions {
+        let c = |reason: &str| metrics.cache_evictions.with_label_values(&[reason]);
+        Evictions {
+            size: c("size"),
+            expired: c("expired"),
+            change_log: c("change_log"),
+        }
+    }
+}
+
+/// Counts evictions for lack of room.
+#[derive(Clone)]
+struct CountEvictions(Option<IntCounter>);
+
+impl<V> Lifecycle<KeyHash, Entry<V>> for CountEvictions {
     type RequestState = ();
 
-    fn on_evict(&self, _state: &mut (), _key: KeyHash, _val: Entry) {
-        self.0.cache_evictions.with_label_values(&["size"]).inc();
+    fn on_evict(&self, _state: &mut (), _key: KeyHash, _val: Entry<V>) {
+        if let Some(c) = &self.0 {
+            c.inc();
+        }
     }
 }
 
@@ -58,38 +79,41 @@ impl std::hash::Hasher for KeyHashHasher {
 
 type Build = std::hash::BuildHasherDefault<KeyHashHasher>;
 
-pub(crate) struct PrincipalCache {
-    inner: Cache<KeyHash, Entry, UnitWeighter, Build, CountEvictions>,
+pub(crate) struct TtlCache<V: Clone> {
+    inner: Cache<KeyHash, Entry<V>, UnitWeighter, Build, CountEvictions>,
     ttl: Duration,
-    metrics: Metrics,
+    evictions: Option<Evictions>,
 }
 
-impl PrincipalCache {
-    pub fn new(capacity: u64, ttl: Duration, metrics: Metrics) -> PrincipalCache {
+impl<V: Clone> TtlCache<V> {
+    /// At most `capacity` entries (at least one), each fresh for `ttl`; evictions counted when
+    /// `evictions` is given.
+    pub fn new(capacity: u64, ttl: Duration, evictions: Option<Evictions>) -> TtlCache<V> {
+        let capacity = capacity.max(1);
         // The table grows with use: start small rather than reserving room for the bound.
         let estimate = usize::try_from(capacity.min(65_536)).unwrap_or(65_536);
-        PrincipalCache {
+        TtlCache {
             inner: Cache::with(
                 estimate,
                 capacity,
                 UnitWeighter,
                 Build::default(),
-                CountEvictions(metrics.clone()),
+                CountEvictions(evictions.as_ref().map(|e| e.size.clone())),
             ),
             ttl,
-            metrics,
+            evictions,
         }
     }
 
-    fn fresh(&self, e: Entry) -> Option<Arc<Principal>> {
-        (e.loaded.elapsed() < self.ttl).then_some(e.principal)
+    fn fresh(&self, e: Entry<V>) -> Option<V> {
+        (e.loaded.elapsed() < self.ttl).then_some(e.value)
     }
 
-    /// A cached, unexpired principal. An expired one is removed (and counted).
-    pub fn get(&self, hash: &KeyHash) -> Option<Arc<Principal>> {
+    /// A cached, unexpired value. An expired one is removed (and counted).
+    pub fn get(&self, hash: &KeyHash) -> Option<V> {
         let e = self.inner.get(hash)?;
         match self.fresh(e) {
-            Some(p) => Some(p),
+            Some(v) => Some(v),
             None => {
                 self.expire(hash);
                 None
@@ -97,46 +121,49 @@ impl PrincipalCache {
         }
     }
 
+    pub fn contains(&self, hash: &KeyHash) -> bool {
+        self.get(hash).is_some()
+    }
+
     fn expire(&self, hash: &KeyHash) {
         if self.inner.remove(hash).is_some() {
-            self.metrics
-                .cache_evictions
-                .with_label_values(&["expired"])
-                .inc();
+            if let Some(e) = &self.evictions {
+                e.expired.inc();
+            }
         }
     }
 
-    /// The cached principal, else the one `load` returns, cached. Concurrent callers for one
-    /// key wait for a single load; if it fails, the next waiter loads in its turn (the caller's
-    /// negative cache makes that cheap for unknown keys).
-    pub async fn get_or_load<E, F, Fut>(&self, hash: &KeyHash, load: F) -> Result<Arc<Principal>, E>
+    /// The cached value, else the one `load` returns, cached. Concurrent callers for one key
+    /// wait for a single load (quick_cache's guard); if it fails, the next waiter loads in its
+    /// turn (the negative cache makes that cheap for unknown keys).
+    pub async fn get_or_load<E, F, Fut>(&self, hash: &KeyHash, load: F) -> Result<V, E>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<Arc<Principal>, E>>,
+        Fut: std::future::Future<Output = Result<V, E>>,
     {
         loop {
             match self.inner.get_value_or_guard_async(hash).await {
                 Ok(e) => match self.fresh(e) {
-                    Some(p) => return Ok(p),
+                    Some(v) => return Ok(v),
                     None => self.expire(hash),
                 },
                 Err(guard) => {
-                    let p = load().await?;
+                    let v = load().await?;
                     let _ = guard.insert(Entry {
-                        principal: p.clone(),
+                        value: v.clone(),
                         loaded: Instant::now(),
                     });
-                    return Ok(p);
+                    return Ok(v);
                 }
             }
         }
     }
 
-    pub fn insert(&self, hash: KeyHash, p: Arc<Principal>) {
+    pub fn insert(&self, hash: KeyHash, value: V) {
         self.inner.insert(
             hash,
             Entry {
-                principal: p,
+                value,
                 loaded: Instant::now(),
             },
         );
@@ -145,10 +172,9 @@ impl PrincipalCache {
     /// Removes an entry because of a change (counted as `change_log`).
     pub fn invalidate(&self, hash: &KeyHash) {
         if self.inner.remove(hash).is_some() {
-            self.metrics
-                .cache_evictions
-                .with_label_values(&["change_log"])
-                .inc();
+            if let Some(e) = &self.evictions {
+                e.change_log.inc();
+            }
         }
     }
 

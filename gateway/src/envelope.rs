@@ -1,0 +1,210 @@
+//! One encoder per envelope: a classified [`Refusal`] becomes the answer the calling service's
+//! clients parse (merchant software reads these envelopes, not HTTP statuses).
+
+use http::{header, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use crate::error::{Code, GatewayError, Refusal};
+use crate::response::{html_escape, html_resp, json_resp, Resp};
+
+/// The seed's message for every failure of the URL tracking link (seed 000 §9).
+pub const LINK_DENIED: &str = "Ce compte utilisateur ne vous permet pas d'accéder à ces informations. Veuillez vous connecter avec le compte approprié.";
+
+/// Which envelope an answer uses (each service kind names its own, `services::Service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// Labels and eligibility: `{"messages":[{"id","type":"ERROR","messageContent"}]}`.
+    Messages,
+    /// Tracking (timelineCompany): `{"status":[{"code","message"}]}`, business errors in 200.
+    Status,
+    /// Tracking v2: `{"returnCode","returnMessage"}`.
+    ReturnCode,
+    /// Pickup points: `{"errorCode","errorMessage","qualiteReponse"}`, business errors in 200.
+    ErrorCode,
+    /// The URL tracking link: one HTML page for every refusal (JSON on request).
+    Link { json: bool },
+    /// Sesame's own JSON endpoints: the admin API's `{"error":{"code","message","field"?,"right"?}}`.
+    Own,
+}
+
+impl GatewayError {
+    /// The answer, in `envelope`.
+    pub fn into_response(self, envelope: Envelope, portal_url: &str) -> Resp {
+        respond(&self.classify(), envelope, portal_url)
+    }
+}
+
+/// The answer to a refusal, in `envelope`; `Retry-After` on every envelope when it applies.
+pub fn respond(r: &Refusal<'_>, envelope: Envelope, portal_url: &str) -> Resp {
+    let mut resp = match envelope {
+        Envelope::Messages => messages(r),
+        Envelope::Status => status(r),
+        Envelope::ReturnCode => return_code(r),
+        Envelope::ErrorCode => error_code(r),
+        Envelope::Own => own(r),
+        Envelope::Link { json } => link(r, json, portal_url),
+    };
+    if let Some(secs) = r.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+fn messages(r: &Refusal<'_>) -> Resp {
+    let id = match r.code {
+        Code::InvalidCredentials => "30000",
+        Code::InvalidRequest | Code::AccountRequired => "30001",
+        Code::Forbidden => "30002",
+        _ => r.status.as_str(),
+    };
+    json_resp(
+        r.status,
+        &json!({"messages": [{"id": id, "type": "ERROR", "messageContent": r.message}]}),
+    )
+}
+
+fn status(r: &Refusal<'_>) -> Resp {
+    // The carrier answers business errors with HTTP 200 and a status code; keep that so
+    // existing clients branch the same way.
+    let (code, http) = match r.code {
+        Code::UnknownParcel => ("105", StatusCode::OK),
+        Code::InvalidCredentials => ("201", StatusCode::OK),
+        Code::Forbidden => ("202", StatusCode::OK),
+        Code::InvalidRequest | Code::AccountRequired => ("400", r.status),
+        _ => (r.status.as_str(), r.status),
+    };
+    json_resp(
+        http,
+        &json!({"status": [{"code": code, "message": r.message}]}),
+    )
+}
+
+fn return_code(r: &Refusal<'_>) -> Resp {
+    let body = match (r.code, r.parcel) {
+        (Code::UnknownParcel, Some(id)) => {
+            json!({"returnCode": 404, "returnMessage": "Résultat non trouvé", "idShip": id})
+        }
+        _ => json!({"returnCode": r.status.as_u16(), "returnMessage": r.message}),
+    };
+    json_resp(r.status, &body)
+}
+
+fn error_code(r: &Refusal<'_>) -> Resp {
+    let (code, http) = match r.code {
+        Code::InvalidCredentials => (201, StatusCode::OK),
+        Code::Forbidden => (202, StatusCode::OK),
+        _ => (r.status.as_u16(), r.status),
+    };
+    json_resp(
+        http,
+        &json!({"errorCode": code, "errorMessage": r.message, "qualiteReponse": 0}),
+    )
+}
+
+fn own(r: &Refusal<'_>) -> Resp {
+    let mut error = json!({"code": r.code.as_str(), "message": r.message});
+    if let Some(field) = r.field {
+        error["field"] = json!(field);
+    }
+    if let Some(right) = r.right {
+        error["right"] = json!(right);
+    }
+    json_resp(r.status, &json!({ "error": error }))
+}
+
+/// The tracking link answers every refusal (bad key, unknown parcel, out of scope, missing
+/// right) with the same page; only "come back later" situations differ, and they reveal nothing.
+fn link(r: &Refusal<'_>, json: bool, portal_url: &str) -> Resp {
+    let (status, msg) = if r.code.is_transient() {
+        (r.status, &*r.message)
+    } else {
+        (StatusCode::FORBIDDEN, LINK_DENIED)
+    };
+    if json {
+        return json_resp(status, &json!({"error": "access_denied", "message": msg}));
+    }
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Erreur d'authentification</title>\
+         <style>body{{font-family:sans-serif;background:#f4f4f4}}.box{{max-width:560px;margin:80px auto;background:#fff;\
+         padding:24px;border-radius:6px;box-shadow:0 2px 8px #0002}}a.ok{{float:right;background:#ffb400;color:#000;\
+         padding:8px 24px;text-decoration:none;border-radius:4px}}</style></head><body><div class=\"box\">\
+         <h1>Erreur d'authentification</h1><p>{}</p><a class=\"ok\" href=\"{}\">OK</a><div style=\"clear:both\"></div>\
+         </div></body></html>\n",
+        html_escape(msg),
+        html_escape(portal_url)
+    );
+    html_resp(status, html)
+}
+
+/// What an account that failed for another reason says (the whole answer is not failing).
+const UNAVAILABLE_SHORT: &str = "Service momentanément indisponible";
+
+/// One account's failure inside a fanned-out answer (`accounts[].error`, eligibility's
+/// `answers[].error`): its own short codes, the refusal's message.
+pub fn account_entry(e: &GatewayError) -> Value {
+    let r = e.classify();
+    let code = match r.code {
+        Code::UpstreamTimeout => "timeout",
+        Code::RateLimited => "rate_limited",
+        Code::UpstreamCredentialsRefused => "upstream_credentials_refused",
+        _ => return json!({"code": "upstream_error", "message": UNAVAILABLE_SHORT}),
+    };
+    json!({"code": code, "message": r.message})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: Resp) -> (u16, Value) {
+        use futures_util::FutureExt;
+        use http_body_util::BodyExt;
+        let status = r.status().as_u16();
+        let bytes = r
+            .into_body()
+            .collect()
+            .now_or_never()
+            .and_then(Result::ok)
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[test]
+    fn each_envelope_encodes_the_one_classification() {
+        let e = || GatewayError::Forbidden("ws_postage");
+        let (s, v) = body(e().into_response(Envelope::Messages, ""));
+        assert_eq!((s, &v["messages"][0]["id"]), (403, &json!("30002")));
+        let (s, v) = body(e().into_response(Envelope::Status, ""));
+        assert_eq!((s, &v["status"][0]["code"]), (200, &json!("202")));
+        let (s, v) = body(e().into_response(Envelope::ErrorCode, ""));
+        assert_eq!((s, &v["errorCode"]), (200, &json!(202)));
+        let (s, v) = body(e().into_response(Envelope::Own, ""));
+        assert_eq!(s, 403);
+        assert_eq!(v["error"]["code"], "forbidden");
+        assert_eq!(v["error"]["right"], "ws_postage");
+        let (s, v) = body(
+            GatewayError::AccountRequired {
+                field: "contractNumber",
+            }
+            .into_response(Envelope::Own, ""),
+        );
+        assert_eq!((s, &v["error"]["field"]), (400, &json!("contractNumber")));
+        let (s, v) = body(
+            GatewayError::UnknownParcel { id: "6A1".into() }
+                .into_response(Envelope::ReturnCode, ""),
+        );
+        assert_eq!((s, &v["idShip"]), (404, &json!("6A1")));
+        let (s, v) = body(e().into_response(Envelope::Link { json: true }, ""));
+        assert_eq!((s, &v["message"]), (403, &json!(LINK_DENIED)));
+        let r = GatewayError::RateLimited {
+            retry_after_secs: 0,
+        }
+        .into_response(Envelope::Status, "");
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,200 @@
+//! The accept side: both listeners served by `sesame_serve` until shutdown, the certificate
+//! watcher, and the life of one public request around its handler (request id, trace context,
+//! metrics, span, access log, the error rendered in the service's envelope).
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::client_ip::client_ip;
+use crate::envelope::respond;
+use crate::error::GatewayError;
+use crate::redact::redact_uri;
+use crate::response::Resp;
+use crate::services::{self, request::ReqBody};
+use crate::state::Inner;
+use crate::{follower, ops, tls, trace};
+
+/// Serves the public and ops listeners until `shutdown` completes, then stops accepting,
+/// flips `/ready` to 503 and drains in-flight calls (up to `drain_timeout_ms`). Also runs
+/// the change-log follower.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    public: TcpListener,
+    ops: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let gw = inner.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        gw.accepting.store(false, Ordering::Release);
+        let _ = stop_tx.send(true);
+    });
+    let follower = tokio::spawn(follower::run(inner.clone(), stop_rx.clone()));
+    if let Some(t) = inner.tls.clone() {
+        tokio::spawn(watch_certificate(t, stop_rx.clone()));
+    }
+    let drain = Duration::from_millis(inner.cfg.drain_timeout_ms);
+
+    let gw = inner.clone();
+    let limits = inner.cfg.connections.clone();
+    let public_task = sesame_serve::serve(
+        sesame_serve::Listener {
+            name: "public",
+            listener: public,
+            limits: limits.clone(),
+            tls: inner.tls.as_ref().map(|t| t.acceptor.clone()),
+            drain,
+        },
+        stop_rx.clone(),
+        move |req, peer| {
+            let gw = gw.clone();
+            async move { handle_public(gw, req, peer.ip()).await }
+        },
+    );
+    // The ops listener outlives the public drain, so `/ready` answers 503 (and metrics stay
+    // scrapeable) while in-flight calls finish.
+    let (ops_stop_tx, ops_stop_rx) = watch::channel(false);
+    let gw = inner.clone();
+    let ops_task = tokio::spawn(sesame_serve::serve(
+        sesame_serve::Listener {
+            name: "ops",
+            listener: ops,
+            limits,
+            tls: None,
+            drain,
+        },
+        ops_stop_rx,
+        move |req, _peer| {
+            let gw = gw.clone();
+            async move { ops::handle_ops(gw, req).await }
+        },
+    ));
+    let a = public_task.await;
+    let _ = ops_stop_tx.send(true);
+    let b = ops_task
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+    follower.abort();
+    a.and(b)
+}
+
+/// Reloads the TLS certificate when its files change (checked every `reload_interval_ms`) or on
+/// SIGHUP. A certificate that does not load is logged and the current one stays in use.
+async fn watch_certificate(tls: Arc<tls::ReloadableTls>, mut stop: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(tls.interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        let force = tokio::select! {
+            _ = tick.tick() => false,
+            _ = hangup => true,
+            _ = stop.changed() => return,
+        };
+        match tls.reload(force) {
+            Ok(true) => tracing::info!("TLS certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate not reloaded; the current one stays in use")
+            }
+        }
+    }
+}
+
+async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) -> Resp {
+    let start = Instant::now();
+    let id = gw.request_ids.fetch_add(1, Ordering::Relaxed);
+    let svc = services::route(req.method(), req.uri().path());
+    // Only for the access log: the query may carry a key (tracking links), so it is redacted.
+    let logged_uri = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+        (
+            req.method().clone(),
+            redact_uri(req.uri().path(), req.uri().query()),
+        )
+    });
+    let envelope = svc.envelope(req.headers());
+    let route_label = svc.route_label();
+    let ip = client_ip(&gw.cfg.trusted_proxies, ip, req.headers());
+    let tp = trace::TraceParent::for_request(req.headers(), gw.spans.sample_ratio());
+    let recorded = gw.spans.start().map(|at| (at, req.method().clone()));
+    // Boxed: `dispatch` is as large as the largest service's state machine; hyper moves the
+    // request future around, and moving a box is cheaper than copying kilobytes each time.
+    let result = trace::scope(tp, Box::pin(services::dispatch(&gw, svc, req, ip))).await;
+    let (resp, outcome) = match result {
+        Ok(r) => (r, "ok"),
+        Err(e) => {
+            let refusal = e.classify();
+            match &e {
+                GatewayError::Internal(m) => {
+                    tracing::error!(request_id = id, route = route_label, error = %m, "internal error")
+                }
+                GatewayError::UpstreamUnavailable(m) => {
+                    tracing::warn!(request_id = id, route = route_label, error = %m, "upstream unavailable")
+                }
+                other => {
+                    tracing::debug!(request_id = id, route = route_label, error = %other, "refused")
+                }
+            }
+            (
+                respond(&refusal, envelope, &gw.cfg.portal_url),
+                refusal.outcome,
+            )
+        }
+    };
+    gw.metrics.observe_request(
+        route_label,
+        resp.status(),
+        outcome,
+        start.elapsed().as_secs_f64(),
+    );
+    if let Some((at, method)) = recorded {
+        gw.spans.record(
+            &tp,
+            sesame_telemetry::SpanKind::Server,
+            at,
+            resp.status().is_server_error(),
+            || {
+                use sesame_telemetry::Attr;
+                let attributes = vec![
+                    ("http.request.method", Attr::Str(method.to_string().into())),
+                    ("http.route", Attr::Str(route_label.into())),
+                    (
+                        "http.response.status_code",
+                        Attr::Int(i64::from(resp.status().as_u16())),
+                    ),
+                    ("sesame.outcome", Attr::Str(outcome.into())),
+                    (
+                        "sesame.request_id",
+                        Attr::Int(i64::try_from(id).unwrap_or(i64::MAX)),
+                    ),
+                ];
+                (route_label.into(), attributes)
+            },
+        );
+    }
+    let mut resp = resp;
+    resp.headers_mut()
+        .insert("x-request-id", http::HeaderValue::from(id));
+    if let Some((method, uri)) = logged_uri {
+        tracing::debug!(request_id = id, trace_id = %tp.trace_id_hex(), %method, uri = %uri, status = resp.status().as_u16(), outcome,
+            elapsed_us = start.elapsed().as_micros() as u64, "request");
+    }
+    resp
+}

@@ -1,0 +1,92 @@
+//! The one service-kind enum: what a request is for, and everything that follows from it.
+
+use http::{HeaderMap, Method};
+
+use super::request::wants_json;
+use crate::envelope::Envelope;
+
+/// What a request is for: the one service-kind enum. Each kind names its error envelope, its
+/// route label (metrics) and its upstream label (the carrier service it calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Labels,
+    Tracking,
+    TrackingV2,
+    Pickup,
+    Eligibility,
+    /// The URL tracking link (HTML, or JSON on request).
+    Link,
+    ParcelSearch,
+    Claim,
+    Invoices,
+    InvoicePdf,
+    InvoiceZip,
+    /// No route: Sesame's own envelope.
+    NotFound,
+}
+
+impl Service {
+    /// The envelope errors on this route use (the link's depends on `Accept`).
+    pub fn envelope(self, headers: &HeaderMap) -> Envelope {
+        match self {
+            Service::Labels | Service::Eligibility => Envelope::Messages,
+            Service::Tracking => Envelope::Status,
+            Service::TrackingV2 => Envelope::ReturnCode,
+            Service::Pickup => Envelope::ErrorCode,
+            Service::Link => Envelope::Link {
+                json: wants_json(headers),
+            },
+            _ => Envelope::Own,
+        }
+    }
+
+    /// Route label for metrics (bounded cardinality).
+    pub fn route_label(self) -> &'static str {
+        match self {
+            Service::Labels => "labels",
+            Service::Tracking => "tracking",
+            Service::TrackingV2 => "tracking_v2",
+            Service::Pickup => "pickup",
+            Service::Eligibility => "eligibility",
+            Service::Link => "tracking_link",
+            _ => "sesame_api",
+        }
+    }
+
+    /// The carrier service called (label of `sesame_upstream_duration_seconds{service}`; the
+    /// upstream client recognises refusals of the account's credentials by it).
+    pub fn upstream_label(self) -> &'static str {
+        match self {
+            Service::Labels => "labels",
+            Service::Tracking | Service::Link => "tracking",
+            Service::TrackingV2 => "tracking_v2",
+            Service::Pickup => "pickup",
+            Service::Eligibility => "eligibility",
+            Service::ParcelSearch | Service::Claim => "tracking_tool",
+            Service::Invoices | Service::InvoicePdf | Service::InvoiceZip => "invoices",
+            Service::NotFound => "none",
+        }
+    }
+
+    /// Label of `sesame_fanout_width{route}`.
+    pub fn fanout_label(self) -> &'static str {
+        match self {
+            Service::ParcelSearch => "parcel_search",
+            Service::Invoices => "invoices",
+            Service::InvoiceZip => "invoice_zip",
+            other => other.route_label(),
+        }
+    }
+
+    /// The method the route answers (another one: 405 in the service's envelope).
+    pub(crate) fn method(self) -> Method {
+        match self {
+            Service::TrackingV2
+            | Service::Link
+            | Service::ParcelSearch
+            | Service::Invoices
+            | Service::InvoicePdf => Method::GET,
+            _ => Method::POST,
+        }
+    }
+}

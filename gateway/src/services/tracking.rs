@@ -1,0 +1,163 @@
+//! Tracking (`timelineCompany`): key in the body (`apiKey`), the parcel's own account found by
+//! asking every linked account holding `ws_tracking` (concurrently), carrier errors in HTTP 200.
+//! [`find_parcel`] is also the lookup of the tracking link and of claims.
+
+use std::ops::ControlFlow;
+
+use serde_json::{Map, Value};
+use sesame_domain::Right;
+
+use super::credentials::credentials;
+use super::fanout::fan_out;
+use super::kind::Service;
+use super::phases::{authenticate, every_link, forward_json, inject_credentials, pass, strip_keys};
+use super::request::{parse_object, read_body, Req};
+use crate::auth::Link;
+use crate::error::GatewayError;
+use crate::error::R;
+use crate::response::Resp;
+use crate::state::Inner;
+use crate::upstream::UpResp;
+
+pub(crate) const PATH: &str = "/tracking-timeline-ws/rest/tracking/timelineCompany";
+
+pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
+    let body = read_body(r.body, &r.headers, gw.cfg.max_body_bytes).await?;
+    let mut m = parse_object(&body)?;
+    let c = credentials(Service::Tracking, &r.headers, &m);
+    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
+    // Rewrite: the caller's key goes no further (its password is replaced per account below).
+    strip_keys(&mut m);
+    let parcel = c
+        .parcel
+        .ok_or_else(|| GatewayError::BadRequest("le champ parcelNumber est obligatoire".into()))?;
+    let links = every_link(gw, &p, Right::WsTracking)?;
+    // `ws_tracking` covers every parcel of the account: whatever an account finds is visible.
+    match find_parcel(gw, &links, &parcel, &m, |_, _| true).await? {
+        Lookup::Found(_, up) | Lookup::Other(up) => Ok(pass(up)),
+        Lookup::Unknown => Err(GatewayError::UnknownParcel { id: parcel }),
+    }
+}
+
+/// Code of a timelineCompany answer (`status[0].code`), read without building the whole JSON
+/// tree: serde skips every other field (timelines can be long; this is the proxy's hot path).
+pub(crate) fn timeline_code(body: &[u8]) -> Option<String> {
+    // Fast path: the carrier writes `status` first, so the code is usually read off the first
+    // bytes without scanning the timeline (a few KiB) at all.
+    const HEAD: &[u8] = br#"{"status":[{"code":""#;
+    if let Some(rest) = body.strip_prefix(HEAD) {
+        if let Some(end) = rest.iter().take(16).position(|b| *b == b'"') {
+            let code = &rest[..end];
+            if code.iter().all(u8::is_ascii_alphanumeric) {
+                return std::str::from_utf8(code).ok().map(str::to_owned);
+            }
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        status: Vec<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: Value,
+    }
+    let head: Head = serde_json::from_slice(body).ok()?;
+    match &head.status.first()?.code {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// What asking every account for a parcel gave.
+pub(crate) enum Lookup<'p> {
+    /// The account that knows the parcel, and its answer.
+    Found(&'p Link, UpResp),
+    Unknown,
+    /// An answer that does not depend on the account (invalid number…): relayed as is.
+    Other(UpResp),
+}
+
+/// Asks each account (concurrently) for the parcel; the first that knows it and where
+/// `visible` accepts it wins. A parcel of another account is unknown upstream, so this finds
+/// the parcel's own account. A parcel `visible` refuses (outside the caller's scope) counts as
+/// unknown on that account, and the other accounts are still awaited: the answer and its timing
+/// are then those of an unknown parcel, whatever the other accounts do (failing, slow).
+pub(crate) async fn find_parcel<'p>(
+    gw: &Inner,
+    links: &[&'p Link],
+    parcel: &str,
+    extra: &Map<String, Value>,
+    visible: impl Fn(&Link, &UpResp) -> bool,
+) -> R<Lookup<'p>> {
+    let fan = links.len() > 1;
+    let mut failure = None;
+    let mut other_answer = None;
+    let found = fan_out(
+        gw,
+        Service::Tracking,
+        fan,
+        links,
+        |l| {
+            let mut body = extra.clone();
+            inject_credentials(&mut body, "login", l);
+            body.insert("parcelNumber".into(), Value::String(parcel.to_owned()));
+            async move { forward_json(gw, Service::Tracking, PATH, &body, fan).await }
+        },
+        |_, &l, res| {
+            match res {
+                Ok(up) => match timeline_code(&up.body).as_deref() {
+                    Some("0") if visible(l, &up) => {
+                        return ControlFlow::Break(Lookup::Found(l, up))
+                    }
+                    Some("0" | "105") => {}
+                    // (A refusal of the account's own credentials never gets here: the
+                    // upstream client turns it into `UpstreamCredentialsRefused`.)
+                    _ => other_answer = Some(up),
+                },
+                Err(e) => failure = Some(e),
+            }
+            ControlFlow::Continue(())
+        },
+    )
+    .await;
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    if let Some(up) = other_answer {
+        return Ok(Lookup::Other(up));
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(Lookup::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeline_code;
+
+    #[test]
+    fn timeline_code_fast_path_agrees_with_the_parser() {
+        let code = |b: &[u8]| timeline_code(b);
+        assert_eq!(
+            code(br#"{"status":[{"code":"0","message":"ok"}],"parcel":{}}"#).as_deref(),
+            Some("0")
+        );
+        // Not first, a number, an escape: the full parse.
+        assert_eq!(
+            code(br#"{"parcel":{},"status":[{"code":"105"}]}"#).as_deref(),
+            Some("105")
+        );
+        assert_eq!(
+            code(br#"{"status":[{"code":201}]}"#).as_deref(),
+            Some("201")
+        );
+        assert_eq!(
+            code(br#"{"status":[{"code":"a\"b"}]}"#).as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(code(br#"{"status":[{"code":""#), None);
+        assert_eq!(code(b"garbage"), None);
+    }
+}
