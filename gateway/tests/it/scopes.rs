@@ -24,8 +24,8 @@ struct World {
     cases: Vec<Case>,
 }
 
-async fn world() -> World {
-    let s = Stack::sqlite().await;
+async fn world(backend: Backend) -> World {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let b = s.account(B, ALL_RIGHTS).await;
     let own = s
@@ -166,9 +166,9 @@ async fn search_all(s: &Stack, key: &str, query: &str) -> (u16, Vec<Value>) {
     }
 }
 
-#[tokio::test]
-async fn scopes_match_the_reference_model() {
-    let w = world().await;
+both!(scopes_match_the_reference_model);
+async fn scopes_match_the_reference_model(backend: Backend) {
+    let w = world(backend).await;
     let s = &w.stack;
 
     // ---- parcel search ----
@@ -301,14 +301,15 @@ async fn scopes_match_the_reference_model() {
     assert_eq!(out.1["error"], unknown.1["error"]);
     assert_eq!(out.1["message"], unknown.1["message"]);
     // Own parcel on A where the user has the tool without customer service: unknown too.
-    if let Some(pa) = s
+    let Some(pa) = s
         .sim
         .parcels(A)
         .into_iter()
         .find(|p| parcel_visible(own, A, p, false))
-    {
-        assert_eq!(claim(s, &own.user.key, &pa.number).await.0, 404);
-    }
+    else {
+        panic!("the fixture stamps an own parcel on {A}");
+    };
+    assert_eq!(claim(s, &own.user.key, &pa.number).await.0, 404);
     assert_eq!(claim(s, &w.cases[2].user.key, &mine.number).await.0, 403);
 
     // ---- invoices ----
@@ -417,16 +418,16 @@ async fn scopes_match_the_reference_model() {
     w.stack.shutdown().await;
 }
 
+both!(property_answers_stay_within_scope, sync);
 /// Random filters and pages over one running stack: nothing outside the reference scope model
 /// ever comes back, from the search, the invoices or the tracking link.
-#[test]
-fn property_answers_stay_within_scope() {
+fn property_answers_stay_within_scope(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let w = rt.block_on(world());
+    let w = rt.block_on(world(backend));
     let s = &w.stack;
     let all_parcels: Vec<(String, sesame_simulator::Parcel)> = [A, B]
         .iter()
@@ -561,11 +562,11 @@ fn scope_grants(right: &str, s: Scope) -> Vec<String> {
     v
 }
 
+both!(property_random_worlds_stay_within_scope, sync);
 /// A random world (users with random tags, departments, links and scope sets on two accounts),
 /// then thousands of random queries: the search and the tracking link never show a parcel, and
 /// the invoice list never an invoice, outside what the reference model of SPEC §3 allows.
-#[test]
-fn property_random_worlds_stay_within_scope() {
+fn property_random_worlds_stay_within_scope(backend: Backend) {
     use proptest::strategy::ValueTree;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -590,7 +591,7 @@ fn property_random_worlds_stay_within_scope() {
         .unwrap()
         .current();
     let (stack, cases) = rt.block_on(async {
-        let s = Stack::sqlite().await;
+        let s = Stack::new(backend, |_| {}).await;
         let ids = [
             s.account(A, ALL_RIGHTS).await,
             s.account(B, ALL_RIGHTS).await,

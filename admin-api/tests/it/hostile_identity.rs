@@ -2,14 +2,10 @@
 //! smaller identity and admin-API defects of item 11. Each test plays the attacker (or the
 //! careless admin) against the real admin API on 127.0.0.1:0, on SQLite and on PostgreSQL.
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_domain::ConnectionKey;
-use sesame_store::Backend;
 
 /// The demo's victim account and the unrelated attacker's (issue 10's repro).
 const VICTIM_ACC: &str = "900138";

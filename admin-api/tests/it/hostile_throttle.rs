@@ -4,12 +4,10 @@
 //! The attacker connects from 127.0.0.2 (any 127/8 address is loopback), the real admin from
 //! 127.0.0.1: two client addresses without leaving the machine.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_store::Backend;

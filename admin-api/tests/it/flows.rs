@@ -1,9 +1,6 @@
 //! The admin API's flows over HTTP, each run on SQLite and on PostgreSQL.
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_store::Backend;
