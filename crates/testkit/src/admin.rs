@@ -116,6 +116,21 @@ impl Server {
     pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         self.call(Method::PUT, path, Some(token), Some(body)).await
     }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+    /// A GET without a token (invitations, password resets, the OpenAPI document).
+    pub async fn anon_get(&self, path: &str) -> (u16, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+    /// A POST without a token (sign-in, accepting an invitation).
+    pub async fn anon_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
 
     /// Creates an account as the operator and signs its admin in; returns the admin token.
     pub async fn account(&self, number: &str, entitlements: &[&str]) -> String {
@@ -136,11 +151,9 @@ impl Server {
 
     pub async fn sign_in_admin(&self, number: &str) -> String {
         let (s, v) = self
-            .call(
-                Method::POST,
+            .anon_post(
                 "/admin/v1/sessions",
-                None,
-                Some(json!({"accountNumber": number, "password": ADMIN_PASSWORD})),
+                json!({"accountNumber": number, "password": ADMIN_PASSWORD}),
             )
             .await;
         assert_eq!(s, 201, "{v}");
@@ -148,11 +161,9 @@ impl Server {
     }
 
     pub async fn sign_in_user(&self, login: &str, password: &str) -> (u16, Value) {
-        self.call(
-            Method::POST,
+        self.anon_post(
             "/admin/v1/sessions",
-            None,
-            Some(json!({"login": login, "password": password})),
+            json!({"login": login, "password": password}),
         )
         .await
     }
@@ -244,12 +255,7 @@ pub async fn active_advanced(
     let id = v["id"].as_i64().unwrap();
     let token = s.mailed_token(&email, "/admin/v1/invitations/").await;
     let (st, v) = s
-        .call(
-            Method::POST,
-            &format!("/admin/v1/invitations/{token}"),
-            None,
-            Some(json!({"login": login, "password": USER_PASSWORD, "passwordConfirmation": USER_PASSWORD})),
-        )
+        .anon_post(&format!("/admin/v1/invitations/{token}"), json!({"login": login, "password": USER_PASSWORD, "passwordConfirmation": USER_PASSWORD}))
         .await;
     assert_eq!(st, 201, "{v}");
     let key = v["connectionKey"].as_str().unwrap().to_owned();
