@@ -94,6 +94,20 @@ pub struct Answer {
     pub body: serde_json::Value,
 }
 
+impl Answer {
+    /// Refused for overload (503 or 429), which always says when to retry.
+    pub fn is_overflow(&self) -> bool {
+        let overflow = matches!(self.status, 503 | 429);
+        assert!(
+            !overflow || self.retry_after.is_some(),
+            "Retry-After on {}: {}",
+            self.status,
+            self.body
+        );
+        overflow
+    }
+}
+
 /// Sends the `n` requests `request(i)` at once and waits for every answer (in request order),
 /// which must all come within 15 s: refused or checked, never hung.
 pub async fn burst(n: usize, request: impl Fn(usize) -> reqwest::RequestBuilder) -> Vec<Answer> {
