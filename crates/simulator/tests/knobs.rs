@@ -418,38 +418,20 @@ async fn control_routes_configure_the_simulator() {
     );
 
     // Faults for one account, then cleared.
-    assert_eq!(
-        s.control(
-            Method::PUT,
-            "/_sim/faults",
-            Some(json!({"account": "555555", "faults": {"error_rate": 1.0}}))
-        )
-        .await,
-        200
-    );
-    let (st, _) = s
-        .post(
-            TIMELINE,
-            &json!({"login": "555555", "password": "pw5", "parcelNumber": "6A00000000000"}),
-        )
-        .await;
-    assert_eq!(st, 503);
-    assert_eq!(
-        s.control(
-            Method::PUT,
-            "/_sim/faults",
-            Some(json!({"account": "555555", "faults": null}))
-        )
-        .await,
-        200
-    );
-    let (st, _) = s
-        .post(
-            TIMELINE,
-            &json!({"login": "555555", "password": "pw5", "parcelNumber": "6A00000000000"}),
-        )
-        .await;
-    assert_eq!(st, 200);
+    for (faults, timeline) in [(json!({"error_rate": 1.0}), 503), (Value::Null, 200)] {
+        let body = json!({"account": "555555", "faults": faults});
+        assert_eq!(
+            s.control(Method::PUT, "/_sim/faults", Some(body)).await,
+            200
+        );
+        let (st, _) = s
+            .post(
+                TIMELINE,
+                &json!({"login": "555555", "password": "pw5", "parcelNumber": "6A00000000000"}),
+            )
+            .await;
+        assert_eq!(st, timeline);
+    }
     assert_eq!(
         s.control(
             Method::PUT,

@@ -394,27 +394,19 @@ async fn scopes_match_the_reference_model(backend: Backend) {
         .take(2)
         .collect();
     let body = json!({"invoices": vis2.iter().map(|i| json!({"accountNumber": A, "number": i.number})).collect::<Vec<_>>()});
-    let r = s
-        .http
-        .post(format!("{}/sesame/v1/invoices/zip", s.url))
-        .header("apiKey", &g.user.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let zip = |body: Value| {
+        s.http
+            .post(format!("{}/sesame/v1/invoices/zip", s.url))
+            .header("apiKey", &g.user.key)
+            .json(&body)
+            .send()
+    };
+    let r = zip(body).await.unwrap();
     assert_eq!(r.status(), 200);
     let z = r.bytes().await.unwrap();
     assert!(z.starts_with(b"PK\x03\x04"));
     let body = json!({"invoices": [{"accountNumber": A, "number": invis.number}]});
-    let r = s
-        .http
-        .post(format!("{}/sesame/v1/invoices/zip", s.url))
-        .header("apiKey", &g.user.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(zip(body).await.unwrap().status(), 404);
     w.stack.shutdown().await;
 }
 
