@@ -6,6 +6,16 @@ cd "$(dirname "$0")/.."
 export SESAME_TEST_PG_URL="${SESAME_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 scripts/ensure-postgres.sh
 
+# External tools some tests need (they fail without them, never skip): qpdf checks the
+# simulator's PDFs, promtool (Debian package prometheus) the alert rules and their unit tests.
+missing=()
+command -v qpdf >/dev/null || missing+=(qpdf)
+command -v promtool >/dev/null || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 # The admin API's OpenAPI document is checked with the reference validator.
 python3 -c 'import openapi_spec_validator' 2>/dev/null ||
   python3 -m pip install -q --disable-pip-version-check openapi-spec-validator >/dev/null

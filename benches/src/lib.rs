@@ -3,13 +3,30 @@
 
 use std::time::Duration;
 
-use sesame_domain::model::{Actor, UpstreamCredentials, UserKind, UserStatus};
-use sesame_domain::{
-    AccountNumber, Email, Login, Profile, Right, RightSet, Scope, ScopedRight, Tag, UserKey,
-};
-use sesame_gateway::{Gateway, GatewayConfig};
-use sesame_store::testing::{fresh_store, TestDb};
-use sesame_store::{Backend, NewAccount, NewAdvancedUser, PrincipalLink, PrincipalRecord, Store};
+use sesame_domain::model::{UpstreamCredentials, UserKind, UserStatus};
+use sesame_domain::{AccountNumber, Right, RightSet, Scope, ScopedRight, Tag, UserKey};
+use sesame_gateway::Gateway;
+use sesame_store::{PrincipalLink, PrincipalRecord, Store};
+use sesame_testkit::{seed, Running};
+
+/// The runtime every bench binary runs on: two workers, like the CI machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Command-line argument `i` (after the program name) parsed, or `default`.
+pub fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
+    args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+}
+
+/// The command-line arguments after the program name.
+pub fn args() -> Vec<String> {
+    std::env::args().skip(1).collect()
+}
 
 /// A deterministic spread of right sets, like real links and entitlements.
 pub fn right_sets(n: usize) -> Vec<RightSet> {
@@ -43,69 +60,17 @@ pub fn visible(rights: RightSet, owner_matches: bool, tag_matches: bool) -> bool
     s.allows(owner_matches, tag_matches)
 }
 
-pub fn rights(ids: &[&str]) -> RightSet {
-    RightSet::parse_ids(ids.iter().copied()).expect("valid rights")
-}
-
-pub const ALL_RIGHTS: &[&str] = &[
-    "ws_postage",
-    "ws_tracking",
-    "ws_pickup_point",
-    "ws_eligibility",
-    "tracking_tool:all",
-    "tracking_tool_cs:all",
-    "invoices:all",
-];
-
-/// Upstream password of a fixture account (the simulator is told the same).
-pub fn upstream_password(number: &str) -> String {
-    format!("up-{number}-Secret")
-}
-
-/// A complete profile (the store refuses incomplete ones).
-pub fn profile(name: &str) -> Profile {
-    Profile {
-        last_name: name.into(),
-        first_name: "Jean".into(),
-        function: "Logisticien".into(),
-        phone: "0102030405".into(),
-        email: Some(Email::parse(&format!("{}@example.fr", name.to_lowercase())).expect("email")),
-        address: "1 rue de la Poste".into(),
-        postal_code: "75001".into(),
-        city: "Paris".into(),
-        country: "France".into(),
-        ..Profile::default()
-    }
-}
+pub use sesame_testkit::gateway::gateway;
+pub use sesame_testkit::seed::{profile, upstream_password};
+pub use sesame_testkit::{rights, ALL_RIGHTS};
 
 /// Creates an account (operator), with every right entitled.
 pub async fn account(store: &Store, number: &str) -> i64 {
-    store
-        .create_account(
-            Actor::Operator,
-            NewAccount {
-                number: AccountNumber::parse(number).expect("number"),
-                company: format!("Société {number}"),
-                contract_type: "PRIVILEGE".into(),
-                entitlements: rights(ALL_RIGHTS),
-                admin_password: "AdminPass123".into(),
-                upstream_login: number.into(),
-                upstream_password: upstream_password(number),
-                departments: vec!["Logistique".into()],
-                contact: None,
-            },
-        )
-        .await
-        .expect("create account")
-        .id
+    seed::account(store, number, rights(ALL_RIGHTS), &["Logistique"]).await
 }
 
 /// An advanced user who accepted its invitation.
-pub struct BenchUser {
-    pub id: i64,
-    pub key: String,
-    pub user_key: String,
-}
+pub type BenchUser = seed::Seeded;
 
 /// An advanced user of `accounts[0]` (invited, confirmed), then linked to every other account,
 /// each link with `links[i]`'s rights (the last one repeats).
@@ -116,67 +81,17 @@ pub async fn user(
     accounts: &[i64],
     links: &[RightSet],
 ) -> BenchUser {
-    let first = accounts[0];
-    let (user, _inv, token) = store
-        .create_advanced_user(
-            Actor::AccountAdmin { account_id: first },
-            first,
-            NewAdvancedUser {
-                profile: profile(login),
-                tag: tag.map(|t| Tag::parse(t).expect("tag")),
-                rights: links[0],
-                department_id: None,
-            },
-        )
-        .await
-        .expect("create user");
-    let act = store
-        .accept_invitation(
-            &token,
-            &Login::parse(login).expect("login"),
-            "UserPass123",
-            None,
-        )
-        .await
-        .expect("accept");
-    let uk = user.user_key.expect("user key");
+    let u = seed::advanced_user(store, accounts[0], login, tag, None, links[0]).await;
     for (i, a) in accounts.iter().enumerate().skip(1) {
-        let r = links[i.min(links.len() - 1)];
-        store
-            .associate(Actor::AccountAdmin { account_id: *a }, *a, &uk, r)
-            .await
-            .expect("associate");
+        seed::associate(store, *a, &u.user_key, links[i.min(links.len() - 1)]).await;
     }
-    BenchUser {
-        id: user.id,
-        key: act.connection_key.expose().to_owned(),
-        user_key: uk.as_str().to_owned(),
-    }
-}
-
-/// A gateway on a fresh store (not serving: its phases are called directly).
-pub async fn gateway(backend: Backend, cfg: GatewayConfig) -> (Gateway, Store, TestDb) {
-    let (store, db) = fresh_store(backend).await;
-    let gw = Gateway::new(cfg, store.clone(), prometheus::Registry::new())
-        .await
-        .expect("gateway");
-    (gw, store, db)
+    u
 }
 
 /// Serves `gw` on two fresh loopback ports; returns the public URL and the stop switch.
-pub async fn serve(gw: Gateway) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let ops = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", public.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gw.run(public, ops, async move {
-        let _ = rx.await;
-    }));
-    (url, tx)
+pub async fn serve(gw: Gateway) -> (String, Running) {
+    let served = sesame_testkit::gateway::serve(gw).await;
+    (served.url, served.running)
 }
 
 const STATUSES: [&str; 7] = [

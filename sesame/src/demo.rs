@@ -368,15 +368,7 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
     let mut body = person("MCO", "Kadjogbé", "kadj.mco@example.fr");
     body["tag"] = "ENTREPOT-NORD".into();
     body["departmentId"] = logistique.into();
-    body["rights"] = serde_json::json!([
-        "ws_postage",
-        "ws_tracking",
-        "ws_pickup_point",
-        "ws_eligibility",
-        "tracking_tool:all",
-        "tracking_tool_cs:all",
-        "invoices:all"
-    ]);
+    body["rights"] = serde_json::json!(sesame_domain::rights::EVERY_SERVICE_AND_TOOL);
     api.call(
         Method::POST,
         "/admin/v1/accounts/900138/advanced-users",

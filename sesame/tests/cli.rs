@@ -20,16 +20,19 @@ const HEX32: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1
 fn migrate_creates_the_sqlite_database_on_first_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nested/dir/sesame.db");
-    let out = sesame()
-        .arg("migrate")
-        .env(
-            "SESAME__DATABASE__URL",
-            format!("sqlite://{}", db.display()),
-        )
-        .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
-        .env("SESAME__SECRETS__MASTER_KEY", HEX32)
-        .output()
-        .unwrap();
+    let migrate = || {
+        sesame()
+            .arg("migrate")
+            .env(
+                "SESAME__DATABASE__URL",
+                format!("sqlite://{}", db.display()),
+            )
+            .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
+            .env("SESAME__SECRETS__MASTER_KEY", HEX32)
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -39,16 +42,7 @@ fn migrate_creates_the_sqlite_database_on_first_start() {
     assert!(stdout.contains("migrated"), "{stdout}");
     assert!(db.exists());
     // Idempotent.
-    let again = sesame()
-        .arg("migrate")
-        .env(
-            "SESAME__DATABASE__URL",
-            format!("sqlite://{}", db.display()),
-        )
-        .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
-        .env("SESAME__SECRETS__MASTER_KEY", HEX32)
-        .output()
-        .unwrap();
+    let again = migrate();
     assert!(again.status.success());
 }
 

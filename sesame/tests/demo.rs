@@ -1,35 +1,15 @@
 //! `sesame demo` end to end: start it on free ports, then run every curl command it prints,
 //! exactly as printed, and check each one succeeds.
 
-use sesame::demo;
-use sesame::settings::{self, Settings};
+mod common;
 
-fn demo_settings(dir: &std::path::Path) -> Settings {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let env = [
-        (
-            "SESAME__DATABASE__URL".to_owned(),
-            format!("sqlite://{}", dir.join("demo.db").display()),
-        ),
-        (
-            "SESAME__LISTEN__PUBLIC".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        ("SESAME__LISTEN__ADMIN".to_owned(), "127.0.0.1:0".to_owned()),
-        ("SESAME__LISTEN__OPS".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "SESAME__LISTEN__SIMULATOR".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-    ];
-    settings::load(&[root.join("default.toml"), root.join("demo.toml")], env)
-        .expect("demo settings")
-}
+use common::demo_settings;
+use sesame::demo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_printed_curl_command_succeeds() {
     let dir = tempfile::tempdir().unwrap();
-    let d = demo::start(demo_settings(dir.path()))
+    let d = demo::start(demo_settings(dir.path(), &[]))
         .await
         .expect("demo starts");
     let mut printed = Vec::new();
@@ -78,12 +58,12 @@ async fn every_printed_curl_command_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_start_is_fresh() {
     let dir = tempfile::tempdir().unwrap();
-    let first = demo::start(demo_settings(dir.path()))
+    let first = demo::start(demo_settings(dir.path(), &[]))
         .await
         .expect("first start");
     let key1 = first.info.connection_key.clone();
     first.stop().await.unwrap();
-    let second = demo::start(demo_settings(dir.path()))
+    let second = demo::start(demo_settings(dir.path(), &[]))
         .await
         .expect("second start on the same file");
     assert_ne!(second.info.connection_key, key1);

@@ -2,14 +2,17 @@
 //! parses; the compose file, the Kubernetes manifests and the Dockerfile say what they must;
 //! the configuration they ship loads and validates; the probe paths answer on a running node;
 //! and every metric the Grafana dashboard and the Prometheus rules use is one a running gateway
-//! really exports (scraped from `/metrics` after real calls). When `promtool` is installed
-//! (Debian: `apt-get install prometheus`), the rules, the Prometheus configuration, the rule unit
-//! tests and the scraped text are checked by it too; the name checks never depend on it.
+//! really exports (scraped from `/metrics` after real calls). `promtool` (Debian: `apt-get install
+//! prometheus`, which scripts/test.sh does) checks the rules, the Prometheus configuration, the
+//! rule unit tests and the scraped text too: the test fails without it.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::demo_settings;
 use serde_yaml::Value as Yaml;
 use sesame::demo;
 use sesame::settings::{self, Settings};
@@ -78,12 +81,19 @@ fn strings(v: &Yaml) -> Vec<String> {
         .collect()
 }
 
-fn promtool() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("promtool"))
-            .find(|p| p.is_file())
-    })
+/// promtool from the PATH. Required: the test fails without it (Debian package `prometheus`,
+/// which scripts/test.sh installs).
+fn promtool() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("promtool"))
+                .find(|p| p.is_file())
+        })
+        .expect(
+            "promtool is needed to check PromQL syntax and run the alert unit tests \
+             (apt-get install prometheus)",
+        )
 }
 
 /// Settings as the image layers them: config/default.toml, then deploy/docker/container.toml,
@@ -584,38 +594,6 @@ fn dockerfile_copies_what_exists_and_runs_the_sesame_binary() {
 
 // ---- metrics ---------------------------------------------------------------------------------
 
-fn demo_settings(dir: &Path) -> Settings {
-    let root = root().join("config");
-    let env = [
-        (
-            "SESAME__DATABASE__URL".to_owned(),
-            format!("sqlite://{}", dir.join("demo.db").display()),
-        ),
-        (
-            "SESAME__LISTEN__PUBLIC".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        ("SESAME__LISTEN__ADMIN".to_owned(), "127.0.0.1:0".to_owned()),
-        ("SESAME__LISTEN__OPS".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "SESAME__LISTEN__SIMULATOR".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        // A tiny per-key limit, so the second call of a key is refused and the rate-limit
-        // counter appears.
-        (
-            "SESAME__GATEWAY__RATE_LIMIT__PER_KEY_PER_SEC".to_owned(),
-            "1".to_owned(),
-        ),
-        (
-            "SESAME__GATEWAY__RATE_LIMIT__BURST".to_owned(),
-            "1".to_owned(),
-        ),
-    ];
-    settings::load(&[root.join("default.toml"), root.join("demo.toml")], env)
-        .expect("demo settings")
-}
-
 /// One scrape: sample name → label names seen on it, and family name → type.
 struct Scrape {
     text: String,
@@ -848,9 +826,17 @@ async fn scrape_until_complete(ops: std::net::SocketAddr, families: &[&str]) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_and_alerts_use_only_metrics_the_gateway_exports() {
     let dir = tempfile::tempdir().unwrap();
-    let d = demo::start(demo_settings(dir.path()))
-        .await
-        .expect("demo starts");
+    // A tiny per-key limit, so the second call of a key is refused and the rate-limit counter
+    // appears.
+    let d = demo::start(demo_settings(
+        dir.path(),
+        &[
+            ("SESAME__GATEWAY__RATE_LIMIT__PER_KEY_PER_SEC", "1"),
+            ("SESAME__GATEWAY__RATE_LIMIT__BURST", "1"),
+        ],
+    ))
+    .await
+    .expect("demo starts");
     let http = reqwest::Client::new();
     let public = d.info.public;
     let key = d.info.connection_key.clone();
@@ -1027,54 +1013,47 @@ async fn dashboard_and_alerts_use_only_metrics_the_gateway_exports() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    // promtool, when installed, on top of the checks above.
-    match promtool() {
-        Some(tool) => {
-            let prom = deploy().join("prometheus");
-            for args in [
-                vec!["check", "rules", "alerts.yml"],
-                vec!["check", "config", "--syntax-only", "prometheus.yml"],
-                vec!["test", "rules", "alerts_test.yml"],
-            ] {
-                let out = std::process::Command::new(&tool)
-                    .args(&args)
-                    .current_dir(&prom)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "promtool {args:?}:\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let mut child = std::process::Command::new(&tool)
-                .args(["check", "metrics"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(scrape.text.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "promtool check metrics:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        None => eprintln!(
-            "promtool not installed (apt-get install prometheus): PromQL syntax and rule unit \
-             tests not run; metric and label names were checked above"
-        ),
+    // promtool on top of the checks above.
+    let tool = promtool();
+    let prom = deploy().join("prometheus");
+    for args in [
+        vec!["check", "rules", "alerts.yml"],
+        vec!["check", "config", "--syntax-only", "prometheus.yml"],
+        vec!["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = std::process::Command::new(&tool)
+            .args(&args)
+            .current_dir(&prom)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    let mut child = std::process::Command::new(&tool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

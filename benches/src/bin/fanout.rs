@@ -22,14 +22,10 @@ use sesame_store::Backend;
 const PATH: &str = "/api-ewe/v1/rest/additionalinformations";
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(300);
-    let latency: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let args = sesame_benches::args();
+    let rounds: usize = sesame_benches::arg(&args, 0, 300);
+    let latency: u64 = sesame_benches::arg(&args, 1, 5);
+    let rt = sesame_benches::runtime();
     rt.block_on(run(rounds, latency));
 }
 
@@ -72,7 +68,7 @@ async fn run(rounds: usize, latency: u64) {
         (5, user(&store, "fan-5", None, &ids[..5], &r).await),
         (20, user(&store, "fan-20", None, &ids[..20], &r).await),
     ];
-    let (url, stop) = serve(gw).await;
+    let (url, mut stop) = serve(gw).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -119,7 +115,7 @@ async fn run(rounds: usize, latency: u64) {
             std::hint::black_box(bytes);
         }
     }
-    let _ = stop.send(());
+    stop.signal();
     let mut p50 = [0.0; 4];
     let mut p99 = [0.0; 4];
     for i in 0..4 {

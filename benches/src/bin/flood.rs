@@ -20,16 +20,12 @@ use sesame_benches::SesameProcess;
 use tokio::io::AsyncReadExt;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let args = sesame_benches::args();
+    let rt = sesame_benches::runtime();
     if args.first().map(String::as_str) == Some("--hold") {
         let addr = args.get(1).cloned().unwrap_or_default();
-        let count: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-        let secs: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
+        let count: usize = sesame_benches::arg(&args, 2, 10_000);
+        let secs: u64 = sesame_benches::arg(&args, 3, 20);
         rt.block_on(hold(addr, count, secs));
         return;
     }
@@ -37,8 +33,8 @@ fn main() {
         .first()
         .cloned()
         .unwrap_or_else(|| "target/release/sesame".to_owned());
-    let sockets: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let first_byte: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let sockets: usize = sesame_benches::arg(&args, 1, 20_000);
+    let first_byte: u64 = sesame_benches::arg(&args, 2, 10_000);
     rt.block_on(run(bin, sockets, first_byte));
 }
 

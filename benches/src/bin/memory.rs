@@ -21,17 +21,10 @@ use sesame_gateway::GatewayConfig;
 use sesame_store::Backend;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: u64 = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let links: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let args = sesame_benches::args();
+    let n: u64 = sesame_benches::arg(&args, 0, 1_000_000);
+    let links: usize = sesame_benches::arg(&args, 1, 3);
+    let rt = sesame_benches::runtime();
     rt.block_on(async move {
         let (gw, _store, _db) = gateway(Backend::Sqlite, GatewayConfig::default()).await;
         let hasher = sesame_store::testing::test_secrets().hasher;

@@ -18,16 +18,13 @@ use std::time::{Duration, Instant};
 use sesame_benches::SesameProcess;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let args = sesame_benches::args();
     let bin = args
-        .next()
+        .first()
+        .cloned()
         .unwrap_or_else(|| "target/release/sesame".to_owned());
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let n: usize = sesame_benches::arg(&args, 1, 200);
+    let rt = sesame_benches::runtime();
     rt.block_on(async move {
         println!("{n} concurrent wrong legacy passwords against {bin}\n");
         round(&bin, n, "bounded (defaults)", &[]).await;

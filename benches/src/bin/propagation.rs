@@ -26,15 +26,8 @@ use sesame_store::testing::{fresh_url, test_secrets};
 use sesame_store::{Backend, Store};
 
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let n: usize = sesame_benches::arg(&sesame_benches::args(), 0, 100);
+    let rt = sesame_benches::runtime();
     rt.block_on(run(n));
 }
 
@@ -62,8 +55,8 @@ async fn run(n: usize) {
     let gw_b = Gateway::new(cfg, store_b.clone(), prometheus::Registry::new())
         .await
         .expect("node B");
-    let (_ua, stop_a) = serve(gw_a.clone()).await;
-    let (_ub, stop_b) = serve(gw_b.clone()).await;
+    let (_ua, mut stop_a) = serve(gw_a.clone()).await;
+    let (_ub, mut stop_b) = serve(gw_b.clone()).await;
     let acc = account(&store_a, "820001").await;
     let u = user(
         &store_a,
@@ -102,8 +95,8 @@ async fn run(n: usize) {
         key = Arc::from(new.expose());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = stop_a.send(());
-    let _ = stop_b.send(());
+    stop_a.signal();
+    stop_b.signal();
     println!(
         "key revocation on PostgreSQL, {n} revocations, 2 nodes in one process on 2 Store handles (poll_interval_ms {poll}: safety-net tick every {} ms)",
         poll * 10

@@ -410,6 +410,18 @@ impl Grant {
     }
 }
 
+/// Every web-service right and every tool on the `all` scope, by id: what the demo's trusted
+/// advanced user gets, and what the test kit's fixture accounts are entitled to.
+pub const EVERY_SERVICE_AND_TOOL: [&str; 7] = [
+    "ws_postage",
+    "ws_tracking",
+    "ws_pickup_point",
+    "ws_eligibility",
+    "tracking_tool:all",
+    "tracking_tool_cs:all",
+    "invoices:all",
+];
+
 /// The checkboxes of the advanced-user form (seed 000 §5.1), in the form's order, with the CSV
 /// column header each one has in the import template.
 pub const ADVANCED_GRANTS: [(Grant, &str); 15] = [

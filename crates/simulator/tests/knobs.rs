@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_simulator::{Faults, Latency, SimAccount, SimConfig, Simulator, Stamp};
 
@@ -195,17 +196,7 @@ async fn error_faults_answer_503_in_each_services_envelope() {
     assert_eq!((st, v["error"].clone()), (503, json!("unavailable")));
 
     // Control routes are never faulted.
-    let r = s
-        .http
-        .get(s.url("/_sim/health"))
-        .send()
-        .await
-        .expect("health");
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.expect("json"),
-        json!({"status": "ok"})
-    );
+    assert_eq!(s.get_json("/_sim/health").await, json!({"status": "ok"}));
 
     // Per-account override: B healthy while the global faults still hit A.
     s.sim.set_faults(Some(B), Faults::default());
@@ -227,17 +218,10 @@ async fn dropped_connections_are_seen_as_errors_by_the_client() {
         },
     );
     for _ in 0..3 {
-        let res = s
-            .http
-            .post(s.url(LABEL_CHECK))
-            .json(&label_body(A, A_PW, None))
-            .send()
-            .await;
-        let failed = match res {
-            Err(_) => true,
-            Ok(r) => r.bytes().await.is_err(),
-        };
-        assert!(failed, "a dropped connection must not look like an answer");
+        assert!(
+            s.dropped(LABEL_CHECK, &label_body(A, A_PW, None)).await,
+            "a dropped connection must not look like an answer"
+        );
     }
     // The simulator keeps serving afterwards.
     s.sim.set_faults(None, Faults::default());
@@ -251,16 +235,7 @@ async fn dropped_connections_are_seen_as_errors_by_the_client() {
             ..Faults::default()
         },
     );
-    let res = s
-        .http
-        .post(s.url(LABEL_CHECK))
-        .json(&label_body(A, A_PW, None))
-        .send()
-        .await;
-    assert!(match res {
-        Err(_) => true,
-        Ok(r) => r.bytes().await.is_err(),
-    });
+    assert!(s.dropped(LABEL_CHECK, &label_body(A, A_PW, None)).await);
     assert_eq!(s.post(LABEL_CHECK, &label_body(B, B_PW, None)).await.0, 200);
     s.stop().await;
 }
@@ -300,14 +275,11 @@ async fn latency_and_slow_answers_are_applied_roughly() {
 
     // Latency over HTTP too.
     s.sim.set_faults(None, Faults::default());
-    let r = s
-        .http
-        .put(s.url("/_sim/latency"))
-        .json(&json!({"fixed_ms": 120}))
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        s.control(Method::PUT, "/_sim/latency", Some(json!({"fixed_ms": 120})))
+            .await,
+        200
+    );
     let t = Instant::now();
     assert_eq!(s.post(LABEL_CHECK, &body).await.0, 200);
     assert!(t.elapsed() >= Duration::from_millis(110));
@@ -347,15 +319,7 @@ async fn requests_are_captured_as_received() {
     assert!(c.contains(A_PW) && !c.contains("some-caller-key"));
 
     // Over HTTP.
-    let v: Value = s
-        .http
-        .get(s.url("/_sim/requests"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let v: Value = s.get_json("/_sim/requests").await;
     assert_eq!(
         v["requests"][0]["path"],
         format!("{TIMELINE}?trace=1").as_str()
@@ -406,23 +370,20 @@ async fn control_routes_configure_the_simulator() {
     .await;
     let acc = json!({"number": "555555", "password": "pw5", "company": "Epsilon",
                      "stamps": [{"user_key": KEY1, "tag": "t"}], "pickup_allowed": false});
-    let r = s
-        .http
-        .post(s.url("/_sim/accounts"))
-        .json(&acc)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 201);
+    assert_eq!(
+        s.control(Method::POST, "/_sim/accounts", Some(acc)).await,
+        201
+    );
     assert_eq!(s.sim.parcels("555555").len(), 10);
-    let r = s
-        .http
-        .post(s.url("/_sim/accounts"))
-        .json(&json!({"number": "12", "password": "x"}))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 400);
+    assert_eq!(
+        s.control(
+            Method::POST,
+            "/_sim/accounts",
+            Some(json!({"number": "12", "password": "x"}))
+        )
+        .await,
+        400
+    );
     let r = s
         .http
         .post(s.url("/_sim/accounts"))
@@ -435,80 +396,53 @@ async fn control_routes_configure_the_simulator() {
     let (st, v) = s.post(PICKUP, &json!({"accountNumber": "555555", "password": "pw5", "zipCode": "75001", "weight": "10"})).await;
     assert_eq!((st, v["errorCode"].clone()), (200, json!(202)));
 
-    let r = s
-        .http
-        .post(s.url("/_sim/accounts/555555/stamps"))
-        .json(&json!([{"user_key": KEY2}]))
-        .send()
-        .await
-        .expect("stamps");
-    assert_eq!(r.status(), 200);
-    let v: Value = s
-        .http
-        .get(s.url("/_sim/accounts/555555/parcels"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    assert_eq!(
+        s.control(
+            Method::POST,
+            "/_sim/accounts/555555/stamps",
+            Some(json!([{"user_key": KEY2}]))
+        )
+        .await,
+        200
+    );
+    let v: Value = s.get_json("/_sim/accounts/555555/parcels").await;
     assert_eq!(v["parcels"].as_array().expect("list").len(), 10);
-    let r = s
-        .http
-        .post(s.url("/_sim/accounts/000001/stamps"))
-        .json(&json!([]))
-        .send()
-        .await
-        .expect("stamps");
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        s.control(
+            Method::POST,
+            "/_sim/accounts/000001/stamps",
+            Some(json!([]))
+        )
+        .await,
+        404
+    );
 
     // Faults for one account, then cleared.
-    let r = s
-        .http
-        .put(s.url("/_sim/faults"))
-        .json(&json!({"account": "555555", "faults": {"error_rate": 1.0}}))
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), 200);
-    let (st, _) = s
-        .post(
-            TIMELINE,
-            &json!({"login": "555555", "password": "pw5", "parcelNumber": "6A00000000000"}),
+    for (faults, timeline) in [(json!({"error_rate": 1.0}), 503), (Value::Null, 200)] {
+        let body = json!({"account": "555555", "faults": faults});
+        assert_eq!(
+            s.control(Method::PUT, "/_sim/faults", Some(body)).await,
+            200
+        );
+        let (st, _) = s
+            .post(
+                TIMELINE,
+                &json!({"login": "555555", "password": "pw5", "parcelNumber": "6A00000000000"}),
+            )
+            .await;
+        assert_eq!(st, timeline);
+    }
+    assert_eq!(
+        s.control(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"faults": {"bogus": 1}}))
         )
-        .await;
-    assert_eq!(st, 503);
-    let r = s
-        .http
-        .put(s.url("/_sim/faults"))
-        .json(&json!({"account": "555555", "faults": null}))
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), 200);
-    let (st, _) = s
-        .post(
-            TIMELINE,
-            &json!({"login": "555555", "password": "pw5", "parcelNumber": "6A00000000000"}),
-        )
-        .await;
-    assert_eq!(st, 200);
-    let r = s
-        .http
-        .put(s.url("/_sim/faults"))
-        .json(&json!({"faults": {"bogus": 1}}))
-        .send()
-        .await
-        .expect("put");
-    assert_eq!(r.status(), 400);
+        .await,
+        400
+    );
 
-    let r = s
-        .http
-        .delete(s.url("/_sim/requests"))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.control(Method::DELETE, "/_sim/requests", None).await, 200);
     assert!(s.sim.captured().is_empty());
     s.stop().await; // graceful shutdown completes
 }

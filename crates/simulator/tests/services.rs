@@ -43,23 +43,23 @@ fn pdf_page_count(pdf: &[u8]) -> usize {
     pdf.windows(12).filter(|w| w == b"/Type /Page ").count()
 }
 
-/// If qpdf is installed, the PDF must pass its structural check (xref, lengths, objects).
+/// The PDF must pass qpdf's structural check (xref, lengths, objects). qpdf is required: the
+/// test fails without it (Debian package `qpdf`, which scripts/test.sh installs).
 fn qpdf_check(pdf: &[u8], name: &str) {
     let path = std::env::temp_dir().join(format!("sesame-sim-{}-{name}.pdf", std::process::id()));
     std::fs::write(&path, pdf).expect("write pdf");
-    if let Ok(out) = std::process::Command::new("qpdf")
+    let out = std::process::Command::new("qpdf")
         .arg("--check")
         .arg(&path)
         .output()
-    {
-        assert!(
-            out.status.success(),
-            "qpdf --check failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        .unwrap_or_else(|e| panic!("qpdf is needed (apt-get install qpdf): {e}"));
     let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "qpdf --check failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]

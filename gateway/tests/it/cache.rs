@@ -28,9 +28,10 @@ where
     }
 }
 
+both!(revocation_is_seen);
 /// Every kind of change made by ANOTHER node (a second store handle on the same database, so
 /// the gateway cannot hear it through the same-process channel) is visible quickly.
-async fn revocations(backend: Backend) {
+async fn revocation_is_seen(backend: Backend) {
     let s = Stack::new(backend, |_| {}).await;
     let other: Store = Store::connect(s.store.url(), test_secrets())
         .await
@@ -174,19 +175,9 @@ async fn revocations(backend: Backend) {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn revocation_is_seen_on_sqlite() {
-    revocations(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn revocation_is_seen_on_postgres() {
-    revocations(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn rate_limits_answer_429_with_retry_after() {
-    let s = Stack::new(Backend::Sqlite, |c| {
+both!(rate_limits_answer_429_with_retry_after);
+async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
+    let s = Stack::new(backend, |c| {
         c.rate_limit.per_key_per_sec = 1;
         c.rate_limit.burst = 2;
         c.rate_limit.per_account_per_sec = 1_000;
@@ -236,9 +227,9 @@ async fn rate_limits_answer_429_with_retry_after() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn override_by_user_id_lifts_the_limit() {
-    let s = Stack::new(Backend::Sqlite, |c| {
+both!(override_by_user_id_lifts_the_limit);
+async fn override_by_user_id_lifts_the_limit(backend: Backend) {
+    let s = Stack::new(backend, |c| {
         c.rate_limit.per_key_per_sec = 1;
         c.rate_limit.burst = 1;
         // Fresh databases number users from 1; the account's main contact takes the first ids.
@@ -261,9 +252,9 @@ async fn override_by_user_id_lifts_the_limit() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn database_outage_keeps_cached_principals_working() {
-    let s = Stack::sqlite().await;
+both!(database_outage_keeps_cached_principals_working);
+async fn database_outage_keeps_cached_principals_working(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account("300031", ALL_RIGHTS).await;
     let u = s
         .user(a, "cached", None, None, &["ws_tracking", "ws_postage"])
@@ -282,7 +273,7 @@ async fn database_outage_keeps_cached_principals_working() {
     // Unknown key: 503 in the service's envelope.
     let (st, v) = s
         .post_json(
-            "/sls-ws/SlsServiceWSRest/2.0/generateLabel",
+            LABEL,
             &[("apiKey", "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD")],
             &label_body(None),
         )
@@ -302,9 +293,9 @@ async fn database_outage_keeps_cached_principals_working() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn metrics_and_graceful_shutdown() {
-    let s = Stack::new(Backend::Sqlite, |c| c.drain_timeout_ms = 5_000).await;
+both!(metrics_and_graceful_shutdown);
+async fn metrics_and_graceful_shutdown(backend: Backend) {
+    let s = Stack::new(backend, |c| c.drain_timeout_ms = 5_000).await;
     let a = s.account("300041", ALL_RIGHTS).await;
     let u = s.user(a, "metered", None, None, &["ws_tracking"]).await;
     let p = s.sim.parcels("300041")[0].number.clone();
@@ -356,12 +347,17 @@ async fn metrics_and_graceful_shutdown() {
     assert!(reqwest::get(format!("{url}/health")).await.is_err());
 }
 
-#[tokio::test]
-async fn tls_on_the_public_listener() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_rustls::rustls;
-
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+/// A stack serving TLS with `ck` (reloaded every `reload_ms`) from files in a fresh directory;
+/// the directory and the (certificate, key) paths.
+async fn tls_stack(
+    backend: Backend,
+    ck: &rcgen::CertifiedKey,
+    reload_ms: u64,
+) -> (
+    Stack,
+    std::path::PathBuf,
+    (std::path::PathBuf, std::path::PathBuf),
+) {
     let dir = std::env::temp_dir().join(format!(
         "sesame-gw-tls-{}-{}",
         std::process::id(),
@@ -371,17 +367,25 @@ async fn tls_on_the_public_listener() {
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, ck.cert.pem()).unwrap();
     std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
-    let s = Stack::new(Backend::Sqlite, |c| {
+    let s = Stack::new(backend, |c| {
         c.tls = Some(sesame_gateway::TlsConfig {
             cert_path: cert_path.display().to_string(),
             key_path: key_path.display().to_string(),
-            reload_interval_ms: 10_000,
+            reload_interval_ms: reload_ms,
         })
     })
     .await;
+    (s, dir, (cert_path, key_path))
+}
 
+/// A TLS connection to `url`'s port, trusting only `cert`, for the name "localhost".
+async fn tls_connect(
+    url: &str,
+    cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ck.cert.der().clone()).unwrap();
+    roots.add(cert).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -389,10 +393,20 @@ async fn tls_on_the_public_listener() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
-    let addr = s.url.trim_start_matches("http://").to_owned();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let tcp = sesame_testkit::net::connect(url).await;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    connector.connect(name, tcp).await
+}
+
+both!(tls_on_the_public_listener);
+async fn tls_on_the_public_listener(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let (s, dir, _) = tls_stack(backend, &ck, 10_000).await;
+    let mut tls = tls_connect(&s.url, ck.cert.der().clone())
+        .await
+        .expect("handshake");
     tls.write_all(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
@@ -411,7 +425,7 @@ async fn tls_on_the_public_listener() {
     let _ = std::fs::remove_dir_all(dir);
 
     // A bad path stops start-up with a message naming the key.
-    let store = fresh_store_for_config().await;
+    let store = sesame_store::testing::fresh_store(backend).await;
     let cfg = sesame_gateway::GatewayConfig {
         tls: Some(sesame_gateway::TlsConfig {
             cert_path: "/nonexistent.pem".into(),
@@ -434,14 +448,10 @@ fn rand_suffix() -> u128 {
         .unwrap_or(0)
 }
 
-async fn fresh_store_for_config() -> (Store, sesame_store::testing::TestDb) {
-    sesame_store::testing::fresh_store(Backend::Sqlite).await
-}
-
-#[tokio::test]
-async fn repeated_failures_from_one_client_are_slowed_down() {
+both!(repeated_failures_from_one_client_are_slowed_down);
+async fn repeated_failures_from_one_client_are_slowed_down(backend: Backend) {
     // The throttle's address curve, made short for the test: 6 free failures, then 50 ms doubling.
-    let s = Stack::new(Backend::Sqlite, |c| {
+    let s = Stack::new(backend, |c| {
         c.throttle.address_free_failures = 6;
         c.throttle.base_delay_ms = 50;
     })
@@ -475,11 +485,11 @@ async fn repeated_failures_from_one_client_are_slowed_down() {
     s.shutdown().await;
 }
 
+both!(behind_a_trusted_proxy_failures_are_counted_per_forwarded_client);
 /// Behind a trusted proxy, callers are told apart by `X-Forwarded-For`: one caller's failures do
 /// not slow down another caller coming through the same proxy.
-#[tokio::test]
-async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client() {
-    let s = Stack::new(Backend::Sqlite, |c| {
+async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client(backend: Backend) {
+    let s = Stack::new(backend, |c| {
         c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
         c.throttle.address_free_failures = 5;
         c.throttle.base_delay_ms = 50;
@@ -488,26 +498,14 @@ async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client() {
     let a = s.account("300052", ALL_RIGHTS).await;
     let u = s.user(a, "proxied", None, None, &["ws_tracking"]).await;
     let p = s.sim.parcels("300052")[0].number.clone();
-    let track_from = |client: &'static str, key: String| {
-        let (http, url, p) = (s.http.clone(), s.url.clone(), p.clone());
-        async move {
-            let v: serde_json::Value = http
-                .post(format!(
-                    "{url}/tracking-timeline-ws/rest/tracking/timelineCompany"
-                ))
-                .header("x-forwarded-for", format!("198.51.100.99, {client}"))
-                .json(&serde_json::json!({"apiKey": key, "parcelNumber": p}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["status"][0]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        }
+    let (stack, parcel) = (&s, &p);
+    let track_from = |client: &'static str, key: String| async move {
+        let from = format!("198.51.100.99, {client}");
+        let body = serde_json::json!({"apiKey": key, "parcelNumber": parcel});
+        let (_, v) = stack
+            .post_json(TRACKING, &[("x-forwarded-for", &from)], &body)
+            .await;
+        status_code(&v).to_owned()
     };
     for i in 0..9 {
         assert_eq!(
@@ -535,18 +533,11 @@ async fn behind_a_trusted_proxy_failures_are_counted_per_forwarded_client() {
     s.shutdown().await;
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
+both!(single_flight_and_revocation_under_load, multi_thread);
 /// Concurrent first calls with one key make one database read; revocation under load takes
 /// effect for every later call.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_flight_and_revocation_under_load() {
-    let s = Stack::sqlite().await;
+async fn single_flight_and_revocation_under_load(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account("300071", ALL_RIGHTS).await;
     let u = s.user(a, "crowd", None, None, &["ws_tracking"]).await;
     let p = s.sim.parcels("300071")[0].number.clone();
@@ -607,49 +598,16 @@ async fn single_flight_and_revocation_under_load() {
     s.shutdown().await;
 }
 
+both!(tls_certificate_reloads_without_restart);
 /// A renewed certificate is used for new connections without a restart; a broken one is refused
 /// and the current certificate stays.
-#[tokio::test]
-async fn tls_certificate_reloads_without_restart() {
-    use tokio_rustls::rustls;
+async fn tls_certificate_reloads_without_restart(backend: Backend) {
     let old = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
     let new = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let dir = std::env::temp_dir().join(format!(
-        "sesame-gw-reload-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, old.cert.pem()).unwrap();
-    std::fs::write(&key_path, old.key_pair.serialize_pem()).unwrap();
-    let s = Stack::new(Backend::Sqlite, |c| {
-        c.tls = Some(sesame_gateway::TlsConfig {
-            cert_path: cert_path.display().to_string(),
-            key_path: key_path.display().to_string(),
-            reload_interval_ms: 100,
-        })
-    })
-    .await;
-    let addr = s.url.trim_start_matches("http://").to_owned();
+    let (s, dir, (cert_path, key_path)) = tls_stack(backend, &old, 100).await;
     // Handshakes with a client that trusts only `cert`.
-    let handshake = |cert: rustls::pki_types::CertificateDer<'static>| {
-        let addr = addr.clone();
-        async move {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(cert).unwrap();
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let cfg = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
-            let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-            connector.connect(name, tcp).await.is_ok()
-        }
-    };
+    let url = &s.url;
+    let handshake = |cert| async move { tls_connect(url, cert).await.is_ok() };
     assert!(handshake(old.cert.der().clone()).await);
     assert!(!handshake(new.cert.der().clone()).await);
     // A broken certificate (key of another certificate) is refused; the old one stays.
@@ -674,20 +632,12 @@ async fn tls_certificate_reloads_without_restart() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A counter's value in a Prometheus text exposition (0 when the series is absent).
-fn counter(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
+both!(cache_entries_expire_and_the_cache_stays_within_its_bound);
 /// The TTL is a backstop: an entry older than `cache_ttl_secs` is reloaded (and counted as
 /// expired); the cache holds about `cache_capacity` principals and counts what it evicts for
 /// room. Every caller keeps being served throughout.
-#[tokio::test]
-async fn cache_entries_expire_and_the_cache_stays_within_its_bound() {
-    let s = Stack::new(Backend::Sqlite, |c| {
+async fn cache_entries_expire_and_the_cache_stays_within_its_bound(backend: Backend) {
+    let s = Stack::new(backend, |c| {
         c.cache_ttl_secs = 1;
         c.cache_capacity = 8;
     })
@@ -700,19 +650,19 @@ async fn cache_entries_expire_and_the_cache_stays_within_its_bound() {
     s.settle().await;
 
     assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
-    let m0 = counter(&s.metrics().await, misses);
+    let m0 = metric(&s.metrics().await, misses);
     assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
     assert_eq!(
-        counter(&s.metrics().await, misses),
+        metric(&s.metrics().await, misses),
         m0,
         "a hit reads nothing"
     );
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
     let m = s.metrics().await;
-    assert_eq!(counter(&m, misses), m0 + 1.0, "expired: read again");
+    assert_eq!(metric(&m, misses), m0 + 1.0, "expired: read again");
     assert!(
-        counter(
+        metric(
             &m,
             "sesame_principal_cache_evictions_total{reason=\"expired\"}"
         ) >= 1.0,
@@ -731,13 +681,13 @@ async fn cache_entries_expire_and_the_cache_stays_within_its_bound() {
         assert_eq!(status_code(&s.track(&u.key, &parcel).await), "0");
     }
     let m = s.metrics().await;
-    let cached = counter(&m, "sesame_principal_cache_entries");
+    let cached = metric(&m, "sesame_principal_cache_entries");
     assert!(
         (1.0..=16.0).contains(&cached),
         "{cached} cached for a bound of 8"
     );
     assert!(
-        counter(
+        metric(
             &m,
             "sesame_principal_cache_evictions_total{reason=\"size\"}"
         ) >= 20.0,

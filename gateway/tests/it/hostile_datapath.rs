@@ -10,13 +10,6 @@ use sesame_simulator::Faults;
 
 use crate::common::*;
 
-const V2: &str = "/suivi/v2/idships/";
-const TRACKING: &str = "/tracking-timeline-ws/rest/tracking/timelineCompany";
-const LINK: &str = "/entreprise/colis/login/parcel";
-const LABEL: &str = "/sls-ws/SlsServiceWSRest/2.0/generateLabel";
-const PICKUP: &str = "/pointretrait-ws-cxf/rest/v2/pointretrait/findRDVPointRetraitAcheminement";
-const ELIG: &str = "/api-ewe/v1/rest/additionalinformations";
-
 /// The demo's three accounts.
 const A: &str = "900138";
 const B: &str = "832519";
@@ -39,9 +32,9 @@ async fn status_and_body(resp: reqwest::Response) -> (u16, String) {
     (status, resp.text().await.expect("body"))
 }
 
-#[tokio::test]
-async fn d6_v2_id_with_encoded_slash_or_question_mark_is_refused_not_forwarded() {
-    let s = Stack::sqlite().await;
+both!(d6_v2_id_with_encoded_slash_or_question_mark_is_refused_not_forwarded);
+async fn d6_v2_id_with_encoded_slash_or_question_mark_is_refused_not_forwarded(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let u = s.user(a, "v2hostile", None, None, &["ws_tracking"]).await;
     let parcel = s.sim.parcels(A)[0].number.clone();
@@ -137,9 +130,9 @@ async fn probe_all(s: &Stack, key: &str, id: &str) -> Vec<(&'static str, u16, St
     out
 }
 
-#[tokio::test]
-async fn d7_out_of_scope_parcel_is_unknown_whatever_other_accounts_do() {
-    let s = Stack::sqlite().await;
+both!(d7_out_of_scope_parcel_is_unknown_whatever_other_accounts_do);
+async fn d7_out_of_scope_parcel_is_unknown_whatever_other_accounts_do(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let b = s.account(B, ALL_RIGHTS).await;
     let c = s.account(C, ALL_RIGHTS).await;
@@ -215,9 +208,9 @@ async fn d7_out_of_scope_parcel_is_unknown_whatever_other_accounts_do() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn d8_parcel_search_csv_defuses_formula_cells() {
-    let s = Stack::sqlite().await;
+both!(d8_parcel_search_csv_defuses_formula_cells);
+async fn d8_parcel_search_csv_defuses_formula_cells(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let u = s
         .user(
@@ -285,9 +278,9 @@ async fn d8_parcel_search_csv_defuses_formula_cells() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn d9_caller_key_never_reaches_the_carrier_in_any_spelling() {
-    let s = Stack::sqlite().await;
+both!(d9_caller_key_never_reaches_the_carrier_in_any_spelling);
+async fn d9_caller_key_never_reaches_the_carrier_in_any_spelling(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let u = s.user(a, "keyspell", None, None, ALL_RIGHTS).await;
     let key = u.key.as_str();
@@ -414,8 +407,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
 
 // Current-thread runtime: the gateway's tasks run on this thread, so the thread's default
 // subscriber sees every event they emit.
-#[tokio::test(flavor = "current_thread")]
-async fn d10_percent_encoded_key_parameter_names_are_redacted_in_debug_logs() {
+both!(d10_percent_encoded_key_parameter_names_are_redacted_in_debug_logs);
+async fn d10_percent_encoded_key_parameter_names_are_redacted_in_debug_logs(backend: Backend) {
     let buf = Buf::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -425,7 +418,7 @@ async fn d10_percent_encoded_key_parameter_names_are_redacted_in_debug_logs() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let s = Stack::sqlite().await;
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let u = s
         .user(a, "logprobe", None, None, &["tracking_tool:all"])
@@ -530,8 +523,8 @@ fn deploy_references() -> Vec<(String, Vec<(String, String)>)> {
     refs
 }
 
-#[tokio::test]
-async fn d12_fresh_gateway_exports_every_metric_the_deploy_files_query() {
+both!(d12_fresh_gateway_exports_every_metric_the_deploy_files_query);
+async fn d12_fresh_gateway_exports_every_metric_the_deploy_files_query(backend: Backend) {
     let refs = deploy_references();
     // Not vacuous: the dashboards and alerts do query the families of the issue.
     for family in [
@@ -541,7 +534,7 @@ async fn d12_fresh_gateway_exports_every_metric_the_deploy_files_query() {
     ] {
         assert!(refs.iter().any(|(n, _)| n == family), "{family}");
     }
-    let s = Stack::sqlite().await;
+    let s = Stack::new(backend, |_| {}).await;
     // No traffic at all on the public listener.
     let m = s.metrics().await;
     let series: Vec<&str> = m.lines().filter(|l| !l.starts_with('#')).collect();

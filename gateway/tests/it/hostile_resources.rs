@@ -4,45 +4,37 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sesame_store::{Backend, PasswordLimits};
+use sesame_store::Backend;
+use sesame_testkit::net::{self, read_until_closed};
+use sesame_testkit::seed::ADMIN_PASSWORD;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::common::{status_code, Stack};
+use crate::common::{both, status_code, Stack, TRACKING};
 
-const TRACKING: &str = "/tracking-timeline-ws/rest/tracking/timelineCompany";
-
-/// Small clocks so the tests are quick; every test asserts well under the old behaviour
-/// (held forever, or 30 s for hyper's default header timer).
+/// Small connection clocks (the kit's), on the public and the ops listener.
 fn small_limits(cfg: &mut sesame_gateway::GatewayConfig) {
-    cfg.connections.first_byte_timeout_ms = 300;
-    cfg.connections.header_timeout_ms = 400;
-    cfg.connections.body_stall_timeout_ms = 400;
-    cfg.connections.body_timeout_ms = 2_000;
-    cfg.connections.idle_timeout_ms = 400;
+    net::small_limits(&mut cfg.connections);
 }
 
-fn addr(url: &str) -> String {
-    url.trim_start_matches("http://").to_owned()
+/// Tracks `parcel` with the legacy credentials of account `number`'s admin, as if from
+/// `from`: served.
+async fn track_as_account_admin(s: &Stack, number: &str, parcel: &str, from: &str) {
+    let (st, v) = s
+        .post_json(
+            TRACKING,
+            &[("x-forwarded-for", from)],
+            &json!({"login": number, "password": ADMIN_PASSWORD, "parcelNumber": parcel}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(status_code(&v), "0", "{v}");
 }
 
-/// Reads until the server closes (EOF or reset), at most `limit`: what it sent, and when it
-/// closed (`None`: still open at the limit).
-async fn read_until_closed(sock: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
-    let start = Instant::now();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = limit.saturating_sub(start.elapsed());
-        match tokio::time::timeout(left, sock.read(&mut buf)).await {
-            Err(_) => return (got, None),
-            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(start.elapsed())),
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-async fn d2_case(backend: Backend) {
+both!(
+    d2_wrong_passwords_beyond_the_bound_get_503_in_the_envelope,
+    multi_thread
+);
+async fn d2_wrong_passwords_beyond_the_bound_get_503_in_the_envelope(backend: Backend) {
     let s = Stack::new(backend, |cfg| {
         // Each wrong attempt comes from its own address, so no per-address slow-down or
         // throttle decides the answers: only the password-check bound.
@@ -51,53 +43,28 @@ async fn d2_case(backend: Backend) {
     .await;
     s.account("100801", &["ws_tracking"]).await;
     let parcel = s.sim.parcels("100801")[0].number.clone();
-    s.store.set_password_limits(PasswordLimits {
-        permits: 1,
-        queue: 2,
-        wait: Duration::from_millis(300),
-    });
+    net::one_password_check_at_a_time(&s.store);
     let n = 40;
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let http = s.http.clone();
-        let url = format!("{}{TRACKING}", s.url);
-        let parcel = parcel.clone();
-        tasks.push(tokio::spawn(async move {
-            // Unknown logins: the dummy hash is checked, at the same cost as a real one.
-            let r = http
-                .post(url)
-                .header("x-forwarded-for", format!("203.0.113.{}", i + 1))
-                .json(&json!({"login": format!("nobody{i}"), "password": "Wrong-Pass1", "parcelNumber": parcel}))
-                .send()
-                .await
-                .expect("send");
-            let status = r.status().as_u16();
-            let retry = r
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap_or("").to_owned());
-            let v: Value = r.json().await.expect("json envelope");
-            (status, retry, v)
-        }));
-    }
-    let mut refused = 0;
-    let mut failed = 0;
-    for t in tasks {
-        let (status, retry, v) = t.await.expect("join");
-        match status {
-            // The overflow: the tracking envelope, with Retry-After.
-            503 | 429 => {
-                refused += 1;
-                assert_eq!(status_code(&v), status.to_string(), "{v}");
-                assert!(retry.is_some(), "Retry-After on {status}");
-            }
+    // Unknown logins, each from its own address: the dummy hash is checked, at the same cost
+    // as a real one.
+    let answers = net::burst(n, |i| {
+        s.http
+            .post(format!("{}{TRACKING}", s.url))
+            .header("x-forwarded-for", format!("203.0.113.{}", i + 1))
+            .json(&json!({"login": format!("nobody{i}"), "password": "Wrong-Pass1", "parcelNumber": parcel}))
+    })
+    .await;
+    let (mut refused, mut failed) = (0, 0);
+    for a in &answers {
+        let v = &a.body;
+        if a.is_overflow() {
+            // The overflow: the tracking envelope.
+            refused += 1;
+            assert_eq!(status_code(v), a.status.to_string(), "{v}");
+        } else {
             // Checked, and wrong: the service's own "bad credentials" code.
-            200 => {
-                failed += 1;
-                assert_eq!(status_code(&v), "201", "{v}");
-            }
-            other => panic!("unexpected {other}: {v}"),
+            failed += 1;
+            assert_eq!((a.status, status_code(v)), (200, "201"), "{v}");
         }
     }
     assert!(
@@ -105,41 +72,16 @@ async fn d2_case(backend: Backend) {
         "{refused} of {n} refused: at most 1 running + 2 waiting (+ those finishing meanwhile) may be checked"
     );
     assert!(failed >= 1, "some were checked");
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "answered, not hung: {:?}",
-        start.elapsed()
-    );
     // Afterwards the right password still works.
-    let r = s
-        .http
-        .post(format!("{}{TRACKING}", s.url))
-        .header("x-forwarded-for", "198.51.100.77")
-        .json(&json!({"login": "100801", "password": "AdminPass123", "parcelNumber": parcel}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("json");
-    assert_eq!(status_code(&v), "0", "{v}");
+    track_as_account_admin(&s, "100801", &parcel, "198.51.100.77").await;
     s.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d2_wrong_passwords_beyond_the_bound_get_503_in_the_envelope_sqlite() {
-    d2_case(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d2_wrong_passwords_beyond_the_bound_get_503_in_the_envelope_postgres() {
-    d2_case(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn d3_silent_socket_is_closed_after_the_first_byte_timeout() {
-    let s = Stack::new(Backend::Sqlite, small_limits).await;
+both!(d3_silent_socket_is_closed_after_the_first_byte_timeout);
+async fn d3_silent_socket_is_closed_after_the_first_byte_timeout(backend: Backend) {
+    let s = Stack::new(backend, small_limits).await;
     for url in [&s.url, &s.ops] {
-        let mut sock = TcpStream::connect(addr(url)).await.expect("connect");
+        let mut sock = net::connect(url).await;
         let (got, closed) = read_until_closed(&mut sock, Duration::from_secs(5)).await;
         let closed = closed.unwrap_or_else(|| panic!("{url}: silent socket still open after 5 s"));
         assert!(got.is_empty(), "nothing to answer");
@@ -151,57 +93,27 @@ async fn d3_silent_socket_is_closed_after_the_first_byte_timeout() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn d3_stalled_head_is_closed_within_the_header_timeout() {
-    let s = Stack::new(Backend::Sqlite, small_limits).await;
-    let mut sock = TcpStream::connect(addr(&s.url)).await.expect("connect");
+both!(d3_stalled_head_is_closed_within_the_header_timeout);
+async fn d3_stalled_head_is_closed_within_the_header_timeout(backend: Backend) {
+    let s = Stack::new(backend, small_limits).await;
     // A slowloris: a byte of head every 100 ms, never the blank line.
-    let start = Instant::now();
     let head =
         b"POST /tracking-timeline-ws/rest/tracking/timelineCompany HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-    sock.write_all(head).await.expect("write");
-    let mut closed = None;
-    let mut b = [0u8; 512];
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // Ignored: once the server has closed, writes fail; the read below tells.
-        let _ = sock.write_all(b"a").await;
-        // EOF, a reset or an answer (a 408 is fine too): the server is done with us.
-        if tokio::time::timeout(Duration::from_millis(1), sock.read(&mut b))
-            .await
-            .is_ok()
-        {
-            closed = Some(start.elapsed());
-            break;
-        }
-    }
+    let closed = net::stalled_head_closed_after(&s.url, head).await;
     let closed = closed.expect("stalled head still open after 5 s");
     assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn d3_stalled_body_answers_408_in_the_envelope() {
-    let s = Stack::new(Backend::Sqlite, small_limits).await;
-    let mut sock = TcpStream::connect(addr(&s.url)).await.expect("connect");
-    let start = Instant::now();
-    sock.write_all(
+both!(d3_stalled_body_answers_408_in_the_envelope);
+async fn d3_stalled_body_answers_408_in_the_envelope(backend: Backend) {
+    let s = Stack::new(backend, small_limits).await;
+    let text = net::stalled_body_answer(
+        &s.url,
         b"POST /tracking-timeline-ws/rest/tracking/timelineCompany HTTP/1.1\r\nHost: x\r\n\
           Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"apiKey\": \"",
     )
-    .await
-    .expect("write");
-    let (got, closed) = read_until_closed(&mut sock, Duration::from_secs(5)).await;
-    let text = String::from_utf8_lossy(&got).into_owned();
-    assert!(
-        closed.is_some(),
-        "stalled body still open after 5 s: {text}"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        start.elapsed()
-    );
+    .await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     // The tracking service's own envelope.
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
@@ -210,10 +122,10 @@ async fn d3_stalled_body_answers_408_in_the_envelope() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn d3_idle_keep_alive_is_closed_but_a_slow_upstream_is_not_cut() {
-    let s = Stack::new(Backend::Sqlite, small_limits).await;
-    let mut sock = TcpStream::connect(addr(&s.ops)).await.expect("connect");
+both!(d3_idle_keep_alive_is_closed_but_a_slow_upstream_is_not_cut);
+async fn d3_idle_keep_alive_is_closed_but_a_slow_upstream_is_not_cut(backend: Backend) {
+    let s = Stack::new(backend, small_limits).await;
+    let mut sock = net::connect(&s.ops).await;
     sock.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("write");
@@ -235,23 +147,16 @@ async fn d3_idle_keep_alive_is_closed_but_a_slow_upstream_is_not_cut() {
         fixed_ms: 900,
         jitter_ms: 0,
     });
-    let r = s
-        .http
-        .post(format!("{}{TRACKING}", s.url))
-        .json(&json!({"login": "100802", "password": "AdminPass123", "parcelNumber": parcel}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.expect("json");
-    assert_eq!(status_code(&v), "0", "{v}");
+    track_as_account_admin(&s, "100802", &parcel, "127.0.0.1").await;
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn d3_connection_cap_holds_and_a_normal_request_is_served_after_the_timeouts() {
+both!(d3_connection_cap_holds_and_a_normal_request_is_served_after_the_timeouts);
+async fn d3_connection_cap_holds_and_a_normal_request_is_served_after_the_timeouts(
+    backend: Backend,
+) {
     let cap = 8;
-    let s = Stack::new(Backend::Sqlite, |cfg| {
+    let s = Stack::new(backend, |cfg| {
         small_limits(cfg);
         cfg.connections.max_connections = cap;
     })
@@ -259,7 +164,7 @@ async fn d3_connection_cap_holds_and_a_normal_request_is_served_after_the_timeou
     // cap + K silent sockets.
     let mut silent = Vec::new();
     for _ in 0..cap + 4 {
-        silent.push(TcpStream::connect(addr(&s.url)).await.expect("connect"));
+        silent.push(net::connect(&s.url).await);
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     // While full, a new connection is refused at once (closed), not left hanging.

@@ -7,16 +7,12 @@ use sesame_store::Backend;
 
 use crate::common::*;
 
-const TRACKING: &str = "/tracking-timeline-ws/rest/tracking/timelineCompany";
-const LABEL: &str = "/sls-ws/SlsServiceWSRest/2.0/generateLabel";
-const PICKUP: &str = "/pointretrait-ws-cxf/rest/v2/pointretrait/findRDVPointRetraitAcheminement";
-
 /// Password checks allowed before delays start (`login_free_failures` and
 /// `shared_free_failures` defaults), plus slack for a success crediting its reservation.
 const HANDFUL: usize = 6;
 
-async fn stack() -> Stack {
-    Stack::new(Backend::Sqlite, |c| {
+async fn stack(backend: Backend) -> Stack {
+    Stack::new(backend, |c| {
         c.trusted_proxies = vec!["127.0.0.1".parse().expect("range")];
     })
     .await
@@ -102,8 +98,8 @@ async fn verified_one_by_one(
 }
 
 /// A stack with account `number` and its standard user `std.user`; one of its parcels.
-async fn stack_with_user(number: &str) -> (Stack, String) {
-    let s = stack().await;
+async fn stack_with_user(backend: Backend, number: &str) -> (Stack, String) {
+    let s = stack(backend).await;
     let a = s.account(number, ALL_RIGHTS).await;
     standard_user(&s, a).await;
     let p = s.sim.parcels(number)[0].number.clone();
@@ -118,9 +114,12 @@ fn tracking_body(parcel: &str, password: &str) -> Value {
     json!({"login": "std.user", "password": password, "parcelNumber": parcel})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d4_parallel_legacy_guesses_are_counted_before_verifying() {
-    let (s, p) = stack_with_user("100401").await;
+both!(
+    d4_parallel_legacy_guesses_are_counted_before_verifying,
+    multi_thread
+);
+async fn d4_parallel_legacy_guesses_are_counted_before_verifying(backend: Backend) {
+    let (s, p) = stack_with_user(backend, "100401").await;
     // The three spellings of legacy credentials, each its own login.
     let cases: Vec<(&'static str, Body)> = vec![
         (TRACKING, Box::new(move |pw: &str| tracking_body(&p, pw))),
@@ -184,9 +183,12 @@ async fn d4_parallel_legacy_guesses_are_counted_before_verifying() {
     s.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d4_rotating_forwarded_addresses_do_not_bypass_the_per_login_limit() {
-    let (s, p) = stack_with_user("100402").await;
+both!(
+    d4_rotating_forwarded_addresses_do_not_bypass_the_per_login_limit,
+    multi_thread
+);
+async fn d4_rotating_forwarded_addresses_do_not_bypass_the_per_login_limit(backend: Backend) {
+    let (s, p) = stack_with_user(backend, "100402").await;
     let body = |pw: &str| tracking_body(&p, pw);
     // One guess at a time, each from a new address: no parallelism to blame.
     let verified = verified_one_by_one(
@@ -217,9 +219,12 @@ async fn d4_rotating_forwarded_addresses_do_not_bypass_the_per_login_limit() {
     s.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d4_real_user_from_a_clean_address_works_during_an_attack() {
-    let (s, p) = stack_with_user("100403").await;
+both!(
+    d4_real_user_from_a_clean_address_works_during_an_attack,
+    multi_thread
+);
+async fn d4_real_user_from_a_clean_address_works_during_an_attack(backend: Backend) {
+    let (s, p) = stack_with_user(backend, "100403").await;
     let body = |pw: &str| tracking_body(&p, pw);
     let statuses = burst(
         &s,

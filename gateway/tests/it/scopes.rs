@@ -24,8 +24,8 @@ struct World {
     cases: Vec<Case>,
 }
 
-async fn world() -> World {
-    let s = Stack::sqlite().await;
+async fn world(backend: Backend) -> World {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account(A, ALL_RIGHTS).await;
     let b = s.account(B, ALL_RIGHTS).await;
     let own = s
@@ -166,9 +166,9 @@ async fn search_all(s: &Stack, key: &str, query: &str) -> (u16, Vec<Value>) {
     }
 }
 
-#[tokio::test]
-async fn scopes_match_the_reference_model() {
-    let w = world().await;
+both!(scopes_match_the_reference_model);
+async fn scopes_match_the_reference_model(backend: Backend) {
+    let w = world(backend).await;
     let s = &w.stack;
 
     // ---- parcel search ----
@@ -301,14 +301,15 @@ async fn scopes_match_the_reference_model() {
     assert_eq!(out.1["error"], unknown.1["error"]);
     assert_eq!(out.1["message"], unknown.1["message"]);
     // Own parcel on A where the user has the tool without customer service: unknown too.
-    if let Some(pa) = s
+    let Some(pa) = s
         .sim
         .parcels(A)
         .into_iter()
         .find(|p| parcel_visible(own, A, p, false))
-    {
-        assert_eq!(claim(s, &own.user.key, &pa.number).await.0, 404);
-    }
+    else {
+        panic!("the fixture stamps an own parcel on {A}");
+    };
+    assert_eq!(claim(s, &own.user.key, &pa.number).await.0, 404);
     assert_eq!(claim(s, &w.cases[2].user.key, &mine.number).await.0, 403);
 
     // ---- invoices ----
@@ -393,40 +394,32 @@ async fn scopes_match_the_reference_model() {
         .take(2)
         .collect();
     let body = json!({"invoices": vis2.iter().map(|i| json!({"accountNumber": A, "number": i.number})).collect::<Vec<_>>()});
-    let r = s
-        .http
-        .post(format!("{}/sesame/v1/invoices/zip", s.url))
-        .header("apiKey", &g.user.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let zip = |body: Value| {
+        s.http
+            .post(format!("{}/sesame/v1/invoices/zip", s.url))
+            .header("apiKey", &g.user.key)
+            .json(&body)
+            .send()
+    };
+    let r = zip(body).await.unwrap();
     assert_eq!(r.status(), 200);
     let z = r.bytes().await.unwrap();
     assert!(z.starts_with(b"PK\x03\x04"));
     let body = json!({"invoices": [{"accountNumber": A, "number": invis.number}]});
-    let r = s
-        .http
-        .post(format!("{}/sesame/v1/invoices/zip", s.url))
-        .header("apiKey", &g.user.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(zip(body).await.unwrap().status(), 404);
     w.stack.shutdown().await;
 }
 
+both!(property_answers_stay_within_scope, sync);
 /// Random filters and pages over one running stack: nothing outside the reference scope model
 /// ever comes back, from the search, the invoices or the tracking link.
-#[test]
-fn property_answers_stay_within_scope() {
+fn property_answers_stay_within_scope(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let w = rt.block_on(world());
+    let w = rt.block_on(world(backend));
     let s = &w.stack;
     let all_parcels: Vec<(String, sesame_simulator::Parcel)> = [A, B]
         .iter()
@@ -471,45 +464,12 @@ fn property_answers_stay_within_scope() {
             }
             rt.block_on(async {
                 // Search: every parcel returned is visible in the model and of the right account.
-                let r = s
-                    .get(
-                        &format!("/sesame/v1/parcels?page={page}{q}"),
-                        &[("apiKey", &c.user.key)],
-                    )
-                    .await;
-                if r.status() == 200 {
-                    let v: Value = r.json().await.unwrap();
-                    for item in v["parcels"].as_array().unwrap() {
-                        seen_items.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let n = item["parcelNumber"].as_str().unwrap();
-                        let a = item["accountNumber"].as_str().unwrap();
-                        let (pa, pp) = all_parcels.iter().find(|(_, x)| x.number == n).unwrap();
-                        prop_assert_eq!(pa.as_str(), a);
-                        prop_assert!(
-                            parcel_visible(c, a, pp, false),
-                            "parcel {} leaked to user {}",
-                            n,
-                            c.user.id
-                        );
-                        if by_account {
-                            prop_assert_eq!(a, acc.as_str());
-                        }
-                    }
-                } else {
-                    prop_assert!(r.status() == 403);
-                }
+                let only = by_account.then_some(acc.as_str());
+                let (st, n) = search_within_scope(s, c, &all_parcels, page, &q, only).await?;
+                seen_items.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                prop_assert!(st == 200 || st == 403, "search answered {}", st);
                 // Tracking link: shown iff visible.
-                let r = s
-                    .get(
-                        &format!(
-                            "/entreprise/colis/login/parcel?apikey={}&cab={}",
-                            c.user.key, p.number
-                        ),
-                        &[],
-                    )
-                    .await;
-                prop_assert_eq!(r.status() == 200, parcel_visible(c, acc, p, false));
-                if r.status() == 200 {
+                if link_within_scope(s, c, acc, p).await? {
                     seen_links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(())
@@ -521,28 +481,102 @@ fn property_answers_stay_within_scope() {
     assert!(seen_items.into_inner() > 0);
     assert!(seen_links.into_inner() > 0);
     // Invoices once per user (the list does not depend on random input beyond the filters).
-    rt.block_on(async {
-        for c in &w.cases {
-            let r = s
-                .get("/sesame/v1/invoices", &[("apiKey", &c.user.key)])
-                .await;
-            if r.status() != 200 {
-                continue;
-            }
-            let v: Value = r.json().await.unwrap();
-            for i in v["invoices"].as_array().unwrap() {
-                let acc = i["accountNumber"].as_str().unwrap();
-                let inv = s
-                    .sim
-                    .invoices(acc)
-                    .into_iter()
-                    .find(|x| x.number == i["number"].as_str().unwrap())
-                    .unwrap();
-                assert!(invoice_visible(c, acc, &inv));
-            }
-        }
-    });
+    rt.block_on(invoices_stay_within_scope(s, &w.cases));
     rt.block_on(w.stack.shutdown());
+}
+
+/// Searches page `page` with the filters `q` as `c`'s user: every parcel returned is one of
+/// `all_parcels`, of the account it names (`only`, when the search was by account) and visible
+/// to the user in the reference model. The status and how many parcels were checked.
+async fn search_within_scope(
+    s: &Stack,
+    c: &Case,
+    all_parcels: &[(String, sesame_simulator::Parcel)],
+    page: usize,
+    q: &str,
+    only: Option<&str>,
+) -> Result<(u16, usize), TestCaseError> {
+    let r = s
+        .get(
+            &format!("/sesame/v1/parcels?page={page}{q}"),
+            &[("apiKey", &c.user.key)],
+        )
+        .await;
+    let status = r.status().as_u16();
+    if status != 200 {
+        return Ok((status, 0));
+    }
+    let v: Value = r.json().await.unwrap();
+    let items = v["parcels"].as_array().unwrap();
+    for item in items {
+        let n = item["parcelNumber"].as_str().unwrap();
+        let a = item["accountNumber"].as_str().unwrap();
+        let found = all_parcels.iter().find(|(x, y)| x == a && y.number == n);
+        prop_assert!(found.is_some(), "parcel {} is not one of {}'s", n, a);
+        let (_, pp) = found.unwrap();
+        prop_assert!(
+            parcel_visible(c, a, pp, false),
+            "parcel {} of {} leaked to user {}",
+            n,
+            a,
+            c.user.id
+        );
+        if let Some(acc) = only {
+            prop_assert_eq!(a, acc);
+        }
+    }
+    Ok((status, items.len()))
+}
+
+/// The tracking link for parcel `p` of `acc` opens for `c`'s user iff the model shows it to
+/// the user; whether it opened.
+async fn link_within_scope(
+    s: &Stack,
+    c: &Case,
+    acc: &str,
+    p: &sesame_simulator::Parcel,
+) -> Result<bool, TestCaseError> {
+    let r = s
+        .get(
+            &format!("{LINK}?apikey={}&cab={}", c.user.key, p.number),
+            &[],
+        )
+        .await;
+    let shown = r.status() == 200;
+    prop_assert_eq!(
+        shown,
+        parcel_visible(c, acc, p, false),
+        "tracking link for {}",
+        p.number
+    );
+    Ok(shown)
+}
+
+/// Every invoice each case's user is listed is visible to it in the reference model.
+async fn invoices_stay_within_scope(s: &Stack, cases: &[Case]) {
+    for c in cases {
+        let r = s
+            .get("/sesame/v1/invoices", &[("apiKey", &c.user.key)])
+            .await;
+        if r.status() != 200 {
+            continue;
+        }
+        let v: Value = r.json().await.unwrap();
+        for i in v["invoices"].as_array().unwrap() {
+            let acc = i["accountNumber"].as_str().unwrap();
+            let inv = s
+                .sim
+                .invoices(acc)
+                .into_iter()
+                .find(|x| x.number == i["number"].as_str().unwrap())
+                .unwrap();
+            assert!(
+                invoice_visible(c, acc, &inv),
+                "invoice {} leaked",
+                inv.number
+            );
+        }
+    }
 }
 
 /// Grants of one scoped right for a scope set (own and group may both be ticked).
@@ -561,11 +595,11 @@ fn scope_grants(right: &str, s: Scope) -> Vec<String> {
     v
 }
 
+both!(property_random_worlds_stay_within_scope, sync);
 /// A random world (users with random tags, departments, links and scope sets on two accounts),
 /// then thousands of random queries: the search and the tracking link never show a parcel, and
 /// the invoice list never an invoice, outside what the reference model of SPEC §3 allows.
-#[test]
-fn property_random_worlds_stay_within_scope() {
+fn property_random_worlds_stay_within_scope(backend: Backend) {
     use proptest::strategy::ValueTree;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -590,7 +624,7 @@ fn property_random_worlds_stay_within_scope() {
         .unwrap()
         .current();
     let (stack, cases) = rt.block_on(async {
-        let s = Stack::sqlite().await;
+        let s = Stack::new(backend, |_| {}).await;
         let ids = [
             s.account(A, ALL_RIGHTS).await,
             s.account(B, ALL_RIGHTS).await,
@@ -658,46 +692,10 @@ fn property_random_worlds_stay_within_scope() {
                     String::new()
                 };
                 rt.block_on(async {
-                    let r = stack
-                        .get(
-                            &format!("/sesame/v1/parcels?page={page}{q}"),
-                            &[("apiKey", &c.user.key)],
-                        )
-                        .await;
-                    if r.status() == 200 {
-                        let v: Value = r.json().await.unwrap();
-                        for item in v["parcels"].as_array().unwrap() {
-                            checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let n = item["parcelNumber"].as_str().unwrap();
-                            let a = item["accountNumber"].as_str().unwrap();
-                            let (_, pp) = all_parcels
-                                .iter()
-                                .find(|(x, y)| x == a && y.number == n)
-                                .unwrap();
-                            prop_assert!(
-                                parcel_visible(c, a, pp, false),
-                                "parcel {} of {} leaked",
-                                n,
-                                a
-                            );
-                        }
-                    }
-                    let r = stack
-                        .get(
-                            &format!(
-                                "/entreprise/colis/login/parcel?apikey={}&cab={}",
-                                c.user.key, p.number
-                            ),
-                            &[],
-                        )
-                        .await;
-                    prop_assert_eq!(
-                        r.status() == 200,
-                        parcel_visible(c, acc, p, false),
-                        "tracking link for {}",
-                        p.number
-                    );
-                    if r.status() == 200 {
+                    let (_, n) =
+                        search_within_scope(&stack, c, &all_parcels, page, &q, None).await?;
+                    checked.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    if link_within_scope(&stack, c, acc, p).await? {
                         visible_links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     Ok(())
@@ -705,31 +703,7 @@ fn property_random_worlds_stay_within_scope() {
             },
         )
         .unwrap();
-    rt.block_on(async {
-        for c in &cases {
-            let r = stack
-                .get("/sesame/v1/invoices", &[("apiKey", &c.user.key)])
-                .await;
-            if r.status() != 200 {
-                continue;
-            }
-            let v: Value = r.json().await.unwrap();
-            for i in v["invoices"].as_array().unwrap() {
-                let acc = i["accountNumber"].as_str().unwrap();
-                let inv = stack
-                    .sim
-                    .invoices(acc)
-                    .into_iter()
-                    .find(|x| x.number == i["number"].as_str().unwrap())
-                    .unwrap();
-                assert!(
-                    invoice_visible(c, acc, &inv),
-                    "invoice {} leaked",
-                    inv.number
-                );
-            }
-        }
-    });
+    rt.block_on(invoices_stay_within_scope(&stack, &cases));
     println!(
         "random world: {} parcels checked in search answers, {} tracking links shown",
         checked.into_inner(),

@@ -6,10 +6,6 @@ use sesame_simulator::Faults;
 
 use crate::common::*;
 
-const LABEL: &str = "/sls-ws/SlsServiceWSRest/2.0/generateLabel";
-const PICKUP: &str = "/pointretrait-ws-cxf/rest/v2/pointretrait/findRDVPointRetraitAcheminement";
-const ELIG: &str = "/api-ewe/v1/rest/additionalinformations";
-
 /// Nothing forwarded upstream carries the caller's key or password, and every call carries
 /// one linked account's own credentials.
 fn assert_clean_captures(s: &Stack, secrets: &[&str], accounts: &[&str]) {
@@ -41,9 +37,9 @@ fn base64_basic(user: &str, pw: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn labels_select_account_check_right_and_stamp() {
-    let s = Stack::sqlite().await;
+both!(labels_select_account_check_right_and_stamp);
+async fn labels_select_account_check_right_and_stamp(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a1 = s.account("100001", ALL_RIGHTS).await;
     let a2 = s.account("100002", ALL_RIGHTS).await;
     let a3 = s.account("100003", ALL_RIGHTS).await;
@@ -135,12 +131,9 @@ async fn labels_select_account_check_right_and_stamp() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn bad_bodies_answer_in_the_envelope() {
-    let s = Stack::new(sesame_store::Backend::Sqlite, |c| {
-        c.max_body_bytes = 64 * 1024
-    })
-    .await;
+both!(bad_bodies_answer_in_the_envelope);
+async fn bad_bodies_answer_in_the_envelope(backend: Backend) {
+    let s = Stack::new(backend, |c| c.max_body_bytes = 64 * 1024).await;
     let a1 = s.account("100011", ALL_RIGHTS).await;
     let u = s
         .user(
@@ -174,24 +167,14 @@ async fn bad_bodies_answer_in_the_envelope() {
     let (st, v) = send(LABEL, vec![b' '; 200 * 1024]).await;
     assert_eq!(st, 413);
     assert_eq!(v["messages"][0]["type"], "ERROR");
-    let (st, v) = send(
-        "/tracking-timeline-ws/rest/tracking/timelineCompany",
-        b"{".to_vec(),
-    )
-    .await;
+    let (st, v) = send(TRACKING, b"{".to_vec()).await;
     assert_eq!(st, 400);
     assert!(v["status"][0]["code"].is_string());
     let (st, v) = send(PICKUP, b"nope".to_vec()).await;
     assert_eq!(st, 400);
     assert!(v["errorCode"].is_number());
     // Missing parcel number.
-    let (_, v) = s
-        .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
-            &[],
-            &json!({"apiKey": u.key}),
-        )
-        .await;
+    let (_, v) = s.post_json(TRACKING, &[], &json!({"apiKey": u.key})).await;
     assert_eq!(status_code(&v), "400");
     // Unknown route, wrong method.
     let r = s.get("/nowhere", &[]).await;
@@ -201,9 +184,9 @@ async fn bad_bodies_answer_in_the_envelope() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn tracking_finds_the_parcels_account_and_hides_others() {
-    let s = Stack::sqlite().await;
+both!(tracking_finds_the_parcels_account_and_hides_others);
+async fn tracking_finds_the_parcels_account_and_hides_others(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a1 = s.account("100021", ALL_RIGHTS).await;
     let a2 = s.account("100022", ALL_RIGHTS).await;
     let _a3 = s.account("100023", ALL_RIGHTS).await;
@@ -300,7 +283,7 @@ async fn tracking_finds_the_parcels_account_and_hides_others() {
     // Legacy: the account admin (account number + password) acts as the main contact.
     let (_, v) = s
         .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
+            TRACKING,
             &[],
             &json!({"login": "100024", "password": "AdminPass123", "parcelNumber": p4}),
         )
@@ -308,7 +291,7 @@ async fn tracking_finds_the_parcels_account_and_hides_others() {
     assert_eq!(status_code(&v), "0", "{v}");
     let (_, v) = s
         .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
+            TRACKING,
             &[],
             &json!({"login": "100024", "password": "wrong-Pass1", "parcelNumber": p4}),
         )
@@ -323,9 +306,9 @@ async fn tracking_finds_the_parcels_account_and_hides_others() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn pickup_points_rights_and_envelope() {
-    let s = Stack::sqlite().await;
+both!(pickup_points_rights_and_envelope);
+async fn pickup_points_rights_and_envelope(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a1 = s.account("100031", ALL_RIGHTS).await;
     let a2 = s.account("100032", ALL_RIGHTS).await;
     let u = s.user(a1, "picker", None, None, &["ws_pickup_point"]).await;
@@ -356,9 +339,9 @@ async fn pickup_points_rights_and_envelope() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn eligibility_fans_out_and_reports_each_account() {
-    let s = Stack::sqlite().await;
+both!(eligibility_fans_out_and_reports_each_account);
+async fn eligibility_fans_out_and_reports_each_account(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a1 = s.account("100041", ALL_RIGHTS).await;
     let a2 = s.account("100042", ALL_RIGHTS).await;
     let a3 = s.account("100043", ALL_RIGHTS).await;
@@ -441,12 +424,9 @@ async fn eligibility_fans_out_and_reports_each_account() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn upstream_failures_answer_502_and_504_in_the_envelope() {
-    let s = Stack::new(sesame_store::Backend::Sqlite, |c| {
-        c.request_timeout_ms = 300
-    })
-    .await;
+both!(upstream_failures_answer_502_and_504_in_the_envelope);
+async fn upstream_failures_answer_502_and_504_in_the_envelope(backend: Backend) {
+    let s = Stack::new(backend, |c| c.request_timeout_ms = 300).await;
     let a = s.account("100051", ALL_RIGHTS).await;
     let u = s
         .user(
@@ -504,10 +484,10 @@ async fn upstream_failures_answer_502_and_504_in_the_envelope() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn http2_prior_knowledge_is_served() {
+both!(http2_prior_knowledge_is_served);
+async fn http2_prior_knowledge_is_served(backend: Backend) {
     use http_body_util::{BodyExt, Full};
-    let s = Stack::sqlite().await;
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account("100061", ALL_RIGHTS).await;
     let u = s.user(a, "htwo", None, None, &["ws_tracking"]).await;
     let p = s.sim.parcels("100061")[0].number.clone();
@@ -530,10 +510,10 @@ async fn http2_prior_knowledge_is_served() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn standard_user_legacy_login() {
+both!(standard_user_legacy_login);
+async fn standard_user_legacy_login(backend: Backend) {
     use sesame_domain::model::Actor;
-    let s = Stack::sqlite().await;
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account("100071", ALL_RIGHTS).await;
     s.store
         .create_standard_user(
@@ -551,30 +531,12 @@ async fn standard_user_legacy_login() {
         .unwrap();
     let p = s.sim.parcels("100071")[0].number.clone();
     let body = |pw: &str| json!({"login": "std.user", "password": pw, "parcelNumber": p});
-    let (_, v) = s
-        .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
-            &[],
-            &body("StdPass1234"),
-        )
-        .await;
+    let (_, v) = s.post_json(TRACKING, &[], &body("StdPass1234")).await;
     assert_eq!(status_code(&v), "0", "{v}");
     // Cached: a second call does not hash again, and still works.
-    let (_, v) = s
-        .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
-            &[],
-            &body("StdPass1234"),
-        )
-        .await;
+    let (_, v) = s.post_json(TRACKING, &[], &body("StdPass1234")).await;
     assert_eq!(status_code(&v), "0");
-    let (_, v) = s
-        .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
-            &[],
-            &body("WrongPass123"),
-        )
-        .await;
+    let (_, v) = s.post_json(TRACKING, &[], &body("WrongPass123")).await;
     assert_eq!(status_code(&v), "201");
     // A standard user has no ws_postage: labels refused.
     let mut lb = label_body(Some("std.user"));
@@ -585,12 +547,12 @@ async fn standard_user_legacy_login() {
     s.shutdown().await;
 }
 
+both!(wrong_upstream_credentials_never_reach_the_caller);
 /// An account whose stored upstream credentials the carrier refuses: the caller (whose own key
 /// is fine) is told the account's access failed upstream, in the envelope, with no credential
 /// in the answer and without being told its own key is wrong.
-#[tokio::test]
-async fn wrong_upstream_credentials_never_reach_the_caller() {
-    let s = Stack::sqlite().await;
+async fn wrong_upstream_credentials_never_reach_the_caller(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a = s.account("100071", ALL_RIGHTS).await;
     let u = s
         .user(
@@ -630,7 +592,7 @@ async fn wrong_upstream_credentials_never_reach_the_caller() {
     let parcel = s.sim.parcels("100071")[0].number.clone();
     let tracking = s
         .post_json(
-            "/tracking-timeline-ws/rest/tracking/timelineCompany",
+            TRACKING,
             &[],
             &json!({"apiKey": u.key, "parcelNumber": parcel}),
         )
@@ -667,12 +629,12 @@ async fn wrong_upstream_credentials_never_reach_the_caller() {
     s.shutdown().await;
 }
 
+both!(traceparent_is_propagated_to_every_upstream_call);
 /// W3C trace context crosses the gateway: the caller's trace id reaches the carrier on every
 /// call of the request (fan-outs included), each call under its own span id (a child of
 /// Sesame's request span); a caller without one gets a fresh trace.
-#[tokio::test]
-async fn traceparent_is_propagated_to_every_upstream_call() {
-    let s = Stack::sqlite().await;
+async fn traceparent_is_propagated_to_every_upstream_call(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a1 = s.account("100081", ALL_RIGHTS).await;
     let a2 = s.account("100082", ALL_RIGHTS).await;
     let u = s.user(a1, "traced", None, None, &["ws_eligibility"]).await;
@@ -724,11 +686,11 @@ async fn traceparent_is_propagated_to_every_upstream_call() {
     s.shutdown().await;
 }
 
+both!(the_invoice_list_is_paged);
 /// The invoice list is paged like the parcel search: every visible invoice appears on exactly
 /// one page, most recent first across pages; bad paging parameters name themselves.
-#[tokio::test]
-async fn the_invoice_list_is_paged() {
-    let s = Stack::sqlite().await;
+async fn the_invoice_list_is_paged(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
     let a1 = s.account("100096", ALL_RIGHTS).await;
     let a2 = s.account("100097", ALL_RIGHTS).await;
     let u = s

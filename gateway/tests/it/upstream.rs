@@ -7,7 +7,7 @@ use std::time::Duration;
 use sesame_store::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{Stack, ALL_RIGHTS};
+use crate::common::{both, Stack, ALL_RIGHTS};
 
 const TIMELINE: &str = r#"{"status":[{"code":"0","message":"json.ok"}],"parcel":{"parcelNumber":"6A39138643271","event":[]}}"#;
 
@@ -93,10 +93,10 @@ where
     }
 }
 
-#[tokio::test]
-async fn connections_are_reused_and_dropped_ones_are_replaced() {
+both!(connections_are_reused_and_dropped_ones_are_replaced);
+async fn connections_are_reused_and_dropped_ones_are_replaced(backend: Backend) {
     let (carrier, conns, reqs) = flaky_carrier(Duration::from_millis(150), None).await;
-    let s = Stack::new(Backend::Sqlite, |c| c.upstream_url = carrier).await;
+    let s = Stack::new(backend, |c| c.upstream_url = carrier).await;
     let a = s.account("100091", ALL_RIGHTS).await;
     let u = s.user(a, "pooled", None, None, &["ws_tracking"]).await;
 
@@ -123,10 +123,10 @@ async fn connections_are_reused_and_dropped_ones_are_replaced() {
     );
 }
 
+both!(https_upstream_with_a_private_authority);
 /// An `https://` carrier behind a private authority: trusted once `upstream_ca_file` names it,
 /// refused (503 in the envelope, nothing sent in clear) without it.
-#[tokio::test]
-async fn https_upstream_with_a_private_authority() {
+async fn https_upstream_with_a_private_authority(backend: Backend) {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("carrier-ca.pem");
@@ -146,7 +146,7 @@ async fn https_upstream_with_a_private_authority() {
 
     // Trusted: served over TLS.
     let url = carrier.clone();
-    let s = Stack::new(Backend::Sqlite, |c| {
+    let s = Stack::new(backend, |c| {
         c.upstream_url = url;
         c.upstream_ca_file = Some(ca.clone());
     })
@@ -160,7 +160,7 @@ async fn https_upstream_with_a_private_authority() {
 
     // Not trusted: the handshake fails, the caller gets the service's 503-class envelope.
     let url = carrier.clone();
-    let s = Stack::new(Backend::Sqlite, |c| c.upstream_url = url).await;
+    let s = Stack::new(backend, |c| c.upstream_url = url).await;
     let a = s.account("100094", ALL_RIGHTS).await;
     let u = s.user(a, "tls-refused", None, None, &["ws_tracking"]).await;
     let r = s

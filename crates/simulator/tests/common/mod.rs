@@ -79,6 +79,30 @@ impl Running {
         (status, r.json().await.expect("json"))
     }
 
+    /// A control-route call (`/_sim/...`) with an optional JSON body: its status.
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+        let mut rb = self.http.request(method, self.url(path));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send().await.expect("send").status().as_u16()
+    }
+
+    /// A GET answering 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.expect("get");
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("json")
+    }
+
+    /// Whether posting `body` to `path` fails as a dropped connection does (no complete answer).
+    pub async fn dropped(&self, path: &str, body: &Value) -> bool {
+        match self.http.post(self.url(path)).json(body).send().await {
+            Err(_) => true,
+            Ok(r) => r.bytes().await.is_err(),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

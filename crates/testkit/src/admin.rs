@@ -1,5 +1,4 @@
 //! A real admin API server on 127.0.0.1:0 over a fresh database, and a small client.
-#![allow(dead_code)]
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -8,38 +7,28 @@ use sesame_store::testing::{fresh_store, TestDb};
 use sesame_store::{Backend, Store};
 use sqlx::Row;
 
-/// Runs one async test body against a real server on each backend, as two tests (`<name>::sqlite`
-/// and `<name>::postgres`), each on a fresh database.
-#[allow(unused_macros)] // not every test file runs on both backends
-macro_rules! both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let s = Server::start(Backend::Sqlite).await;
-                ($body)(&s).await;
-                s.shutdown().await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let s = Server::start(Backend::Postgres).await;
-                ($body)(&s).await;
-                s.shutdown().await;
-            }
-        }
-    };
-}
+use crate::seed::{ADMIN_PASSWORD, USER_PASSWORD};
+use crate::{json_or_text, Fixture, Running};
 
+/// The operator's bearer token on every test server.
 pub const OPERATOR: &str = "operator-token-0123456789abcdef";
 
+/// The admin API for one test; see [`Server::start_with`].
 pub struct Server {
     pub base: String,
     pub http: reqwest::Client,
     pub store: Store,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    running: Running,
     _db: TestDb,
+}
+
+impl Fixture for Server {
+    async fn start(backend: Backend) -> Server {
+        Server::start(backend).await
+    }
+    async fn shutdown(self) {
+        Server::shutdown(self).await
+    }
 }
 
 impl Server {
@@ -58,16 +47,16 @@ impl Server {
         };
         tweak(&mut cfg);
         let api = AdminApi::new(cfg, store.clone(), OPERATOR.into());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(api.run(listener, async move {
-            let _ = rx.await;
-        }));
+        let running = Running::spawn(|rx| {
+            api.run(listener, async move {
+                let _ = rx.await;
+            })
+        });
         Server {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             store,
-            stop: Some(tx),
-            handle: Some(handle),
+            running,
             _db: db,
         }
     }
@@ -78,12 +67,7 @@ impl Server {
 
     /// Stops serving (and the background tasks) but keeps the database.
     pub async fn stop_server(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
+        self.running.stop().await;
     }
 
     pub async fn raw(
@@ -120,14 +104,7 @@ impl Server {
                 "application/json",
             )
             .await;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let v = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, v)
+        json_or_text(resp).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
@@ -139,6 +116,21 @@ impl Server {
     pub async fn put(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         self.call(Method::PUT, path, Some(token), Some(body)).await
     }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+    /// A GET without a token (invitations, password resets, the OpenAPI document).
+    pub async fn anon_get(&self, path: &str) -> (u16, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+    /// A POST without a token (sign-in, accepting an invitation).
+    pub async fn anon_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
 
     /// Creates an account as the operator and signs its admin in; returns the admin token.
     pub async fn account(&self, number: &str, entitlements: &[&str]) -> String {
@@ -148,7 +140,7 @@ impl Server {
                 OPERATOR,
                 json!({
                     "number": number, "company": format!("Société {number}"), "entitlements": entitlements,
-                    "adminPassword": "AdminPass123", "upstreamLogin": number, "upstreamPassword": "upstream-secret",
+                    "adminPassword": ADMIN_PASSWORD, "upstreamLogin": number, "upstreamPassword": "upstream-secret",
                     "departments": ["Logistique"],
                 }),
             )
@@ -159,11 +151,9 @@ impl Server {
 
     pub async fn sign_in_admin(&self, number: &str) -> String {
         let (s, v) = self
-            .call(
-                Method::POST,
+            .anon_post(
                 "/admin/v1/sessions",
-                None,
-                Some(json!({"accountNumber": number, "password": "AdminPass123"})),
+                json!({"accountNumber": number, "password": ADMIN_PASSWORD}),
             )
             .await;
         assert_eq!(s, 201, "{v}");
@@ -171,11 +161,9 @@ impl Server {
     }
 
     pub async fn sign_in_user(&self, login: &str, password: &str) -> (u16, Value) {
-        self.call(
-            Method::POST,
+        self.anon_post(
             "/admin/v1/sessions",
-            None,
-            Some(json!({"login": login, "password": password})),
+            json!({"login": login, "password": password}),
         )
         .await
     }
@@ -267,17 +255,12 @@ pub async fn active_advanced(
     let id = v["id"].as_i64().unwrap();
     let token = s.mailed_token(&email, "/admin/v1/invitations/").await;
     let (st, v) = s
-        .call(
-            Method::POST,
-            &format!("/admin/v1/invitations/{token}"),
-            None,
-            Some(json!({"login": login, "password": "UserPass123", "passwordConfirmation": "UserPass123"})),
-        )
+        .anon_post(&format!("/admin/v1/invitations/{token}"), json!({"login": login, "password": USER_PASSWORD, "passwordConfirmation": USER_PASSWORD}))
         .await;
     assert_eq!(st, 201, "{v}");
     let key = v["connectionKey"].as_str().unwrap().to_owned();
     let user_key = v["userKey"].as_str().unwrap().to_owned();
-    let (st, v) = s.sign_in_user(login, "UserPass123").await;
+    let (st, v) = s.sign_in_user(login, USER_PASSWORD).await;
     assert_eq!(st, 201, "{v}");
     (id, user_key, key, v["token"].as_str().unwrap().to_owned())
 }

@@ -2,14 +2,10 @@
 //! smaller identity and admin-API defects of item 11. Each test plays the attacker (or the
 //! careless admin) against the real admin API on 127.0.0.1:0, on SQLite and on PostgreSQL.
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_domain::ConnectionKey;
-use sesame_store::Backend;
 
 /// The demo's victim account and the unrelated attacker's (issue 10's repro).
 const VICTIM_ACC: &str = "900138";
@@ -136,11 +132,9 @@ async fn d1_linked_account_cannot_take_over_a_shared_identity_body(s: &Server) {
 
     // 3. The public "forgotten password" form with the attacker's address sends nothing.
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             "/admin/v1/password-resets",
-            None,
-            Some(json!({"login": "victim", "email": EVIL})),
+            json!({"login": "victim", "email": EVIL}),
         )
         .await;
     assert_eq!(st, 202);
@@ -217,11 +211,10 @@ async fn d1_linked_account_cannot_take_over_a_shared_identity_body(s: &Server) {
     // And the user itself, of course.
     let (_, ut) = s.sign_in_user("victim", "UserPass123").await;
     let (st, v) = s
-        .call(
-            Method::PATCH,
+        .patch(
             "/admin/v1/me",
-            Some(ut["token"].as_str().unwrap()),
-            Some(json!({"phone": "0622222222"})),
+            ut["token"].as_str().unwrap(),
+            json!({"phone": "0622222222"}),
         )
         .await;
     assert_eq!(st, 200, "{v}");
@@ -247,12 +240,7 @@ async fn d1_sole_linked_account_still_cannot_redirect_the_identity_body(s: &Serv
         .await;
     assert_eq!(st, 201, "{v}");
     let (st, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/admin/v1/accounts/me/links/{id}"),
-            Some(&victim_admin),
-            None,
-        )
+        .delete(&format!("/admin/v1/accounts/me/links/{id}"), &victim_admin)
         .await;
     assert_eq!(st, 204);
     let path = format!("/admin/v1/accounts/me/users/{id}");
@@ -265,14 +253,7 @@ async fn d1_sole_linked_account_still_cannot_redirect_the_identity_body(s: &Serv
         .await;
     assert_eq!(st, 201, "{v}");
     let it = v["token"].as_str().unwrap().to_owned();
-    let (st, v) = s
-        .call(
-            Method::PATCH,
-            "/admin/v1/me",
-            Some(&it),
-            Some(edit_email(EVIL)),
-        )
-        .await;
+    let (st, v) = s.patch("/admin/v1/me", &it, edit_email(EVIL)).await;
     assert_eq!(st, 403, "{v}");
     assert_eq!(v["error"]["code"], "identity_owned");
     let (st, _) = s.post("/admin/v1/me/connection-key", &it, json!({})).await;
@@ -348,12 +329,7 @@ async fn d11_disabling_a_user_ends_its_impersonation_session_body(s: &Server) {
     let (st, _) = s.get("/admin/v1/me", &it).await;
     assert_eq!(st, 401, "the impersonation ends with the user");
     let (st, _) = s
-        .call(
-            Method::PATCH,
-            "/admin/v1/me",
-            Some(&it),
-            Some(json!({"function": "Toujours là"})),
-        )
+        .patch("/admin/v1/me", &it, json!({"function": "Toujours là"}))
         .await;
     assert_eq!(st, 401);
     // Re-enabling does not revive it.
@@ -386,12 +362,7 @@ async fn d11_operator_impersonation_is_audited_as_the_operator_body(s: &Server) 
     assert_eq!(st, 201, "{v}");
     let it = v["token"].as_str().unwrap().to_owned();
     let (st, v) = s
-        .call(
-            Method::PATCH,
-            "/admin/v1/me",
-            Some(&it),
-            Some(json!({"function": "Chef comptable"})),
-        )
+        .patch("/admin/v1/me", &it, json!({"function": "Chef comptable"}))
         .await;
     assert_eq!(st, 200, "{v}");
     let (_, v) = s
@@ -449,7 +420,7 @@ async fn d11_removed_user_invitation_stops_working_and_shows_current_rights_body
         .await;
     assert_eq!(st, 200, "{v}");
     let inv_path = format!("/admin/v1/invitations/{token}");
-    let (st, v) = s.call(Method::GET, &inv_path, None, None).await;
+    let (st, v) = s.anon_get(&inv_path).await;
     assert_eq!(st, 200, "{v}");
     let ids: Vec<&str> = v["rights"]
         .as_array()
@@ -459,23 +430,13 @@ async fn d11_removed_user_invitation_stops_working_and_shows_current_rights_body
         .collect();
     assert_eq!(ids, ["ws_tracking"], "the rights the user holds now: {v}");
     let (st, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/admin/v1/accounts/me/users/{id}"),
-            Some(&admin),
-            None,
-        )
+        .delete(&format!("/admin/v1/accounts/me/users/{id}"), &admin)
         .await;
     assert_eq!(st, 204);
-    let (st, v) = s.call(Method::GET, &inv_path, None, None).await;
+    let (st, v) = s.anon_get(&inv_path).await;
     assert_eq!(st, 410, "{v}");
     let (st, v) = s
-        .call(
-            Method::POST,
-            &inv_path,
-            None,
-            Some(json!({"login": "removed", "password": "UserPass123", "passwordConfirmation": "UserPass123"})),
-        )
+        .anon_post(&inv_path, json!({"login": "removed", "password": "UserPass123", "passwordConfirmation": "UserPass123"}))
         .await;
     assert_eq!(st, 410, "{v}");
     let (st, _) = s.sign_in_user("removed", "UserPass123").await;
@@ -586,12 +547,7 @@ async fn d11_second_account_edits_rights_of_a_user_in_another_accounts_departmen
     let id = v["id"].as_i64().unwrap();
     let token = s.mailed_token(email, "/admin/v1/invitations/").await;
     let (st, v) = s
-        .call(
-            Method::POST,
-            &format!("/admin/v1/invitations/{token}"),
-            None,
-            Some(json!({"login": "depuser", "password": "UserPass123", "passwordConfirmation": "UserPass123"})),
-        )
+        .anon_post(&format!("/admin/v1/invitations/{token}"), json!({"login": "depuser", "password": "UserPass123", "passwordConfirmation": "UserPass123"}))
         .await;
     assert_eq!(st, 201, "{v}");
     let user_key = v["userKey"].as_str().unwrap().to_owned();

@@ -1,8 +1,6 @@
 //! CSV import (seed 000 §5.2) and export (§7) over HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 use sesame_domain::rights::ADVANCED_GRANTS;
@@ -155,19 +153,13 @@ async fn big_import(s: &Server, lines: usize) {
     assert!(res[1].ends_with("Traitement OK"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_line_windows_1252_import_sqlite() {
-    let s = Server::start(Backend::Sqlite).await;
-    big_import(&s, 10_000).await;
-    s.shutdown().await;
+async fn ten_thousand_line_windows_1252_import(s: &Server) {
+    big_import(s, 10_000).await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_line_windows_1252_import_postgres() {
-    let s = Server::start(Backend::Postgres).await;
-    big_import(&s, 10_000).await;
-    s.shutdown().await;
-}
+both!(
+    ten_thousand_line_windows_1252_import,
+    ten_thousand_line_windows_1252_import
+);
 
 async fn export_reimport(s: &Server) {
     let a = s
@@ -288,19 +280,7 @@ async fn export_reimport(s: &Server) {
     assert_eq!(v["error"]["field"], "EMAIL");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_is_reimportable_sqlite() {
-    let s = Server::start(Backend::Sqlite).await;
-    export_reimport(&s).await;
-    s.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_is_reimportable_postgres() {
-    let s = Server::start(Backend::Postgres).await;
-    export_reimport(&s).await;
-    s.shutdown().await;
-}
+both!(export_is_reimportable, export_reimport);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_interrupts_an_import_between_lines() {

@@ -1,9 +1,6 @@
 //! The admin API's flows over HTTP, each run on SQLite and on PostgreSQL.
 
-#[macro_use]
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_store::Backend;
@@ -94,27 +91,18 @@ async fn account_rights_flow(s: &Server) {
     assert!(body.contains("https://sesame.example/admin/v1/invitations/"));
     assert!(body.contains("48h"));
     let token = s.mailed_token(email, "/admin/v1/invitations/").await;
-    let (st, inv) = s
-        .call(
-            Method::GET,
-            &format!("/admin/v1/invitations/{token}"),
-            None,
-            None,
-        )
-        .await;
+    let (st, inv) = s.anon_get(&format!("/admin/v1/invitations/{token}")).await;
     assert_eq!(st, 200, "{inv}");
     assert_eq!(inv["user"]["profile"]["lastName"], "Dupont");
     assert_eq!(inv["account"]["number"], "900138");
     // Password confirmation mismatch: 422, nothing used.
     let (st, v) = s
-        .call(Method::POST, &format!("/admin/v1/invitations/{token}"), None,
-            Some(json!({"login": "jdupont", "password": "UserPass123", "passwordConfirmation": "UserPass124"})))
+        .anon_post(&format!("/admin/v1/invitations/{token}"), json!({"login": "jdupont", "password": "UserPass123", "passwordConfirmation": "UserPass124"}))
         .await;
     assert_eq!(st, 422);
     assert_eq!(v["error"]["field"], "passwordConfirmation");
     let (st, act) = s
-        .call(Method::POST, &format!("/admin/v1/invitations/{token}"), None,
-            Some(json!({"login": "jdupont", "password": "UserPass123", "passwordConfirmation": "UserPass123", "city": "Lyon"})))
+        .anon_post(&format!("/admin/v1/invitations/{token}"), json!({"login": "jdupont", "password": "UserPass123", "passwordConfirmation": "UserPass123", "city": "Lyon"}))
         .await;
     assert_eq!(st, 201, "{act}");
     let conn_key = act["connectionKey"].as_str().unwrap().to_owned();
@@ -130,14 +118,7 @@ async fn account_rights_flow(s: &Server) {
     assert!(rights_mail.contains("- Web Service suivi"));
     assert!(rights_mail.contains("Suivi limité à la clé utilisateur"));
     // Reused link: a clear error.
-    let (st, v) = s
-        .call(
-            Method::GET,
-            &format!("/admin/v1/invitations/{token}"),
-            None,
-            None,
-        )
-        .await;
+    let (st, v) = s.anon_get(&format!("/admin/v1/invitations/{token}")).await;
     assert_eq!(st, 410);
     assert_eq!(v["error"]["code"], "invitation_used");
     // The connection key is stored only as a hash.
@@ -204,22 +185,12 @@ async fn account_rights_flow(s: &Server) {
     let (st, _) = s.sign_in_user("jdupont", "NewPass456").await;
     assert_eq!(st, 201);
     let (st, v) = s
-        .call(
-            Method::PATCH,
-            "/admin/v1/me",
-            Some(&ut),
-            Some(json!({"phone": "0600000000"})),
-        )
+        .patch("/admin/v1/me", &ut, json!({"phone": "0600000000"}))
         .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["phone"], "0600000000");
     let (st, v) = s
-        .call(
-            Method::PATCH,
-            "/admin/v1/me",
-            Some(&ut),
-            Some(json!({"rights": ["ws_postage"]})),
-        )
+        .patch("/admin/v1/me", &ut, json!({"rights": ["ws_postage"]}))
         .await;
     assert_eq!(st, 403, "{v}");
     // A user cannot act as an admin.
@@ -291,12 +262,7 @@ async fn account_rights_flow(s: &Server) {
     assert_eq!(v["rights"], json!(["ws_tracking", "tracking_tool:own"]));
     // Remove the link: the user stays, linked to account 1 only.
     let (st, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/admin/v1/accounts/me/links/{adv_id}"),
-            Some(&admin2),
-            None,
-        )
+        .delete(&format!("/admin/v1/accounts/me/links/{adv_id}"), &admin2)
         .await;
     assert_eq!(st, 204);
     let (st, _) = s
@@ -308,12 +274,7 @@ async fn account_rights_flow(s: &Server) {
 
     // Delete the standard user.
     let (st, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/admin/v1/accounts/me/users/{std_id}"),
-            Some(&admin),
-            None,
-        )
+        .delete(&format!("/admin/v1/accounts/me/users/{std_id}"), &admin)
         .await;
     assert_eq!(st, 204);
     let (st, _) = s
@@ -376,34 +337,23 @@ async fn account_rights_flow(s: &Server) {
     let (st, _) = s.get("/admin/v1/accounts/me", &admin2).await;
     assert_eq!(st, 401);
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             "/admin/v1/sessions",
-            None,
-            Some(json!({"accountNumber": "900200", "password": "AdminPass123"})),
+            json!({"accountNumber": "900200", "password": "AdminPass123"}),
         )
         .await;
     // Answered like a wrong password (issue 10: no password oracle).
     assert_eq!(st, 401);
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             "/admin/v1/sessions",
-            None,
-            Some(json!({"accountNumber": "900138", "password": "wrong-pass1"})),
+            json!({"accountNumber": "900138", "password": "wrong-pass1"}),
         )
         .await;
     assert_eq!(st, 401);
 
     // Sign out revokes the session.
-    let (st, _) = s
-        .call(
-            Method::DELETE,
-            "/admin/v1/sessions/current",
-            Some(&ut),
-            None,
-        )
-        .await;
+    let (st, _) = s.delete("/admin/v1/sessions/current", &ut).await;
     assert_eq!(st, 204);
     let (st, _) = s.get("/admin/v1/me", &ut).await;
     assert_eq!(st, 401);
@@ -541,12 +491,7 @@ async fn other_accounts_users_are_not_found_body(s: &Server) {
         .await;
     assert_eq!(st, 404);
     let (st, _) = s
-        .call(
-            Method::DELETE,
-            &format!("/admin/v1/accounts/me/users/{id}"),
-            Some(&a),
-            None,
-        )
+        .delete(&format!("/admin/v1/accounts/me/users/{id}"), &a)
         .await;
     assert_eq!(st, 404);
     let (st, _) = s
@@ -589,25 +534,15 @@ async fn expired_invitation_is_refused_and_resent_body(s: &Server) {
         .execute(s.store.raw_pool())
         .await
         .unwrap();
-    let (st, v) = s
-        .call(
-            Method::GET,
-            &format!("/admin/v1/invitations/{token}"),
-            None,
-            None,
-        )
-        .await;
+    let (st, v) = s.anon_get(&format!("/admin/v1/invitations/{token}")).await;
     assert_eq!(st, 410, "{v}");
     assert_eq!(v["error"]["code"], "invitation_expired");
     assert!(v["error"]["message"].as_str().unwrap().contains("48h"));
     let (st, v) = s
-        .call(Method::POST, &format!("/admin/v1/invitations/{token}"), None,
-            Some(json!({"login": "late", "password": "UserPass123", "passwordConfirmation": "UserPass123"})))
+        .anon_post(&format!("/admin/v1/invitations/{token}"), json!({"login": "late", "password": "UserPass123", "passwordConfirmation": "UserPass123"}))
         .await;
     assert_eq!(st, 410, "{v}");
-    let (st, v) = s
-        .call(Method::GET, "/admin/v1/invitations/not-a-token", None, None)
-        .await;
+    let (st, v) = s.anon_get("/admin/v1/invitations/not-a-token").await;
     assert_eq!(st, 404, "{v}");
     // Resend (English this time): the new link works, the old one stays dead.
     let (st, v) = s
@@ -654,8 +589,7 @@ async fn expired_invitation_is_refused_and_resent_body(s: &Server) {
     assert_eq!(page.status().as_u16(), 410);
     assert!(page.text().await.unwrap().contains("plus valable"));
     let (st, v) = s
-        .call(Method::POST, &format!("/admin/v1/invitations/{token2}"), None,
-            Some(json!({"login": "late", "password": "UserPass123", "passwordConfirmation": "UserPass123"})))
+        .anon_post(&format!("/admin/v1/invitations/{token2}"), json!({"login": "late", "password": "UserPass123", "passwordConfirmation": "UserPass123"}))
         .await;
     assert_eq!(st, 201, "{v}");
     let (st, v) = s
@@ -836,40 +770,29 @@ async fn back_office_actions_body(s: &Server) {
         .mailed_token("collab@example.fr", "/admin/v1/password-resets/")
         .await;
     let (st, v) = s
-        .call(
-            Method::GET,
-            &format!("/admin/v1/password-resets/{token}"),
-            None,
-            None,
-        )
+        .anon_get(&format!("/admin/v1/password-resets/{token}"))
         .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["login"], "collab");
     let (st, v) = s
-        .call(
-            Method::POST,
+        .anon_post(
             &format!("/admin/v1/password-resets/{token}"),
-            None,
-            Some(json!({"password": "short", "passwordConfirmation": "short"})),
+            json!({"password": "short", "passwordConfirmation": "short"}),
         )
         .await;
     assert_eq!(st, 422);
     assert_eq!(v["error"]["field"], "password");
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             &format!("/admin/v1/password-resets/{token}"),
-            None,
-            Some(json!({"password": "Reset12345", "passwordConfirmation": "Reset12345"})),
+            json!({"password": "Reset12345", "passwordConfirmation": "Reset12345"}),
         )
         .await;
     assert_eq!(st, 204);
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             &format!("/admin/v1/password-resets/{token}"),
-            None,
-            Some(json!({"password": "Reset12345", "passwordConfirmation": "Reset12345"})),
+            json!({"password": "Reset12345", "passwordConfirmation": "Reset12345"}),
         )
         .await;
     assert_eq!(st, 410, "single use");
@@ -892,12 +815,7 @@ async fn back_office_actions_body(s: &Server) {
     assert_eq!(me["login"], "collab");
     assert_eq!(me["impersonated"], true);
     let (st, _) = s
-        .call(
-            Method::PATCH,
-            "/admin/v1/me",
-            Some(&it),
-            Some(json!({"function": "Chef comptable"})),
-        )
+        .patch("/admin/v1/me", &it, json!({"function": "Chef comptable"}))
         .await;
     assert_eq!(st, 200);
     let (st, _) = s.post("/admin/v1/me/password", &it, json!({"currentPassword": "Reset12345", "password": "Other12345", "passwordConfirmation": "Other12345"})).await;
@@ -939,18 +857,14 @@ async fn back_office_actions_body(s: &Server) {
         json!({"login": "collab", "email": "wrong@example.fr"}),
         json!({"login": "nobody", "email": "collab@example.fr"}),
     ] {
-        let (st, _) = s
-            .call(Method::POST, "/admin/v1/password-resets", None, Some(body))
-            .await;
+        let (st, _) = s.anon_post("/admin/v1/password-resets", body).await;
         assert_eq!(st, 202);
     }
     assert_eq!(s.mails("collab@example.fr").await.len(), before);
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             "/admin/v1/password-resets",
-            None,
-            Some(json!({"login": "collab", "email": "COLLAB@example.fr"})),
+            json!({"login": "collab", "email": "COLLAB@example.fr"}),
         )
         .await;
     assert_eq!(st, 202);
@@ -966,11 +880,9 @@ async fn back_office_actions_body(s: &Server) {
         .mailed_token("collab@example.fr", "/admin/v1/password-resets/")
         .await;
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             &format!("/admin/v1/password-resets/{token}"),
-            None,
-            Some(json!({"password": "Forgot12345", "passwordConfirmation": "Forgot12345"})),
+            json!({"password": "Forgot12345", "passwordConfirmation": "Forgot12345"}),
         )
         .await;
     assert_eq!(st, 204);
@@ -980,11 +892,9 @@ async fn back_office_actions_body(s: &Server) {
     let (st, v) = s.post("/admin/v1/me/password", &admin, json!({"currentPassword": "AdminPass123", "password": "NewAdmin123", "passwordConfirmation": "NewAdmin123"})).await;
     assert_eq!(st, 204, "{v}");
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             "/admin/v1/sessions",
-            None,
-            Some(json!({"accountNumber": "900700", "password": "NewAdmin123"})),
+            json!({"accountNumber": "900700", "password": "NewAdmin123"}),
         )
         .await;
     assert_eq!(st, 201);
@@ -1008,7 +918,7 @@ both!(
 #[tokio::test]
 async fn openapi_documents_every_route_and_every_documented_route_answers() {
     let s = Server::start(Backend::Sqlite).await;
-    let (st, doc) = s.call(Method::GET, "/admin/openapi.json", None, None).await;
+    let (st, doc) = s.anon_get("/admin/openapi.json").await;
     assert_eq!(st, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     // The document validates against the OpenAPI 3.0 schema, with the reference validator
@@ -1054,11 +964,9 @@ async fn repeated_failed_sign_ins_are_throttled() {
     s.account("900900", &["ws_tracking"]).await;
     for _ in 0..5 {
         let (st, v) = s
-            .call(
-                Method::POST,
+            .anon_post(
                 "/admin/v1/sessions",
-                None,
-                Some(json!({"accountNumber": "900900", "password": "wrong-pass1"})),
+                json!({"accountNumber": "900900", "password": "wrong-pass1"}),
             )
             .await;
         assert_eq!(st, 401, "{v}");

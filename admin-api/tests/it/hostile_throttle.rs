@@ -4,13 +4,10 @@
 //! The attacker connects from 127.0.0.2 (any 127/8 address is loopback), the real admin from
 //! 127.0.0.1: two client addresses without leaving the machine.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
-use reqwest::Method;
+use crate::common::*;
 use serde_json::{json, Value};
 use sesame_store::Backend;
 use sqlx::{Column, Row};
@@ -149,11 +146,9 @@ async fn d11_disabled_account_right_password_answers_like_a_wrong_one() {
         .await;
     assert_eq!(st, 200);
     let admin_sign_in = |password: &'static str| {
-        s.call(
-            Method::POST,
+        s.anon_post(
             "/admin/v1/sessions",
-            None,
-            Some(json!({"accountNumber": "900412", "password": password})),
+            json!({"accountNumber": "900412", "password": password}),
         )
     };
     let right = admin_sign_in("AdminPass123").await;
@@ -180,7 +175,7 @@ async fn d11_empty_login_is_refused_with_a_field_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d11_sign_in_openapi_documents_429() {
     let s = Server::start(Backend::Sqlite).await;
-    let (st, doc) = s.call(Method::GET, "/admin/openapi.json", None, None).await;
+    let (st, doc) = s.anon_get("/admin/openapi.json").await;
     assert_eq!(st, 200);
     let responses = &doc["paths"]["/admin/v1/sessions"]["post"]["responses"];
     assert!(responses["429"].is_object(), "{responses}");
@@ -281,11 +276,9 @@ async fn no_token_at_rest(backend: Backend) {
     let invitation = s.mailed_token(email, "/admin/v1/invitations/").await;
     standard_user(&s, &admin, "collab414").await;
     let (st, _) = s
-        .call(
-            Method::POST,
+        .anon_post(
             "/admin/v1/password-resets",
-            None,
-            Some(json!({"login": "collab414", "email": "collab414@example.fr"})),
+            json!({"login": "collab414", "email": "collab414@example.fr"}),
         )
         .await;
     assert_eq!(st, 202);
@@ -307,12 +300,7 @@ async fn no_token_at_rest(backend: Backend) {
     let reset = reset.expect("a reset mail");
     // The links mailed are live (the demo's outbox, without SMTP)…
     let (st, inv) = s
-        .call(
-            Method::GET,
-            &format!("/admin/v1/invitations/{invitation}"),
-            None,
-            None,
-        )
+        .anon_get(&format!("/admin/v1/invitations/{invitation}"))
         .await;
     assert_eq!(st, 200, "{inv}");
     // …but no cell of the table holds either token.

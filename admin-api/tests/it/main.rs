@@ -1,0 +1,10 @@
+//! Admin API integration tests: the real server on 127.0.0.1:0 over a fresh database (the test
+//! kit's `admin::Server`), one binary so the crate links once.
+
+mod common;
+mod csv;
+mod flows;
+mod hostile_identity;
+mod hostile_resources;
+mod hostile_throttle;
+mod smtp;
