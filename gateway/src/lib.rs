@@ -115,8 +115,9 @@ impl Gateway {
         // Issue 18: the backend of the rate limits and of the throttle (local or Redis).
         let link = ratelimit::connect(&cfg.rate_limit, &registry).await?;
         let limits = ratelimit::Limits::new(&cfg.rate_limit, metrics.clone(), link.clone());
-        let auth = auth::Authenticator::new(&cfg, store, metrics.clone())
-            .with_throttle(sesame_limits::throttle(&cfg.throttle, link.as_ref(), "gateway"));
+        let auth = auth::Authenticator::new(&cfg, store, metrics.clone()).with_throttle(
+            sesame_limits::throttle(&cfg.throttle, link.as_ref(), "gateway"),
+        );
         Ok(Gateway {
             inner: Arc::new(Inner {
                 cfg,

@@ -108,7 +108,8 @@ impl Limits {
         let mut by_user_id = HashMap::new();
         let mut by_user_key = HashMap::new();
         for o in &cfg.overrides {
-            let make = || limiter(rate(o.per_sec, cfg.burst.max(o.per_sec))).unwrap_or_else(unlimited);
+            let make =
+                || limiter(rate(o.per_sec, cfg.burst.max(o.per_sec))).unwrap_or_else(unlimited);
             if let Some(id) = o.user_id {
                 by_user_id.insert(id, make());
             }
@@ -160,9 +161,9 @@ impl Limits {
                 Verdict::Local => {}
             }
         }
-        l.local.check_key(&key).map_err(|not_until| {
-            self.limited(which, not_until.wait_time_from(self.clock.now()))
-        })
+        l.local
+            .check_key(&key)
+            .map_err(|not_until| self.limited(which, not_until.wait_time_from(self.clock.now())))
     }
 
     fn limited(&self, which: &'static str, wait: std::time::Duration) -> GatewayError {

@@ -106,7 +106,11 @@ impl Link {
         if !self.healthy() {
             return None;
         }
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner).clone()?;
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
         let mut inv = script.prepare_invoke();
         for k in keys {
             inv.key(*k);
@@ -157,14 +161,23 @@ impl Link {
 
     /// One health check of a degraded link: connects if needed, then PING.
     async fn recover(&self) {
-        let existing = self.conn.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let existing = self
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let mut conn = match existing {
             Some(c) => c,
             None => {
                 if !self.try_connect().await {
                     return;
                 }
-                match self.conn.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+                match self
+                    .conn
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                {
                     Some(c) => c,
                     None => return,
                 }

@@ -43,7 +43,9 @@ pub struct Rate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
-    Deny { retry_after: Duration },
+    Deny {
+        retry_after: Duration,
+    },
     /// Redis is not usable: decide with the local limiter.
     Local,
 }
@@ -157,9 +159,7 @@ impl SharedRate {
         async move {
             let got = lease(&link, &script, bucket, rate, want, debt).await;
             let now = Instant::now();
-            let mut map = shards[shard]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut map = shards[shard].lock().unwrap_or_else(PoisonError::into_inner);
             let Some(lease) = map.get_mut(&bucket) else {
                 return;
             };
