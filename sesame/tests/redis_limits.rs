@@ -11,8 +11,8 @@
 //!    gateways keep serving with their local limits, stay ready and count the fall-back (logged
 //!    once); Redis back → shared limits again.
 //!
-//! Fails (never skips) when Redis or PostgreSQL is missing. Helpers copied (minimal) from
-//! multinode.rs.
+//! Fails (never skips) when Redis or PostgreSQL is missing. The private PostgreSQL is
+//! multinode.rs's (tests/common/private_pg.rs); the node helpers are a minimal copy of its own.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
+
+#[path = "common/private_pg.rs"]
+mod private_pg;
+use private_pg::PrivatePg;
 
 const HEX32: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const OPERATOR: &str = "operator-token-for-redis-limit-tests";
@@ -381,7 +385,7 @@ async fn two_gateways_share_limits_through_redis_and_fall_back_when_it_stops() {
         "no Redis at {} (scripts/ensure-redis.sh starts the machine's)",
         redis_url()
     );
-    let pg = multinode_pg::PrivatePg::new();
+    let pg = PrivatePg::new();
     let db = pg.url();
     let sim = Simulator::new(SimConfig {
         seed: 18,
@@ -501,108 +505,6 @@ async fn two_gateways_share_limits_through_redis_and_fall_back_when_it_stops() {
             log.matches("Redis unavailable").count(),
             1,
             "logged once:\n{log}"
-        );
-    }
-}
-
-/// multinode.rs's private PostgreSQL, copied (the helpers there are not a shared module).
-mod multinode_pg {
-    use std::process::Command;
-
-    pub struct PrivatePg {
-        dir: tempfile::TempDir,
-        port: u16,
-        bin: std::path::PathBuf,
-        as_postgres: bool,
-    }
-
-    impl PrivatePg {
-        pub fn new() -> PrivatePg {
-            let bin = std::fs::read_dir("/usr/lib/postgresql")
-                .expect("PostgreSQL server binaries (Debian package postgresql)")
-                .filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .filter(|p| p.join("initdb").exists())
-                .max()
-                .expect("initdb");
-            let dir = tempfile::tempdir().unwrap();
-            // initdb refuses to run as root: as root, the server runs as the postgres user.
-            let as_postgres = Command::new("id")
-                .arg("-u")
-                .output()
-                .map(|o| o.stdout.starts_with(b"0"))
-                .unwrap_or(false);
-            let data = dir.path().join("data");
-            std::fs::create_dir(&data).unwrap();
-            if as_postgres {
-                run(Command::new("chmod").arg("755").arg(dir.path()));
-                run(Command::new("chown").arg("postgres:").arg(&data));
-            }
-            let pg = PrivatePg {
-                dir,
-                port: super::free_port(),
-                bin,
-                as_postgres,
-            };
-            run(pg.tool("initdb").arg("-D").arg(pg.data()).args([
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ]));
-            let opts = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-                pg.port,
-                pg.data().display()
-            );
-            run(pg
-                .tool("pg_ctl")
-                .arg("-D")
-                .arg(pg.data())
-                .arg("-l")
-                .arg(pg.data().join("server.log"))
-                .args(["-w", "-o", &opts, "start"]));
-            pg
-        }
-        fn data(&self) -> std::path::PathBuf {
-            self.dir.path().join("data")
-        }
-        fn tool(&self, name: &str) -> Command {
-            let path = self.bin.join(name);
-            if self.as_postgres {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(path);
-                c
-            } else {
-                Command::new(path)
-            }
-        }
-        pub fn url(&self) -> String {
-            format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-        }
-    }
-
-    impl Drop for PrivatePg {
-        fn drop(&mut self) {
-            let _ = self
-                .tool("pg_ctl")
-                .arg("-D")
-                .arg(self.data())
-                .args(["-m", "immediate", "stop"])
-                .output();
-        }
-    }
-
-    fn run(c: &mut Command) {
-        let out = c.output().expect("command runs");
-        assert!(
-            out.status.success(),
-            "{c:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
         );
     }
 }
