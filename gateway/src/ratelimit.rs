@@ -186,3 +186,36 @@ impl Limits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::GatewayConfig;
+
+    #[test]
+    fn the_backend_is_chosen_and_checked_naming_its_keys() {
+        let cfg: GatewayConfig = toml::from_str(
+            "[rate_limit]\nbackend = \"redis\"\nredis_url = \"http://cache:6379\"\nlease_ms = 0",
+        )
+        .expect("valid TOML");
+        let p = cfg.problems();
+        assert!(
+            p.iter().any(|m| m.starts_with("rate_limit.redis_url")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.starts_with("rate_limit.lease_ms")),
+            "{p:?}"
+        );
+        // The local backend ignores the Redis keys.
+        let local: GatewayConfig =
+            toml::from_str("[rate_limit]\nredis_url = \"http://cache\"").expect("valid");
+        assert!(local.rate_limit.backend_problems().is_empty());
+        let err = toml::from_str::<GatewayConfig>("[rate_limit]\nbackend = \"memcached\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("backend") || err.contains("memcached"),
+            "{err}"
+        );
+    }
+}
