@@ -67,6 +67,13 @@ impl AdminApi {
         }
     }
 
+    /// Issue 18: the sign-in throttle on a shared backend (`gateway.rate_limit.backend =
+    /// "redis"`) instead of this process's memory; same `[admin.throttle]` settings.
+    pub fn with_throttle(mut self, throttle: sesame_throttle::Throttle) -> AdminApi {
+        self.state.throttle = Arc::new(throttle::Throttle::with_inner(throttle));
+        self
+    }
+
     /// The (method, path) pairs the router serves.
     pub fn route_list() -> Vec<(&'static str, &'static str)> {
         routes::all(1).list()

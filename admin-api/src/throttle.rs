@@ -48,6 +48,14 @@ impl Throttle {
         }
     }
 
+    /// Uses `inner` (e.g. the throttle on Redis, issue 18) instead of the in-memory one.
+    pub fn with_inner(inner: sesame_throttle::Throttle) -> Throttle {
+        Throttle {
+            inner,
+            background: Arc::new(Semaphore::new(BACKGROUND_SLOTS)),
+        }
+    }
+
     /// Reserves one password check of `key` (`account:<number>` or `login:<login>`, the same
     /// keys as the gateway's legacy login) from `ip`. Drop the permit on failure; call
     /// [`Permit::succeeded`] on success.

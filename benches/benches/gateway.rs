@@ -45,7 +45,7 @@ fn config() -> GatewayConfig {
             per_key_per_sec: 1_000_000_000,
             per_account_per_sec: 1_000_000_000,
             burst: 1_000_000_000,
-            overrides: Vec::new(),
+            ..RateLimitConfig::default()
         },
         ..GatewayConfig::default()
     }

@@ -126,6 +126,7 @@ impl GatewayConfig {
                 ));
             }
         }
+        errors.extend(self.rate_limit.backend_problems());
         errors.extend(self.connections.problems());
         errors.extend(self.throttle.problems("throttle"));
         errors
@@ -170,6 +171,18 @@ pub struct RateLimitConfig {
     pub burst: u32,
     /// Per-user rates replacing `per_key_per_sec`.
     pub overrides: Vec<RateOverride>,
+    // Issue 18: where the buckets (and the password-guessing throttles) live; see
+    // crate::ratelimit and sesame-limits. Checked by `backend_problems`.
+    /// `local` (each process) or `redis` (shared by every replica).
+    pub backend: sesame_limits::BackendKind,
+    /// The Redis server with `backend = "redis"`.
+    pub redis_url: String,
+    /// Prepended to every Redis key.
+    pub redis_prefix: String,
+    /// Longest wait for Redis before falling back to local limits.
+    pub redis_timeout_ms: u64,
+    /// Each replica leases this many milliseconds of a limit's rate at a time.
+    pub lease_ms: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -179,6 +192,11 @@ impl Default for RateLimitConfig {
             per_account_per_sec: 20_000,
             burst: 1_000,
             overrides: Vec::new(),
+            backend: sesame_limits::BackendKind::Local,
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            redis_prefix: "sesame:".to_owned(),
+            redis_timeout_ms: 50,
+            lease_ms: 25,
         }
     }
 }

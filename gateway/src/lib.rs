@@ -123,8 +123,12 @@ impl Gateway {
         // empty, so replaying old changes only costs a few reads once it is back).
         let start_version = store.latest_version().await.unwrap_or(0);
         metrics.changelog_version.set(start_version);
-        let limits = ratelimit::Limits::new(&cfg.rate_limit, metrics.clone());
-        let auth = auth::Authenticator::new(&cfg, store, metrics.clone());
+        // Issue 18: the backend of the rate limits and of the throttle (local or Redis).
+        let link = ratelimit::connect(&cfg.rate_limit, &registry).await?;
+        let limits = ratelimit::Limits::new(&cfg.rate_limit, metrics.clone(), link.clone());
+        let auth = auth::Authenticator::new(&cfg, store, metrics.clone()).with_throttle(
+            sesame_limits::throttle(&cfg.throttle, link.as_ref(), "gateway"),
+        );
         Ok(Gateway {
             inner: Arc::new(Inner {
                 cfg,

@@ -249,6 +249,7 @@ impl Parts {
                 store.clone(),
                 settings.secrets.operator_token.expose().to_owned(),
             );
+            let api = admin_shared_throttle(&settings, api).await?;
             let sd = shutdown.clone();
             tasks.spawn(async move { api.run(admin, sd.wait()).await });
         }
@@ -267,6 +268,29 @@ impl Parts {
         store.close().await;
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Issue 18: with `gateway.rate_limit.backend = "redis"` the admin sign-in throttle counts in
+/// the same Redis (its own `th:admin:` keys, `[admin.throttle]` settings), falling back to
+/// memory while Redis is down. The admin node exports no metrics: its fall-backs are logged.
+async fn admin_shared_throttle(
+    settings: &Settings,
+    api: sesame_admin::AdminApi,
+) -> Result<sesame_admin::AdminApi, AppError> {
+    let rl = &settings.gateway.rate_limit;
+    if rl.backend != sesame_limits::BackendKind::Redis {
+        return Ok(api);
+    }
+    let metrics = sesame_limits::LinkMetrics::register(&prometheus::Registry::new())
+        .map_err(|e| format!("admin: {e}"))?;
+    let link = sesame_limits::Link::connect(&rl.redis_settings(), metrics)
+        .await
+        .map_err(|e| format!("gateway.{e}"))?;
+    Ok(api.with_throttle(sesame_limits::throttle(
+        &settings.admin.throttle,
+        Some(&link),
+        "admin",
+    )))
 }
 
 /// Starts the OTLP trace exporter when `telemetry.endpoint` is set, and hands its sink to the

@@ -176,6 +176,7 @@ fn compose_runs_postgres_migrate_two_gateways_admin_simulator_prometheus_grafana
         "simulator",
         "prometheus",
         "grafana",
+        "redis",
     ] {
         assert!(names.contains(want), "service {want} missing: {names:?}");
     }
@@ -192,6 +193,22 @@ fn compose_runs_postgres_migrate_two_gateways_admin_simulator_prometheus_grafana
             s(&svc(gw)["environment"]["SESAME__GATEWAY__UPSTREAM_URL"]),
             "http://simulator:8090",
             "{gw} talks to the simulator"
+        );
+        // Issue 18: limits shared through the compose file's Redis.
+        assert_eq!(
+            s(&svc(gw)["environment"]["SESAME__GATEWAY__RATE_LIMIT__BACKEND"]),
+            "redis",
+            "{gw}"
+        );
+        assert_eq!(
+            s(&svc(gw)["environment"]["SESAME__GATEWAY__RATE_LIMIT__REDIS_URL"]),
+            "redis://redis:6379",
+            "{gw}"
+        );
+        assert_eq!(
+            s(&svc(gw)["depends_on"]["redis"]["condition"]),
+            "service_healthy",
+            "{gw} waits for Redis"
         );
         let grace = s(&svc(gw)["stop_grace_period"]);
         let secs: u64 = grace.trim_end_matches('s').parse().unwrap();
@@ -348,14 +365,17 @@ fn kubernetes_manifests_probe_the_ops_port_run_as_non_root_and_drain() {
                 c["resources"]["limits"]["memory"].is_string(),
                 "{file}: memory limit"
             );
-            assert_eq!(
-                c["envFrom"][0]["secretRef"]["name"].as_str(),
-                Some("sesame-secrets"),
-                "{file}"
-            );
+            // Sesame's containers get its secrets; Redis (redis.yaml) needs none.
+            if c["name"].as_str() != Some("redis") {
+                assert_eq!(
+                    c["envFrom"][0]["secretRef"]["name"].as_str(),
+                    Some("sesame-secrets"),
+                    "{file}"
+                );
+            }
         }
     }
-    assert_eq!(workloads, 3, "gateway, admin, migration job");
+    assert_eq!(workloads, 4, "gateway, admin, migration job, redis");
 
     // The ConfigMap's file loads and validates on top of the image's layers.
     let cm = find(&docs, "ConfigMap", "sesame-config");
@@ -363,6 +383,17 @@ fn kubernetes_manifests_probe_the_ops_port_run_as_non_root_and_drain() {
     let settings = layered_settings(Some(toml_text), test_secrets());
     settings.validate().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(settings.listen.ops.port(), 8082);
+    // Issue 18: the limits are shared through the Redis Service of redis.yaml.
+    assert_eq!(
+        settings.gateway.rate_limit.backend,
+        sesame_limits::BackendKind::Redis
+    );
+    let redis_svc = find(&docs, "Service", "sesame-redis");
+    let redis_port = redis_svc["spec"]["ports"][0]["port"].as_u64().unwrap();
+    assert_eq!(
+        settings.gateway.rate_limit.redis_url,
+        format!("redis://sesame-redis:{redis_port}")
+    );
     let drain_secs = settings.gateway.drain_timeout_ms.div_ceil(1000);
     // The Secret example names every secret the settings need.
     let secret = find(&docs, "Secret", "sesame-secrets");
@@ -460,7 +491,7 @@ fn kubernetes_manifests_probe_the_ops_port_run_as_non_root_and_drain() {
             port_number(c, &p["targetPort"]);
         }
     }
-    assert_eq!(services, 3);
+    assert_eq!(services, 4);
 }
 
 /// Dockerfile instructions with continuation lines joined.
@@ -903,6 +934,8 @@ async fn dashboard_and_alerts_use_only_metrics_the_gateway_exports() {
         "sesame_rate_limited_total",
         "sesame_changelog_lag_seconds",
         "sesame_changelog_applied_version",
+        "sesame_ratelimit_backend_fallback_total",
+        "sesame_ratelimit_backend_degraded",
     ];
     let scrape = scrape_until_complete(d.info.ops, &every_family).await;
 
@@ -1005,6 +1038,7 @@ async fn dashboard_and_alerts_use_only_metrics_the_gateway_exports() {
         "sesame_principal_cache_hits_total",
         "sesame_principal_cache_misses_total",
         "sesame_rate_limited_total",
+        "sesame_ratelimit_backend_fallback_total",
         "up",
     ] {
         if !alert_refs.selectors.contains_key(needed) {

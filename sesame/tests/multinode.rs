@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
 
+#[path = "common/private_pg.rs"]
+mod private_pg;
+use private_pg::{run, PrivatePg};
+
 const HEX32: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const OPERATOR: &str = "operator-token-for-multinode-tests";
 const PASSWORD: &str = "Multi-node-2026";
@@ -376,115 +380,6 @@ async fn a_change_through_the_admin_node_is_enforced_by_both_gateways() {
     ] {
         assert!(d < Duration::from_secs(1), "{what}: {d:?}");
     }
-}
-
-/// A PostgreSQL server of the test's own (initdb into a temp dir, random port), which the test
-/// may stop and restart — never the machine's shared server.
-struct PrivatePg {
-    dir: tempfile::TempDir,
-    port: u16,
-    bin: std::path::PathBuf,
-    as_postgres: bool,
-}
-
-impl PrivatePg {
-    fn new() -> PrivatePg {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries (Debian package postgresql)")
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .filter(|p| p.join("initdb").exists())
-            .max()
-            .expect("initdb");
-        let dir = tempfile::tempdir().unwrap();
-        // initdb refuses to run as root: as root, the server runs as the postgres user.
-        let as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.starts_with(b"0"))
-            .unwrap_or(false);
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        if as_postgres {
-            run(Command::new("chmod").arg("755").arg(dir.path()));
-            run(Command::new("chown").arg("postgres:").arg(&data));
-        }
-        let pg = PrivatePg {
-            dir,
-            port: free_port(),
-            bin,
-            as_postgres,
-        };
-        run(pg.tool("initdb").arg("-D").arg(pg.data()).args([
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ]));
-        pg.start();
-        pg
-    }
-    fn data(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-    fn tool(&self, name: &str) -> Command {
-        let path = self.bin.join(name);
-        if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    }
-    fn start(&self) {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.data().display()
-        );
-        run(self
-            .tool("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .arg("-l")
-            .arg(self.data().join("server.log"))
-            .args(["-w", "-o", &opts, "start"]));
-    }
-    fn stop(&self) {
-        run(self
-            .tool("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "fast", "-w", "stop"]));
-    }
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivatePg {
-    fn drop(&mut self) {
-        let _ = self
-            .tool("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
-}
-
-fn run(c: &mut Command) {
-    let out = c.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{c:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// An admin node and two gateways on `db`, up and answering.

@@ -47,7 +47,7 @@ async fn run(rounds: usize, latency: u64) {
             per_key_per_sec: 1_000_000,
             per_account_per_sec: 1_000_000,
             burst: 1_000_000,
-            overrides: Vec::new(),
+            ..RateLimitConfig::default()
         },
         ..GatewayConfig::default()
     };

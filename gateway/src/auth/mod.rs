@@ -91,6 +91,12 @@ impl Authenticator {
         }
     }
 
+    /// Uses `throttle` (e.g. on Redis, issue 18) instead of the in-memory one.
+    pub fn with_throttle(mut self, throttle: sesame_throttle::Throttle) -> Authenticator {
+        self.throttle = throttle;
+        self
+    }
+
     /// Principals cached.
     pub async fn entry_count(&self) -> u64 {
         self.cache.entry_count()
