@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::config::RateLimitConfig;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
+use crate::startup::StartupError;
 
 /// One limit: the local bucket and its rate (the shared bucket's parameters).
 struct Limiter {
@@ -91,15 +92,15 @@ impl RateLimitConfig {
 pub async fn connect(
     cfg: &RateLimitConfig,
     registry: &prometheus::Registry,
-) -> Result<Option<Arc<Link>>, GatewayError> {
-    let metrics = LinkMetrics::register(registry)
-        .map_err(|e| GatewayError::Config(format!("metrics registration: {e}")))?;
+) -> Result<Option<Arc<Link>>, StartupError> {
+    let metrics =
+        LinkMetrics::register(registry).map_err(|e| StartupError::Metrics(e.to_string()))?;
     match cfg.backend {
         BackendKind::Local => Ok(None),
         BackendKind::Redis => Link::connect(&cfg.redis_settings(), metrics)
             .await
             .map(Some)
-            .map_err(|e| GatewayError::Config(format!("gateway.{e}"))),
+            .map_err(|e| StartupError::Config(format!("gateway.{e}"))),
     }
 }
 

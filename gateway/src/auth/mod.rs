@@ -86,14 +86,16 @@ impl Authenticator {
             by_user: Mutex::new(HashMap::new()),
             accounts: intern::Accounts::default(),
             epoch: AtomicU64::new(0),
-            slowdown: slowdown::Slowdown::new(cfg.throttle.clone()),
+            slowdown: slowdown::Slowdown::new(sesame_throttle::Throttle::local(
+                cfg.throttle.clone(),
+            )),
             metrics,
         }
     }
 
     /// Uses `throttle` (e.g. on Redis, issue 18) instead of the in-memory one.
     pub fn with_throttle(mut self, throttle: sesame_throttle::Throttle) -> Authenticator {
-        self.throttle = throttle;
+        self.slowdown = slowdown::Slowdown::new(throttle);
         self
     }
 

@@ -4,17 +4,16 @@
 use std::net::IpAddr;
 
 use sesame_domain::AccountNumber;
-use sesame_throttle::{Permit, Refused, Throttle, ThrottleConfig};
+use sesame_throttle::{Permit, Refused, Throttle};
 
 pub(crate) struct Slowdown {
     throttle: Throttle,
 }
 
 impl Slowdown {
-    pub fn new(cfg: ThrottleConfig) -> Slowdown {
-        Slowdown {
-            throttle: Throttle::local(cfg),
-        }
+    /// On `throttle`: in memory, or shared on Redis (`gateway.rate_limit.backend`, issue 18).
+    pub fn new(throttle: Throttle) -> Slowdown {
+        Slowdown { throttle }
     }
 
     /// Callers with recent failed keys wait before each attempt, on the throttle's address
