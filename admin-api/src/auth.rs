@@ -1,8 +1,9 @@
 //! Who is calling: the operator (operator token), an account admin, a user, or a back-office
 //! admin impersonating a user (session tokens).
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use sesame_domain::model::{Account, AccountStatus, Actor, User, UserStatus};
 use sesame_domain::secrets::ct_eq;
 use sesame_domain::AccountNumber;
@@ -179,6 +180,35 @@ impl FromRequestParts<AppState> for OperatorOnly {
             .await?
             .require_operator()
             .map(|()| OperatorOnly)
+    }
+}
+
+/// The extractors of a route on one account (`/…/accounts/{n}/…`): the state, the caller, then
+/// the path's `{n}`, each rejecting as it does alone; [`account_for`] resolves the account.
+pub struct AccountPath {
+    pub state: AppState,
+    pub caller: Caller,
+    pub n: String,
+}
+
+impl FromRequestParts<AppState> for AccountPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(n) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(AccountPath {
+            state: state.clone(),
+            caller,
+            n,
+        })
     }
 }
 

@@ -40,12 +40,20 @@ fn page(title: &str, body: &str) -> Response {
         .into_response()
 }
 
-/// For a browser, a refusal is the error page (`Ok(Err(page))`); for anyone else it stays the
-/// JSON error.
-pub fn refusal_page<T>(r: ApiResult<T>, browser: bool) -> ApiResult<Result<T, Response>> {
-    match r {
-        Ok(x) => Ok(Ok(x)),
-        Err(e) if browser => Ok(Err((e.status(), error_page(&e.message())).into_response())),
+/// A public token link opened (`GET`): what the token found, as `render` shows it (told whether
+/// the caller is a browser); a refusal is the error page for a browser, the JSON error otherwise.
+pub async fn token_page<T, F>(
+    headers: &axum::http::HeaderMap,
+    found: ApiResult<T>,
+    render: impl FnOnce(T, bool) -> F,
+) -> ApiResult<Response>
+where
+    F: std::future::Future<Output = ApiResult<Response>>,
+{
+    let browser = wants_html(headers);
+    match found {
+        Ok(x) => render(x, browser).await,
+        Err(e) if browser => Ok((e.status(), error_page(&e.message())).into_response()),
         Err(e) => Err(e),
     }
 }

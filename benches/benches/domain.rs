@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the domain's hot operations: the keyed hash of a connection key (done on
 //! every call before the cache lookup) and the rights rules.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 /// The allocator the `sesame` binary runs with: measured as it is deployed.
 #[global_allocator]

@@ -6,6 +6,7 @@
 //! - the tracking-tool search's merge + filter + sort + page over 10,000 parcels from 5 accounts;
 //! - the parse phase of each body-carrying service (key and account out of the request);
 //! - the admin API's CSV import parsing, 10,000 lines.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 /// The allocator the `sesame` binary runs with: measured as it is deployed.
 #[global_allocator]

@@ -23,7 +23,6 @@
 //!
 //! `listen.rs` serves the listeners; the ops listener (`ops.rs`) serves `/metrics`, `/health`
 //! and `/ready`.
-#![forbid(unsafe_code)]
 
 mod auth;
 #[cfg(feature = "bench")]

@@ -542,21 +542,16 @@ pub fn invitation_token(outbox: &serde_json::Value, to: &str) -> Option<String> 
 mod tests {
     #[test]
     fn the_demo_never_recreates_a_database_that_is_not_its_own() {
-        assert_eq!(
-            super::demo_database_url("sqlite://.sesame/demo.db"),
-            "sqlite://.sesame/demo.db"
-        );
-        assert_eq!(
-            super::demo_database_url("sqlite:///tmp/x/my-demo.db"),
-            "sqlite:///tmp/x/my-demo.db"
-        );
-        assert_eq!(
-            super::demo_database_url("sqlite://.sesame/sesame.db"),
-            "sqlite://.sesame/demo.db"
-        );
-        assert_eq!(
-            super::demo_database_url("sqlite:///var/lib/sesame/sesame.db?mode=rwc"),
-            "sqlite:///var/lib/sesame/demo.db"
-        );
+        for (configured, used) in [
+            ("sqlite://.sesame/demo.db", "sqlite://.sesame/demo.db"),
+            ("sqlite:///tmp/x/my-demo.db", "sqlite:///tmp/x/my-demo.db"),
+            ("sqlite://.sesame/sesame.db", "sqlite://.sesame/demo.db"),
+            (
+                "sqlite:///var/lib/sesame/sesame.db?mode=rwc",
+                "sqlite:///var/lib/sesame/demo.db",
+            ),
+        ] {
+            assert_eq!(super::demo_database_url(configured), used, "{configured}");
+        }
     }
 }

@@ -1,6 +1,5 @@
 //! The `sesame` binary's library half: settings, the process wiring, and the demo, kept here so
 //! integration tests drive exactly what the binary runs.
-#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod demo;

@@ -1,4 +1,5 @@
 //! The `sesame` binary as an operator runs it.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::process::Command;
 

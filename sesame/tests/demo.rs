@@ -1,5 +1,6 @@
 //! `sesame demo` end to end: start it on free ports, then run every curl command it prints,
 //! exactly as printed, and check each one succeeds.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

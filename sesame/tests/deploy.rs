@@ -5,6 +5,7 @@
 //! really exports (scraped from `/metrics` after real calls). `promtool` (Debian: `apt-get install
 //! prometheus`, which scripts/test.sh does) checks the rules, the Prometheus configuration, the
 //! rule unit tests and the scraped text too: the test fails without it.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,51 +1,26 @@
 //! Several nodes on one PostgreSQL database, as separate processes: two `sesame serve --role
 //! gateway` and one `sesame serve --role admin`. A change made through the admin node is
 //! enforced by both gateways, measured; nothing is shared between them but the database.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
 
+#[path = "common/node.rs"]
+mod node;
 #[path = "common/private_pg.rs"]
 mod private_pg;
+use node::{serve, spawn, wait_until_up, Node, Ports};
 use private_pg::{run, PrivatePg};
 
-const HEX32: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const OPERATOR: &str = "operator-token-for-multinode-tests";
 const PASSWORD: &str = "Multi-node-2026";
 
-/// A child process killed when the test ends, however it ends.
-struct Node(Child);
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-#[derive(Clone, Copy)]
-struct Ports {
-    public: u16,
-    ops: u16,
-    admin: u16,
-}
-
 fn start(role: &str, db: &str, upstream: &str) -> (Node, Ports) {
-    let p = Ports {
-        public: free_port(),
-        ops: free_port(),
-        admin: free_port(),
-    };
+    let p = Ports::free();
     start_on(role, db, upstream, p)
 }
 
@@ -70,48 +45,9 @@ fn start_with(
     env: &[(&str, &str)],
     stderr: Stdio,
 ) -> (Node, Ports) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sesame"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SESAME__") {
-            c.env_remove(k);
-        }
-    }
-    let child = c
-        .args(["serve", "--role", role])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("SESAME__DATABASE__URL", db)
-        .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
-        .env("SESAME__SECRETS__MASTER_KEY", HEX32)
-        .env("SESAME__SECRETS__OPERATOR_TOKEN", OPERATOR)
-        .env("SESAME__LISTEN__PUBLIC", format!("127.0.0.1:{}", p.public))
-        .env("SESAME__LISTEN__OPS", format!("127.0.0.1:{}", p.ops))
-        .env("SESAME__LISTEN__ADMIN", format!("127.0.0.1:{}", p.admin))
-        .env("SESAME__GATEWAY__UPSTREAM_URL", upstream)
-        // The test client stands for many callers (see `track`): it is a trusted proxy.
-        .env("SESAME__GATEWAY__TRUSTED_PROXIES", "[\"127.0.0.1\"]")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("sesame starts");
-    (Node(child), p)
-}
-
-async fn wait_until_up(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if http
-            .get(url)
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never answered");
+    let mut c = serve(role, db, upstream, OPERATOR, p);
+    c.envs(env.iter().copied());
+    spawn(c, p, stderr)
 }
 
 async fn call(
@@ -667,11 +603,7 @@ async fn no_key_password_or_token_reaches_the_logs_or_the_metrics() {
     });
     let sim_handle = sim.spawn().await.expect("simulator");
     let http = reqwest::Client::new();
-    let ports = Ports {
-        public: free_port(),
-        ops: free_port(),
-        admin: free_port(),
-    };
+    let ports = Ports::free();
     let log = std::fs::File::create(&log_path).unwrap();
     let (node, p) = start_with(
         "all",

@@ -12,11 +12,12 @@
 //!    once); Redis back → shared limits again.
 //!
 //! Fails (never skips) when Redis or PostgreSQL is missing. The private PostgreSQL is
-//! multinode.rs's (tests/common/private_pg.rs); the node helpers are a minimal copy of its own.
+//! multinode.rs's (tests/common/private_pg.rs); so are the node helpers (tests/common/node.rs).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,30 +25,16 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
 
+#[path = "common/node.rs"]
+mod node;
 #[path = "common/private_pg.rs"]
 mod private_pg;
+use node::{free_port, serve, spawn, wait_until_up, Node, Ports};
 use private_pg::PrivatePg;
 
-const HEX32: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const OPERATOR: &str = "operator-token-for-redis-limit-tests";
 const PASSWORD: &str = "Redis-limits-2026";
 const LIMIT: u32 = 20;
-
-/// A child process killed when the test ends, however it ends.
-struct Node(Child);
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn redis_url() -> String {
     std::env::var("SESAME_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -107,13 +94,6 @@ impl PrivateRedis {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Ports {
-    public: u16,
-    ops: u16,
-    admin: u16,
-}
-
 /// Starts a node; `env` adds settings, `log` receives its stderr (the logs).
 fn start(
     role: &str,
@@ -122,37 +102,11 @@ fn start(
     env: &[(&str, String)],
     log: Stdio,
 ) -> (Node, Ports) {
-    let p = Ports {
-        public: free_port(),
-        ops: free_port(),
-        admin: free_port(),
-    };
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sesame"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SESAME__") {
-            c.env_remove(k);
-        }
-    }
-    let child = c
-        .args(["serve", "--role", role])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("SESAME__DATABASE__URL", db)
-        .env("SESAME__SECRETS__SERVER_SECRET", HEX32)
-        .env("SESAME__SECRETS__MASTER_KEY", HEX32)
-        .env("SESAME__SECRETS__OPERATOR_TOKEN", OPERATOR)
-        .env("SESAME__LISTEN__PUBLIC", format!("127.0.0.1:{}", p.public))
-        .env("SESAME__LISTEN__OPS", format!("127.0.0.1:{}", p.ops))
-        .env("SESAME__LISTEN__ADMIN", format!("127.0.0.1:{}", p.admin))
-        .env("SESAME__GATEWAY__UPSTREAM_URL", upstream)
-        // The test client stands for many callers: it is a trusted proxy.
-        .env("SESAME__GATEWAY__TRUSTED_PROXIES", "[\"127.0.0.1\"]")
-        .env("SESAME__LOG__LEVEL", "warn")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("sesame starts");
-    (Node(child), p)
+    let p = Ports::free();
+    let mut c = serve(role, db, upstream, OPERATOR, p);
+    c.env("SESAME__LOG__LEVEL", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    spawn(c, p, log)
 }
 
 /// Two gateways on `redis`, the key's user limited to 20/s by an override.
@@ -196,23 +150,6 @@ async fn gateways(
         out.push((node, p));
     }
     out
-}
-
-async fn wait_until_up(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if http
-            .get(url)
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never answered");
 }
 
 async fn call(http: &reqwest::Client, url: String, bearer: Option<&str>, body: Value) -> Value {

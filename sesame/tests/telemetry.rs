@@ -3,6 +3,7 @@
 //! user seeded through the admin API, and one tracking call carrying a W3C `traceparent`.
 //! The exported spans must continue the caller's trace, match the `traceparent` the carrier
 //! received, and carry no secret.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use sesame_domain::rights::{Grant, Right, ScopedRight, ADVANCED_GRANTS};
 use sesame_domain::{AccountNumber, Civility, Email, RightSet, Scope};
 
 use super::table::Routes;
-use crate::auth::{account_for, Caller, OperatorOnly};
+use crate::auth::{account_for, AccountPath, Caller, OperatorOnly};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::forms::{check_comment, StatusIn};
@@ -200,7 +200,7 @@ async fn list_accounts(State(state): State<AppState>, _op: OperatorOnly, q: Quer
     })
 }
 
-async fn get_account(State(state): State<AppState>, caller: Caller, Path(n): Path<String>) -> Res {
+async fn get_account(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let deps = state.store.departments(a.id).await?;
     ok(AccountView {
@@ -276,11 +276,7 @@ async fn set_upstream(
     no_content()
 }
 
-async fn list_departments(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-) -> Res {
+async fn list_departments(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let deps = state.store.departments(a.id).await?;
     ok(Items {
@@ -295,9 +291,7 @@ struct DepartmentIn {
 }
 
 async fn add_department(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
+    AccountPath { state, caller, n }: AccountPath,
     Json(body): Json<DepartmentIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;

@@ -1,6 +1,6 @@
 //! The audit log: an account's (`/admin/v1/accounts/{n}/audit`) and everyone's (operator).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::Value;
@@ -9,7 +9,7 @@ use sesame_domain::AccountNumber;
 use sesame_store::AuditFilter;
 
 use super::table::Routes;
-use crate::auth::{account_for, Caller, OperatorOnly};
+use crate::auth::{account_for, AccountPath, OperatorOnly};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::openapi::{op, ADMIN, OPERATOR};
@@ -61,39 +61,24 @@ fn audit_filter(q: &Query) -> ApiResult<AuditFilter> {
     })
 }
 
-/// Who acted, as the log has always shown it (`{"kind", "account_id"?, "user_id"?}`).
+/// Who acted, as the log has always shown it (`{"kind", "account_id"?, "user_id"?}`): the
+/// domain's kind name, then the ids the actor carries.
 #[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum ActorView {
-    Operator,
-    AccountAdmin { account_id: i64 },
-    User { user_id: i64 },
-    Impersonating { account_id: i64, user_id: i64 },
-    OperatorImpersonating { account_id: i64, user_id: i64 },
-    System,
+struct ActorView {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<i64>,
 }
 
 impl From<&Actor> for ActorView {
     fn from(a: &Actor) -> Self {
-        match *a {
-            Actor::Operator => ActorView::Operator,
-            Actor::AccountAdmin { account_id } => ActorView::AccountAdmin { account_id },
-            Actor::User { user_id } => ActorView::User { user_id },
-            Actor::Impersonating {
-                account_id,
-                user_id,
-            } => ActorView::Impersonating {
-                account_id,
-                user_id,
-            },
-            Actor::OperatorImpersonating {
-                account_id,
-                user_id,
-            } => ActorView::OperatorImpersonating {
-                account_id,
-                user_id,
-            },
-            Actor::System => ActorView::System,
+        let (account_id, user_id) = a.ids();
+        ActorView {
+            kind: a.kind(),
+            account_id,
+            user_id,
         }
     }
 }
@@ -136,12 +121,7 @@ fn entries(items: Vec<AuditEntry>) -> Res {
     })
 }
 
-async fn account_audit(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-    q: Query,
-) -> Res {
+async fn account_audit(AccountPath { state, caller, n }: AccountPath, q: Query) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let mut f = audit_filter(&q)?;
     f.account_id = Some(a.id);

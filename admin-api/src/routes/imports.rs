@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,13 +11,13 @@ use sesame_domain::model::{now_millis, ImportJob, Millis, UserKind};
 use sesame_store::UserFilter;
 
 use super::table::Routes;
-use crate::auth::{account_for, Caller};
+use crate::auth::{account_for, AccountPath};
+use crate::csvio;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::forms::check_text;
 use crate::openapi::{op, ADMIN};
 use crate::views::{ok, reply, Res};
-use crate::{csvio, AppState};
 
 pub fn routes(r: Routes, max_import_bytes: usize) -> Routes {
     r.route(
@@ -142,11 +141,7 @@ fn csv_response(name: &str, bytes: Vec<u8>) -> Response {
         .into_response()
 }
 
-async fn import_template(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-) -> Res {
+async fn import_template(AccountPath { state, caller, n }: AccountPath) -> Res {
     account_for(&state, &caller, &n).await?;
     Ok(csv_response(
         "import_utilisateurs_avances.csv",
@@ -162,9 +157,7 @@ struct Uploaded {
 }
 
 async fn upload_import(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
+    AccountPath { state, caller, n }: AccountPath,
     q: Query,
     body: Bytes,
 ) -> Res {
@@ -201,11 +194,7 @@ async fn upload_import(
     )
 }
 
-async fn current_import(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-) -> Res {
+async fn current_import(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let job = state
         .store
@@ -223,11 +212,7 @@ async fn current_import(
     })
 }
 
-async fn import_result(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-) -> Res {
+async fn import_result(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let (job, bytes) = state
         .store
@@ -240,11 +225,7 @@ async fn import_result(
     ))
 }
 
-async fn export_advanced(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-) -> Res {
+async fn export_advanced(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let (users, _) = state
         .store

@@ -118,34 +118,32 @@ async fn get_invitation(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Res {
-    let wants_html = html::wants_html(&headers);
-    let found = state
-        .store
-        .invitation_by_token(&token)
-        .await
-        .map_err(invitation_error);
-    let (inv, u) = match html::refusal_page(found, wants_html)? {
-        Ok(x) => x,
-        Err(page) => return Ok(page),
-    };
-    let a = state.store.account(inv.account_id).await?;
-    if wants_html {
-        let labels: Vec<String> = inv.rights.grants().map(|g| g.label()).collect();
-        return Ok(html::invitation_page(&a.company, &u.profile, &labels));
-    }
-    ok(InvitationView {
-        user: InvitedUser {
-            profile: ProfileView::from(&u.profile),
-            tag: u.tag,
-            user_key: u.user_key,
+    let found = state.store.invitation_by_token(&token).await;
+    html::token_page(
+        &headers,
+        found.map_err(invitation_error),
+        |(inv, u), browser| async move {
+            let a = state.store.account(inv.account_id).await?;
+            if browser {
+                let labels: Vec<String> = inv.rights.grants().map(|g| g.label()).collect();
+                return Ok(html::invitation_page(&a.company, &u.profile, &labels));
+            }
+            ok(InvitationView {
+                user: InvitedUser {
+                    profile: ProfileView::from(&u.profile),
+                    tag: u.tag,
+                    user_key: u.user_key,
+                },
+                account: AccountRef {
+                    number: a.number,
+                    company: a.company,
+                },
+                rights: rights_detail(inv.rights),
+                expires_at: inv.expires_at,
+            })
         },
-        account: AccountRef {
-            number: a.number,
-            company: a.company,
-        },
-        rights: rights_detail(inv.rights),
-        expires_at: inv.expires_at,
-    })
+    )
+    .await
 }
 
 /// The confirmation form: login and password, and corrections to what the admin entered.

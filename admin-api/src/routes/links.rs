@@ -8,7 +8,7 @@ use sesame_domain::{Email, RightSet, Tag, UserKey};
 use sesame_store::{RuleViolation, StoreError};
 
 use super::table::Routes;
-use crate::auth::{account_for, Caller};
+use crate::auth::{account_for, AccountPath, Caller};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::forms::{lang_of, parse_id};
@@ -136,9 +136,7 @@ fn associate_error(e: StoreError) -> ApiError {
 }
 
 async fn associate(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
+    AccountPath { state, caller, n }: AccountPath,
     Json(b): Json<AssociateIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;

@@ -179,29 +179,27 @@ async fn get_password_reset(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Res {
-    let wants_html = html::wants_html(&headers);
-    let found = state
-        .store
-        .password_reset_by_token(&token)
-        .await
-        .map_err(reset_error);
-    let (_, u) = match html::refusal_page(found, wants_html)? {
-        Ok(x) => x,
-        Err(page) => return Ok(page),
-    };
-    let login = u
-        .login
-        .as_ref()
-        .map(|l| l.as_str().to_owned())
-        .unwrap_or_default();
-    if wants_html {
-        return Ok(html::reset_page(&login));
-    }
-    ok(ResetView {
-        login,
-        last_name: u.profile.last_name,
-        first_name: u.profile.first_name,
-    })
+    let found = state.store.password_reset_by_token(&token).await;
+    html::token_page(
+        &headers,
+        found.map_err(reset_error),
+        |(_, u), browser| async move {
+            let login = u
+                .login
+                .as_ref()
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or_default();
+            if browser {
+                return Ok(html::reset_page(&login));
+            }
+            ok(ResetView {
+                login,
+                last_name: u.profile.last_name,
+                first_name: u.profile.first_name,
+            })
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use sesame_domain::{Login, RightSet, Tag};
 use sesame_store::{NewAdvancedUser, NewStandardUser, UserFilter, UserUpdate};
 
 use super::table::Routes;
-use crate::auth::{account_for, Caller};
+use crate::auth::{account_for, AccountPath, Caller};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::forms::{check_new_password, check_text, lang_of, parse_id, ProfileForm, UserEditIn};
@@ -87,12 +87,7 @@ pub fn routes(r: Routes) -> Routes {
     ])
 }
 
-async fn list_users(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
-    q: Query,
-) -> Res {
+async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let kind = q.str("kind").map(|k| {
         UserKind::parse(k).map_err(|_| ApiError::invalid("kind", "kind: standard or advanced"))
@@ -142,9 +137,7 @@ struct StandardUserIn {
 }
 
 async fn create_standard_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
+    AccountPath { state, caller, n }: AccountPath,
     Json(b): Json<StandardUserIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
@@ -190,9 +183,7 @@ struct Invited {
 }
 
 async fn create_advanced_user(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(n): Path<String>,
+    AccountPath { state, caller, n }: AccountPath,
     Json(b): Json<AdvancedUserIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;

@@ -1,5 +1,6 @@
 //! Admin API integration tests: the real server on 127.0.0.1:0 over a fresh database (the test
 //! kit's `admin::Server`), one binary so the crate links once.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 mod csv;

@@ -7,6 +7,7 @@
 //! accounts with `ws_eligibility`. Each round sends one eligibility call without
 //! `partnerClientCode` (answered by every linked account, concurrently) per user, plus one call
 //! straight to the simulator, in rotating order; prints p50/p99 per width and the ratios.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 /// The allocator the `sesame` binary runs with: measured as it is deployed.
 #[global_allocator]

@@ -11,6 +11,7 @@
 //! ops listener every 250 ms, on a fresh connection each: its outcome and latency are printed
 //! with the server's descriptor count (`/proc/<pid>/fd`). At the end each helper reports how its
 //! sockets ended (closed at once by the cap, closed by the first-byte timeout, still open).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

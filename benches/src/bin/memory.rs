@@ -7,6 +7,7 @@
 //! the store would (account data shared, user index), then prints the time to warm them, the
 //! resident memory they added (VmRSS) and the peak (VmHWM), per principal, and the cache-hit
 //! latency (key → principal, HMAC included) at that size.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 /// The allocator the `sesame` binary runs with: measured as it is deployed.
 #[global_allocator]

@@ -9,6 +9,7 @@
 //! from `/proc/<pid>/status`; prints before / peak (VmHWM) and the answers. Run twice: with the
 //! defaults (`[security]`: 2 × CPUs checks at once, 64 waiting), then with the bound lifted
 //! (512 at once, tokio's blocking-pool size: the behaviour before the bound) for comparison.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

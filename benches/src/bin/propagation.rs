@@ -11,6 +11,7 @@
 //! rounds: both nodes hold the user's key in cache, the key is regenerated (the old one revoked
 //! at once) through store A, and each node is polled (every 0.25 ms) until it refuses the old
 //! key. Times are from the commit's return; the write's own duration is printed apart.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 /// The allocator the `sesame` binary runs with: measured as it is deployed.
 #[global_allocator]

@@ -10,6 +10,7 @@
 //!
 //! Needs Redis at `SESAME_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`; see
 //! scripts/ensure-redis.sh). `cargo run --release -p sesame-benches --bin ratelimit [-- 200000]`
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

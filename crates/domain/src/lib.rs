@@ -7,7 +7,6 @@
 //! The two business rules of SPEC §3 live in [`rights`] and nowhere else:
 //! the delegation rule ([`RightSet::check_delegation`]) and the effective-rights rule
 //! ([`RightSet::effective`]).
-#![forbid(unsafe_code)]
 
 pub mod csv;
 pub mod ids;

@@ -246,6 +246,23 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// The account and the user the actor names, as the audit log stores them.
+    pub fn ids(&self) -> (Option<i64>, Option<i64>) {
+        match *self {
+            Actor::AccountAdmin { account_id } => (Some(account_id), None),
+            Actor::User { user_id } => (None, Some(user_id)),
+            Actor::Impersonating {
+                account_id,
+                user_id,
+            }
+            | Actor::OperatorImpersonating {
+                account_id,
+                user_id,
+            } => (Some(account_id), Some(user_id)),
+            Actor::Operator | Actor::System => (None, None),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Actor::Operator => "operator",

@@ -2,6 +2,7 @@
 //! (`SESAME_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`; `scripts/ensure-redis.sh` starts
 //! the machine's). These tests FAIL when Redis does not answer: they never skip. Each uses its
 //! own key prefix, so parallel runs never share keys.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -20,7 +20,6 @@
 //! Time spent by a handler (a slow upstream) never counts against a connection: the clocks stop
 //! while a request is in progress, apart from the body clocks, which only run while the handler
 //! waits for body bytes.
-#![forbid(unsafe_code)]
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -21,8 +21,6 @@
 //!
 //! Routes, envelopes and assumptions are documented in `docs/SIMULATOR.md`.
 
-#![forbid(unsafe_code)]
-
 mod config;
 mod http;
 mod model;

@@ -291,11 +291,6 @@ impl Simulator {
         lock(&self.inner.captured).clear();
     }
 
-    /// The axum router serving every simulated service and the `/_sim/` control routes.
-    pub fn router(&self) -> axum::Router {
-        crate::http::router(self.clone())
-    }
-
     /// Serves on `listener` until `shutdown` completes, then stops gracefully (in-flight
     /// requests finish).
     pub async fn run(

@@ -1,4 +1,5 @@
 //! Determinism, runtime registration, latency, faults, captured requests and control routes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
@@ -154,6 +155,22 @@ fn config_reads_from_toml() {
     );
 }
 
+/// Faults that drop every connection.
+fn dropping() -> Faults {
+    Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    }
+}
+
+/// Faults that answer every call with the service's 503.
+fn erroring() -> Faults {
+    Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    }
+}
+
 #[tokio::test]
 async fn error_faults_answer_503_in_each_services_envelope() {
     let mut cfg = config(31);
@@ -210,13 +227,7 @@ async fn error_faults_answer_503_in_each_services_envelope() {
 #[tokio::test]
 async fn dropped_connections_are_seen_as_errors_by_the_client() {
     let s = start(config(32)).await;
-    s.sim.set_faults(
-        None,
-        Faults {
-            drop_rate: 1.0,
-            ..Faults::default()
-        },
-    );
+    s.sim.set_faults(None, dropping());
     for _ in 0..3 {
         assert!(
             s.dropped(LABEL_CHECK, &label_body(A, A_PW, None)).await,
@@ -228,13 +239,7 @@ async fn dropped_connections_are_seen_as_errors_by_the_client() {
     assert_eq!(s.post(LABEL_CHECK, &label_body(A, A_PW, None)).await.0, 200);
 
     // Per-account drop: only that account's calls are dropped.
-    s.sim.set_faults(
-        Some(A),
-        Faults {
-            drop_rate: 1.0,
-            ..Faults::default()
-        },
-    );
+    s.sim.set_faults(Some(A), dropping());
     assert!(s.dropped(LABEL_CHECK, &label_body(A, A_PW, None)).await);
     assert_eq!(s.post(LABEL_CHECK, &label_body(B, B_PW, None)).await.0, 200);
     s.stop().await;
@@ -339,13 +344,7 @@ async fn requests_are_captured_as_received() {
     // Faulted requests are captured too; the buffer keeps the last 1000.
     s.sim.clear_captured();
     assert!(s.sim.captured().is_empty());
-    s.sim.set_faults(
-        None,
-        Faults {
-            error_rate: 1.0,
-            ..Faults::default()
-        },
-    );
+    s.sim.set_faults(None, erroring());
     for i in 0..1005 {
         let _ = s
             .http

@@ -1,4 +1,5 @@
 //! Every simulated service over real HTTP: successes and error envelopes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

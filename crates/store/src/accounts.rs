@@ -1,7 +1,6 @@
 //! Accounts: creating one (with its departments and main contact), reading them, the account
 //! admin's sign-in, entitlements, status and the account's own credentials at the carrier.
 
-use serde::Deserialize;
 use serde_json::json;
 use sesame_domain::model::{now_millis, Account, AccountStatus, ChangeKind, UpstreamCredentials};
 use sesame_domain::{AccountNumber, FieldError, Profile, RightSet, UserKind, UserStatus};
@@ -16,12 +15,10 @@ use crate::rows::{account_from_row, ACCOUNT_COLS};
 use crate::write::{NewAudit, NewChange};
 
 /// What the operator gives to create an account.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewAccount {
     pub number: AccountNumber,
     pub company: String,
-    #[serde(default = "default_contract")]
     pub contract_type: String,
     pub entitlements: RightSet,
     /// The account admin's password (the account number is the login).
@@ -29,15 +26,9 @@ pub struct NewAccount {
     /// The account's own credentials at the carrier.
     pub upstream_login: String,
     pub upstream_password: String,
-    #[serde(default)]
     pub departments: Vec<String>,
     /// The main contact (seed 004): created with the account, same rights as the account.
-    #[serde(default)]
     pub contact: Option<Profile>,
-}
-
-fn default_contract() -> String {
-    "PRIVILEGE".to_owned()
 }
 
 /// The account's credentials at the carrier, as an account is created or its credentials are

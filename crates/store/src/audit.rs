@@ -1,7 +1,6 @@
 //! The audit log: reading it with filters, and the audit-only writes (a note about a user with
 //! nothing else changed: a message sent, a refused change).
 
-use serde::Deserialize;
 use serde_json::json;
 use sesame_domain::model::{Actor, AuditEntry, ChangeKind, Millis};
 use sqlx::any::AnyRow;
@@ -12,8 +11,7 @@ use crate::error::Result;
 use crate::write::{NewAudit, NewChange};
 
 /// Filters of the audit log (SPEC §5): by user, by actor, by date; newest first.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     /// The account's own entries and those about the users linked to it (since the link).
     pub account_id: Option<i64>,

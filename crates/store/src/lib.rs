@@ -21,7 +21,6 @@
 //!   `principals` (what the gateway loads on a miss), `imports`, `outbox`, `audit`. They call
 //!   each other's methods on `Store` but import nothing from each other, except `accounts`
 //!   using the department-name rule of `departments`.
-#![forbid(unsafe_code)]
 
 mod accounts;
 mod audit;

@@ -130,3 +130,22 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A complete profile (the store refuses incomplete ones); the e-mail is `<name>@example.fr`.
+pub fn profile(name: &str) -> sesame_domain::Profile {
+    sesame_domain::Profile {
+        last_name: name.into(),
+        first_name: "Jean".into(),
+        function: "Logisticien".into(),
+        phone: "0102030405".into(),
+        email: Some(
+            sesame_domain::Email::parse(&format!("{}@example.fr", name.to_lowercase()))
+                .expect("email"),
+        ),
+        address: "1 rue de la Poste".into(),
+        postal_code: "75001".into(),
+        city: "Paris".into(),
+        country: "France".into(),
+        ..sesame_domain::Profile::default()
+    }
+}

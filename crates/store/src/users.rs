@@ -1,7 +1,6 @@
 //! Users: creating standard and advanced users, reading them, the users table of an account,
 //! editing, enabling, disabling and deleting them, and user sign-in.
 
-use serde::Deserialize;
 use serde_json::json;
 use sesame_domain::model::{
     now_millis, Actor, ChangeKind, Invitation, User, UserKind, UserStatus, INVITATION_TTL_MILLIS,
@@ -20,31 +19,22 @@ use crate::write::{NewAudit, NewChange};
 
 /// A standard user as the admin creates it (seed 000 §4, seed 004 §3): login and password set
 /// by the admin, rights from the standard catalogue.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewStandardUser {
-    #[serde(flatten)]
     pub profile: Profile,
     pub login: Login,
     pub password: String,
-    #[serde(default)]
     pub rights: RightSet,
-    #[serde(default)]
     pub department_id: Option<i64>,
 }
 
 /// An advanced user as the admin creates it (seed 000 §5.1): identity, optional tag, rights on
 /// the admin's account. Login and password come later, from the user, through the invitation.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct NewAdvancedUser {
-    #[serde(flatten)]
     pub profile: Profile,
-    #[serde(default)]
     pub tag: Option<Tag>,
-    #[serde(default)]
     pub rights: RightSet,
-    #[serde(default)]
     pub department_id: Option<i64>,
 }
 

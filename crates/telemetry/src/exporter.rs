@@ -301,26 +301,33 @@ impl Worker {
         let _ = stop.wait_for(|s| *s).await;
     }
 
+    /// The next queued span; `None` once a stop is asked or the channel is closed.
+    async fn next_span(
+        stop: &mut watch::Receiver<bool>,
+        rx: &mut mpsc::Receiver<Span>,
+    ) -> Option<Span> {
+        tokio::select! {
+            biased;
+            _ = Self::stop_asked(stop) => None,
+            s = rx.recv() => s,
+        }
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Span>) {
         let mut batch: Vec<Span> = Vec::with_capacity(self.max_batch);
         // Normal operation: a batch starts with its first span and is sent when full or when
         // that span has waited `batch_delay`.
         while !self.stopping() {
             let mut stop = self.stop.clone();
-            tokio::select! {
-                biased;
-                _ = Self::stop_asked(&mut stop) => break,
-                s = rx.recv() => match s {
-                    Some(s) => batch.push(s),
-                    None => break,
-                },
+            match Self::next_span(&mut stop, &mut rx).await {
+                Some(s) => batch.push(s),
+                None => break,
             }
             let send_at = Instant::now() + self.batch_delay;
             while batch.len() < self.max_batch {
                 tokio::select! {
                     biased;
-                    _ = Self::stop_asked(&mut stop) => break,
-                    s = rx.recv() => match s {
+                    s = Self::next_span(&mut stop, &mut rx) => match s {
                         Some(s) => batch.push(s),
                         None => break,
                     },

@@ -7,7 +7,6 @@
 //!
 //! [`OtlpExporter`] is the sink that sends them to an OpenTelemetry collector over OTLP/HTTP
 //! (protobuf), configured by [`OtlpConfig`] (`[telemetry]`); see `docs/TELEMETRY.md`.
-#![forbid(unsafe_code)]
 
 mod config;
 mod encode;

@@ -1,4 +1,5 @@
 //! The OTLP exporter against a fake collector speaking real HTTP on 127.0.0.1.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -195,6 +196,7 @@ async fn spans_arrive_with_ids_kinds_attributes_status_resource_and_headers() {
     let scope = rs.scope_spans[0].scope.as_ref().unwrap();
     assert_eq!(scope.name, "sesame-gateway");
 
+    counted_ok(&registry).await;
     assert_eq!(exported(&registry), 2);
     assert_eq!(requests(&registry, "ok"), 1);
     exporter.shutdown().await;
@@ -253,6 +255,15 @@ async fn a_thousand_spans_go_in_several_batches_and_none_is_lost() {
     exporter.shutdown().await;
 }
 
+/// The collector holds the spans before the exporter has read its 200 and counted it: wait for
+/// that count (bounded) instead of racing it.
+async fn counted_ok(registry: &prometheus::Registry) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while requests(registry, "ok") < 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn transient_failures_are_retried_and_nothing_is_lost() {
     let collector = FakeCollector::start().await.unwrap();
@@ -286,6 +297,7 @@ async fn transient_failures_are_retried_and_nothing_is_lost() {
         .map(|r| r.body.clone())
         .collect();
     assert_eq!(bodies.len(), 1);
+    counted_ok(&registry).await;
     assert_eq!(requests(&registry, "retry"), 3);
     assert_eq!(requests(&registry, "ok"), 1);
     assert_eq!(requests(&registry, "error"), 0);

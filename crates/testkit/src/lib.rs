@@ -11,6 +11,7 @@
 //! accounts and users straight in the store (gateway tests, benches); [`admin`] goes through the
 //! API. A test needing an external tool (qpdf, promtool, openapi-spec-validator) fails when it
 //! is missing; `scripts/test.sh` installs them.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 pub mod admin;
 pub mod gateway;

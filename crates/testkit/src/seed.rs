@@ -2,7 +2,7 @@
 //! for tests and benches that exercise the gateway rather than the admin API.
 
 use sesame_domain::model::Actor;
-use sesame_domain::{AccountNumber, Email, Login, Profile, RightSet, Tag};
+use sesame_domain::{AccountNumber, Login, RightSet, Tag};
 use sesame_store::{NewAccount, NewAdvancedUser, Store};
 
 /// The administrator password of every fixture account.
@@ -16,20 +16,7 @@ pub fn upstream_password(number: &str) -> String {
 }
 
 /// A complete profile (the store refuses incomplete ones); the e-mail is `<name>@example.fr`.
-pub fn profile(name: &str) -> Profile {
-    Profile {
-        last_name: name.into(),
-        first_name: "Jean".into(),
-        function: "Logisticien".into(),
-        phone: "0102030405".into(),
-        email: Some(Email::parse(&format!("{}@example.fr", name.to_lowercase())).expect("email")),
-        address: "1 rue de la Poste".into(),
-        postal_code: "75001".into(),
-        city: "Paris".into(),
-        country: "France".into(),
-        ..Profile::default()
-    }
-}
+pub use sesame_store::testing::profile;
 
 /// Creates an account (as the operator) entitled to `entitlements`; returns its id.
 pub async fn account(

@@ -44,7 +44,6 @@
 //!
 //! The state lives behind [`Backend`]: [`Local`] (in memory, per process) today; a shared
 //! backend (Redis, issue 18) implements the same trait, callers do not change.
-#![forbid(unsafe_code)]
 
 mod local;
 

@@ -7,7 +7,7 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::kind::Service;
-use super::phases::{authenticate, forward_json, inject_credentials, pass, select, strip_keys};
+use super::phases::{authenticate, forward_json, pass, select_into};
 use super::request::{header_bytes, parse_object, read_body, Req};
 use crate::auth::Principal;
 use crate::error::GatewayError;
@@ -64,18 +64,16 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
             "le champ fields.field doit être un tableau".into(),
         ));
     }
-    let link = select(
+    // Rewrite: credentials, and the stamps that let the tracking tool find the parcel later. A
+    // caller cannot stamp someone else's key or tag: any stamp it sent is replaced.
+    select_into(
         gw,
         &p,
         c.account.as_deref(),
         Right::WsPostage,
         "contractNumber",
+        &mut m,
     )?;
-
-    // Rewrite: credentials, and the stamps that let the tracking tool find the parcel later. A
-    // caller cannot stamp someone else's key or tag: any stamp it sent is replaced.
-    strip_keys(&mut m);
-    inject_credentials(&mut m, "contractNumber", link);
     stamp(&mut m, &p);
     let up = forward_json(gw, Service::Labels, uri.path(), &m, false).await?;
     Ok(pass(up))

@@ -72,6 +72,22 @@ pub(crate) fn select<'p>(
     Ok(link)
 }
 
+/// [`select`], then the single-account rewrite of a JSON body: any key removed, the selected
+/// account's upstream credentials in (its login under `field`, the field that names it).
+pub(crate) fn select_into(
+    gw: &Inner,
+    p: &Principal,
+    explicit: Option<&str>,
+    right: Right,
+    field: &'static str,
+    m: &mut Map<String, Value>,
+) -> R<()> {
+    let link = select(gw, p, explicit, right, field)?;
+    strip_keys(m);
+    inject_credentials(m, field, link);
+    Ok(())
+}
+
 /// Authorize for every account: the links holding `right` (none → forbidden), each within its
 /// account's rate limit.
 pub(crate) fn every_link<'p>(gw: &Inner, p: &'p Principal, right: Right) -> R<Vec<&'p Link>> {

@@ -5,7 +5,7 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::kind::Service;
-use super::phases::{authenticate, forward_json, inject_credentials, pass, select, strip_keys};
+use super::phases::{authenticate, forward_json, pass, select_into};
 use super::request::{parse_object, read_body, Req};
 use crate::error::R;
 use crate::response::Resp;
@@ -19,16 +19,15 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     let mut m = parse_object(&body)?;
     let c = credentials(Service::Pickup, &r.headers, &m);
     let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
-    let link = select(
+    select_into(
         gw,
         &p,
         c.account.as_deref(),
         Right::WsPickupPoint,
         "accountNumber",
+        &mut m,
     )?;
-    strip_keys(&mut m);
     m.remove("codTiersPourPartenaire");
-    inject_credentials(&mut m, "accountNumber", link);
     let up = forward_json(gw, Service::Pickup, PATH, &m, false).await?;
     Ok(pass(up))
 }

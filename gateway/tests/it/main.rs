@@ -1,4 +1,5 @@
 //! Gateway integration tests: real simulator, real store, real gateway on loopback.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod cache;
 mod common;

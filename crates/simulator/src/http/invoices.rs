@@ -6,25 +6,21 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::tool::{body_and_account, period};
+use super::tool::{account_and_period, body_and_account};
 use super::{error_json, ok_json};
 use crate::model::Invoice;
 use crate::pdf::{self, Page};
 use crate::state::Simulator;
 
 pub(crate) async fn list(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let (v, account) = match body_and_account(&sim, &body, &["/from", "/to"]) {
+    let (account, period) = match account_and_period(&sim, &body) {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (from, to) = match period(&v) {
-        Ok(p) => p,
         Err(r) => return r,
     };
     let mut invoices: Vec<Invoice> = sim
         .invoices(&account.number)
         .into_iter()
-        .filter(|i| from.is_none_or(|f| i.date >= f) && to.is_none_or(|t| i.date <= t))
+        .filter(|i| period.contains(i.date))
         .collect();
     invoices.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.number.cmp(&b.number)));
     let list: Vec<Value> = invoices

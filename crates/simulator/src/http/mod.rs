@@ -30,7 +30,15 @@ use crate::state::{Outcome, Simulator};
 /// Largest request body accepted (labels carry the biggest bodies, a few KiB).
 const MAX_BODY: usize = 1024 * 1024;
 
-pub(crate) fn router(sim: Simulator) -> Router {
+impl Simulator {
+    /// The axum router serving every simulated service and the `/_sim/` control routes.
+    /// (Here, not in `state.rs`, so the state never imports the HTTP layer.)
+    pub fn router(&self) -> Router {
+        router(self.clone())
+    }
+}
+
+fn router(sim: Simulator) -> Router {
     let services = Router::new()
         .route(
             "/sls-ws/SlsServiceWSRest/2.0/generateLabel",
@@ -243,6 +251,15 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Value, String> {
         Ok(_) => Err("le corps de requête doit être un objet JSON".to_owned()),
         Err(e) => Err(format!("JSON invalide ({e})")),
     }
+}
+
+/// Parses a JSON object body whose fields at `scalars`, when present, are strings or numbers.
+pub(crate) fn parse_scalars(body: &[u8], scalars: &[&str]) -> Result<Value, String> {
+    let v = parse_object(body)?;
+    for p in scalars {
+        expect_kind(&v, p, Kind::Scalar)?;
+    }
+    Ok(v)
 }
 
 /// A text field at a JSON pointer: strings (trimmed, non-empty) and numbers (clients sometimes

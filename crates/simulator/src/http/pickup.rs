@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{error_json, expect_kind, ok_json, parse_object, raw_str_at, text_at, Kind};
+use super::{error_json, ok_json, parse_scalars, raw_str_at, text_at};
 use crate::state::Simulator;
 use crate::synth;
 
@@ -16,8 +16,9 @@ fn envelope(code: u16, message: &str) -> Value {
 }
 
 pub(crate) async fn find(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let v = match parse_object(&body).and_then(|v| {
-        for p in [
+    let v = match parse_scalars(
+        &body,
+        &[
             "/accountNumber",
             "/password",
             "/zipCode",
@@ -26,11 +27,8 @@ pub(crate) async fn find(State(sim): State<Simulator>, body: Bytes) -> Response 
             "/weight",
             "/filterRelay",
             "/shippingDate",
-        ] {
-            expect_kind(&v, p, Kind::Scalar)?;
-        }
-        Ok(v)
-    }) {
+        ],
+    ) {
         Ok(v) => v,
         Err(m) => {
             return error_json(

@@ -47,10 +47,21 @@ pub(crate) fn body_and_account(
     Ok((v, account))
 }
 
+/// An inclusive `from`/`to` date period, both ends optional.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Period {
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+}
+
+impl Period {
+    pub(crate) fn contains(self, d: chrono::NaiveDate) -> bool {
+        self.from.is_none_or(|f| d >= f) && self.to.is_none_or(|t| d <= t)
+    }
+}
+
 /// Inclusive `from`/`to` dates, both optional; `to` before `from` is refused.
-pub(crate) fn period(
-    v: &Value,
-) -> Result<(Option<chrono::NaiveDate>, Option<chrono::NaiveDate>), Response> {
+fn period(v: &Value) -> Result<Period, Response> {
     let from = date_at(v, "/from").map_err(|m| invalid(&m))?;
     let to = date_at(v, "/to").map_err(|m| invalid(&m))?;
     if let (Some(f), Some(t)) = (from, to) {
@@ -60,24 +71,27 @@ pub(crate) fn period(
             ));
         }
     }
-    Ok((from, to))
+    Ok(Period { from, to })
+}
+
+/// A body with the account's credentials and an optional `from`/`to` period.
+pub(crate) fn account_and_period(
+    sim: &Simulator,
+    body: &[u8],
+) -> Result<(SimAccount, Period), Response> {
+    let (v, account) = body_and_account(sim, body, &["/from", "/to"])?;
+    Ok((account, period(&v)?))
 }
 
 pub(crate) async fn search(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let (v, account) = match body_and_account(&sim, &body, &["/from", "/to"]) {
+    let (account, period) = match account_and_period(&sim, &body) {
         Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (from, to) = match period(&v) {
-        Ok(p) => p,
         Err(r) => return r,
     };
     let mut parcels: Vec<Parcel> = sim
         .parcels(&account.number)
         .into_iter()
-        .filter(|p| {
-            from.is_none_or(|f| p.deposit_date >= f) && to.is_none_or(|t| p.deposit_date <= t)
-        })
+        .filter(|p| period.contains(p.deposit_date))
         .collect();
     parcels.sort_by(|a, b| {
         b.deposit_date

@@ -9,9 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{
-    basic_auth, error_json, expect_kind, ok_json, parse_object, raw_str_at, text_at, Kind,
-};
+use super::{basic_auth, error_json, ok_json, parse_scalars, raw_str_at, text_at};
 use crate::model::Parcel;
 use crate::state::Simulator;
 use crate::synth::{self, STEPS};
@@ -27,12 +25,7 @@ fn unknown_parcel() -> Response {
 }
 
 pub(crate) async fn timeline_company(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let v = match parse_object(&body).and_then(|v| {
-        for p in ["/login", "/password", "/parcelNumber", "/lang"] {
-            expect_kind(&v, p, Kind::Scalar)?;
-        }
-        Ok(v)
-    }) {
+    let v = match parse_scalars(&body, &["/login", "/password", "/parcelNumber", "/lang"]) {
         Ok(v) => v,
         Err(m) => {
             return error_json(

@@ -3,6 +3,7 @@
 pub use sesame_domain::model::{now_millis, Account, Actor, AuditEntry, User};
 pub use sesame_domain::{AccountNumber, ConnectionKey, Email, Login, Profile, RightSet, Tag};
 pub use sesame_store::both_backends as both;
+pub use sesame_store::testing::profile;
 pub use sesame_store::{
     AuditFilter, LinkKind, NewAccount, NewAdvancedUser, NewStandardUser, RuleViolation, Store,
     StoreError,
@@ -47,21 +48,6 @@ pub async fn account(store: &Store, number: &str) -> Account {
 /// The account's admin.
 pub fn admin(account_id: i64) -> Actor {
     Actor::AccountAdmin { account_id }
-}
-
-pub fn profile(name: &str) -> Profile {
-    Profile {
-        last_name: name.into(),
-        first_name: "Jean".into(),
-        function: "Logisticien".into(),
-        phone: "0102030405".into(),
-        email: Some(Email::parse(&format!("{}@example.fr", name.to_lowercase())).unwrap()),
-        address: "1 rue de la Poste".into(),
-        postal_code: "75001".into(),
-        city: "Paris".into(),
-        country: "France".into(),
-        ..Profile::default()
-    }
 }
 
 pub fn new_standard(name: &str, login: &str, password: &str, ids: &[&str]) -> NewStandardUser {
