@@ -141,19 +141,7 @@ impl WriteTx<'_> {
 
     /// Appends an audit entry.
     pub async fn audit(&mut self, a: NewAudit<'_>) -> Result<()> {
-        let (actor_account, actor_user) = match self.actor {
-            Actor::AccountAdmin { account_id } => (Some(account_id), None),
-            Actor::User { user_id } => (None, Some(user_id)),
-            Actor::Impersonating {
-                account_id,
-                user_id,
-            }
-            | Actor::OperatorImpersonating {
-                account_id,
-                user_id,
-            } => (Some(account_id), Some(user_id)),
-            Actor::Operator | Actor::System => (None, None),
-        };
+        let (actor_account, actor_user) = self.actor.ids();
         sqlx::query(
             "INSERT INTO audit_log (at, actor_kind, actor_account_id, actor_user_id, account_id, \
              user_id, action, before_json, after_json, comment) \
