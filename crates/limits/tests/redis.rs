@@ -171,16 +171,7 @@ async fn an_unreachable_redis_means_local_limits_counted_once() {
 }
 
 fn throttle_cfg() -> ThrottleConfig {
-    ThrottleConfig {
-        login_free_failures: 3,
-        shared_free_failures: 2,
-        address_free_failures: 10,
-        base_delay_ms: 1_000,
-        max_delay_secs: 60,
-        forget_after_secs: 100,
-        remember_success_secs: 1_000,
-        ..ThrottleConfig::default()
-    }
+    ThrottleConfig::small()
 }
 
 async fn redis_throttle(p: &str) -> Throttle {

@@ -87,6 +87,23 @@ pub struct ThrottleConfig {
     pub key_max_wait_ms: u64,
 }
 
+impl ThrottleConfig {
+    /// Small numbers that tests reach quickly (3 failures per login, 2 shared, 10 per address,
+    /// 1 s base delay up to 60 s); the crate's and its backends' tests share them.
+    pub fn small() -> ThrottleConfig {
+        ThrottleConfig {
+            login_free_failures: 3,
+            shared_free_failures: 2,
+            address_free_failures: 10,
+            base_delay_ms: 1_000,
+            max_delay_secs: 60,
+            forget_after_secs: 100,
+            remember_success_secs: 1_000,
+            ..ThrottleConfig::default()
+        }
+    }
+}
+
 impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
