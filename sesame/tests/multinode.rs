@@ -13,7 +13,7 @@ use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
 mod node;
 #[path = "common/private_pg.rs"]
 mod private_pg;
-use node::{serve, spawn, wait_until_up, Node, Ports};
+use node::{first_invitation_token, serve, spawn, wait_until_up, Node, Ports};
 use private_pg::{run, PrivatePg};
 
 const OPERATOR: &str = "operator-token-for-multinode-tests";
@@ -155,26 +155,7 @@ async fn seed(http: &reqwest::Client, admin: &str, sim: &Simulator) -> Seeded {
         "city": "Paris", "rights": ["ws_tracking"],
     }))).await;
     let user_id = created["id"].as_i64().unwrap();
-    let outbox = call(
-        http,
-        Method::GET,
-        format!("{admin}/admin/v1/outbox"),
-        Some(OPERATOR),
-        None,
-    )
-    .await;
-    let link = outbox["items"][0]["body"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .find(|w| w.contains("/admin/v1/invitations/"))
-        .unwrap()
-        .to_owned();
-    let token = link
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .trim_end_matches(['.', ',', ')']);
+    let token = first_invitation_token(http, admin, OPERATOR).await;
     let accepted = call(
         http,
         Method::POST,

@@ -29,7 +29,7 @@ use sesame_simulator::{SimAccount, SimConfig, Simulator, Stamp};
 mod node;
 #[path = "common/private_pg.rs"]
 mod private_pg;
-use node::{free_port, serve, spawn, wait_until_up, Node, Ports};
+use node::{first_invitation_token, free_port, serve, spawn, wait_until_up, Node, Ports};
 use private_pg::PrivatePg;
 
 const OPERATOR: &str = "operator-token-for-redis-limit-tests";
@@ -185,27 +185,7 @@ async fn seed(http: &reqwest::Client, admin: &str, sim: &Simulator) -> (String, 
         "city": "Paris", "rights": ["ws_tracking"],
     })).await;
     let user_id = created["id"].as_i64().unwrap();
-    let outbox: Value = http
-        .get(format!("{admin}/admin/v1/outbox"))
-        .bearer_auth(OPERATOR)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let link = outbox["items"][0]["body"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .find(|w| w.contains("/admin/v1/invitations/"))
-        .unwrap()
-        .to_owned();
-    let invitation = link
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .trim_end_matches(['.', ',', ')']);
+    let invitation = first_invitation_token(http, admin, OPERATOR).await;
     let accepted = call(
         http,
         format!("{admin}/admin/v1/invitations/{invitation}"),

@@ -91,3 +91,18 @@ pub async fn wait_until_up(http: &reqwest::Client, url: &str) {
     }
     panic!("{url} never answered");
 }
+
+/// The token of the invitation link in the first queued mail, read from the outbox as the
+/// operator (the demo's way: no SMTP in these tests).
+pub async fn first_invitation_token(http: &reqwest::Client, admin: &str, operator: &str) -> String {
+    let url = format!("{admin}/admin/v1/outbox");
+    let resp = http.get(url).bearer_auth(operator).send().await.unwrap();
+    let outbox: serde_json::Value = resp.json().await.unwrap();
+    let body = outbox["items"][0]["body"].as_str().unwrap_or_default();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/admin/v1/invitations/"))
+        .unwrap_or_else(|| panic!("no invitation link in the first mail: {body}"));
+    let token = link.rsplit('/').next().unwrap_or_default();
+    token.trim_end_matches(['.', ',', ')']).to_owned()
+}
