@@ -5,15 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sesame_store::Backend;
 
-const ENT: &[&str] = &[
-    "ws_postage",
-    "ws_tracking",
-    "ws_eligibility",
-    "tracking_tool:all",
-    "invoices:all",
-    "dashboard",
-    "tariff_conditions",
-];
+const ENT: &[&str] = sesame_store::testing::ENTITLEMENTS;
 
 async fn account_rights_flow(s: &Server) {
     // Operator: create, list, get, entitlements, upstream credentials, disable/enable.

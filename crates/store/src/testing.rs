@@ -9,6 +9,18 @@ use sesame_domain::secrets::{Cipher, KeyHasher};
 
 use crate::db::{Backend, Store, StoreSecrets};
 
+/// An account's entitlements in the store and admin tests: everything they grant, but neither
+/// `ws_pickup_point` nor `collection` (the delegation tests ask for those).
+pub const ENTITLEMENTS: &[&str] = &[
+    "ws_postage",
+    "ws_tracking",
+    "ws_eligibility",
+    "tracking_tool:all",
+    "invoices:all",
+    "dashboard",
+    "tariff_conditions",
+];
+
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub fn pg_admin_url() -> String {
