@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method};
+use http::{header, Method};
 use serde_json::{Map, Value};
 use sesame_domain::Right;
 
@@ -148,15 +148,6 @@ pub(crate) fn forwarded_query(q: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("&"))
 }
 
-fn json_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h
-}
-
 /// Forward: POSTs a rewritten JSON body to the carrier for `svc` (latency labelled with its
 /// upstream label); a carrier 5xx is the carrier's failure.
 pub(crate) async fn forward_json(
@@ -171,11 +162,10 @@ pub(crate) async fn forward_json(
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     let up = gw
         .upstream
-        .call(
+        .call_json(
             svc.upstream_label(),
             Method::POST,
             path,
-            json_headers(),
             body,
             timeout(gw, fanout),
         )

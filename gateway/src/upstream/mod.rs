@@ -1,21 +1,24 @@
 //! The upstream (carrier) client: a pool of keep-alive HTTP/1.1 connections to the one carrier
 //! host, every call bounded by a timeout so a client is never left hanging on a stuck upstream.
 //!
-//! The pool is Sesame's own rather than hyper-util's general client: there is a single origin,
-//! so there is no per-host map to hash on every checkout and return (the general client's pool
-//! bookkeeping was ~7% of the proxy path's instructions, benches/README.md). Connections come
-//! from hyper-util's connector (connect timeout, TCP_NODELAY, keep-alive probes) wrapped in
-//! hyper-rustls for `https://`; each connection's I/O runs in its own task, as in hyper's client.
+//! The carrier is trusted and single-origin, so the proxy relays it with its own lean codec
+//! (`h1.rs`, issue 17) rather than a general HTTP client: the request is written in one piece
+//! (hot paths from a pre-built head), the answer's head parsed into a stack array, the body read
+//! as framed, all on the request's own task — no connection task, so no wake-up of another
+//! task per call, and no `HeaderMap` on this side. Hostile input arrives on the client side,
+//! which stays on hyper. Connections: `dial.rs` (TCP, then rustls for `https://`).
+
+mod dial;
+mod h1;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
 
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -31,21 +34,16 @@ const MAX_IDLE: usize = 256;
 /// retry).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
 #[derive(Clone)]
 pub struct Upstream {
-    connector: Connector,
+    dialer: Arc<dial::Dialer>,
     pool: Arc<Pool>,
-    /// `scheme://authority/` of the carrier: what the connector dials.
-    origin: Uri,
     /// The `Host` header of every call.
     host: HeaderValue,
     /// Path prefix of the configured URL, without trailing slash (usually empty).
     prefix: String,
-    /// Request targets of the hot paths, parsed once: a `Uri` clone is a reference count, a
-    /// parse is ~1.2k instructions per call.
-    known: Arc<Vec<(&'static str, Uri)>>,
+    /// Request heads of the hot paths (a JSON POST), built once up to the content length.
+    known: Arc<Vec<(&'static str, Vec<u8>)>>,
     metrics: Metrics,
     spans: crate::trace::Spans,
 }
@@ -57,37 +55,50 @@ struct Pool {
 }
 
 struct Conn {
-    tx: http1::SendRequest<Full<Bytes>>,
+    io: dial::Io,
+    /// Bytes read from the connection and not yet consumed.
+    buf: BytesMut,
     idle_since: Instant,
 }
 
 impl Conn {
-    fn reusable(&self) -> bool {
-        !self.tx.is_closed() && self.idle_since.elapsed() < IDLE_TIMEOUT
+    fn fresh(&self) -> bool {
+        self.idle_since.elapsed() < IDLE_TIMEOUT
+    }
+
+    /// Whether the carrier still holds the connection open: a read that would block. End of
+    /// stream (the carrier closed it while idle) or stray bytes mean it cannot carry a request.
+    /// Costs one non-blocking read at most (none while the socket is known not readable).
+    fn open(&mut self) -> bool {
+        self.buf.is_empty()
+            && self.buf.capacity() > 0
+            && self.io.read_buf(&mut self.buf).now_or_never().is_none()
     }
 }
 
 impl Pool {
     fn checkout(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(c) = idle.pop() {
-            if c.reusable() {
+        loop {
+            let mut c = {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                idle.pop()?
+            };
+            if c.fresh() && c.open() {
                 return Some(c);
             }
         }
-        None
     }
 
     fn put(&self, mut c: Conn) {
-        if c.tx.is_closed() {
-            return;
-        }
         c.idle_since = Instant::now();
+        if c.buf.capacity() == 0 {
+            c.buf.reserve(512);
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // The oldest entries sit at the front: once the front is stale, sweep (dropping a
-        // sender closes its connection).
-        if idle.first().is_some_and(|f| !f.reusable()) || idle.len() >= MAX_IDLE {
-            idle.retain(Conn::reusable);
+        // connection closes it).
+        if idle.first().is_some_and(|f| !f.fresh()) || idle.len() >= MAX_IDLE {
+            idle.retain(Conn::fresh);
         }
         if idle.len() < MAX_IDLE {
             idle.push(c);
@@ -110,6 +121,13 @@ impl UpResp {
     }
 }
 
+/// What goes with a call besides its body.
+enum Extra {
+    /// `Content-Type: application/json`, nothing else (every carrier call but a few).
+    Json,
+    Headers(HeaderMap),
+}
+
 impl Upstream {
     pub fn new(
         base_url: &str,
@@ -122,86 +140,90 @@ impl Upstream {
         let uri: Uri = base_url.parse().map_err(|_| {
             StartupError::Config(format!("gateway.upstream_url: not a URL: {base_url}"))
         })?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        let tls =
+            match uri.scheme_str() {
+                Some("https") => true,
+                Some("http") => false,
+                _ => return Err(StartupError::Config(
+                    "gateway.upstream_url: must be http://host:port or https://host (the carrier)"
+                        .into(),
+                )),
+            };
+        let (Some(authority), Some(host_name)) = (uri.authority(), uri.host()) else {
             return Err(StartupError::Config(
                 "gateway.upstream_url: must be http://host:port or https://host (the carrier)"
                     .into(),
             ));
-        }
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(connect_timeout));
-        // Small JSON exchanges: Nagle would add tens of milliseconds per call.
-        conn.set_nodelay(true);
-        conn.set_keepalive(Some(Duration::from_secs(60)));
-        // `enforce_http(false)`: the HTTPS layer below handles `https://` (the real carrier); the
-        // simulator is plain HTTP.
-        conn.enforce_http(false);
-        // The carrier's certificate is publicly trusted: Mozilla's roots, plus the authorities of
-        // `upstream_ca_file` if any; ring provider (no process-wide default is assumed).
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let tls_err = |e: &dyn std::fmt::Display| {
-            StartupError::Config(format!("gateway.upstream_url: TLS: {e}"))
         };
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match extra_roots {
-            None => builder
-                .with_provider_and_webpki_roots(provider)
-                .map_err(|e| tls_err(&e))?,
-            Some(certs) => {
-                let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                for cert in certs {
-                    roots.add(cert).map_err(|e| {
-                        StartupError::Config(format!("gateway.upstream_ca_file: {e}"))
-                    })?;
-                }
-                let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| tls_err(&e))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                builder.with_tls_config(cfg)
-            }
-        };
-        let conn = builder.https_or_http().enable_http1().wrap_connector(conn);
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-        let origin: Uri = format!("{}://{authority}/", uri.scheme_str().unwrap_or("http"))
-            .parse()
-            .map_err(|_| {
-                StartupError::Config(format!("gateway.upstream_url: not a URL: {base_url}"))
-            })?;
-        let host = HeaderValue::from_str(authority).map_err(|_| {
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let dialer = dial::Dialer::new(host_name, port, tls, extra_roots, connect_timeout)
+            .map_err(StartupError::Config)?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| {
             StartupError::Config(format!("gateway.upstream_url: bad host: {base_url}"))
         })?;
-        Ok(Upstream {
-            connector: conn,
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        let mut up = Upstream {
+            dialer: Arc::new(dialer),
             pool: Arc::new(Pool {
                 idle: Mutex::new(Vec::new()),
             }),
-            origin,
             host,
-            known: Arc::new(
-                hot_paths
-                    .iter()
-                    .filter_map(|p| {
-                        let target = format!("{}{p}", uri.path().trim_end_matches('/'));
-                        Some((*p, target.parse::<Uri>().ok()?))
-                    })
-                    .collect(),
-            ),
-            prefix: uri.path().trim_end_matches('/').to_owned(),
+            prefix,
+            known: Arc::new(Vec::new()),
             metrics,
             spans,
-        })
+        };
+        let mut known = Vec::with_capacity(hot_paths.len());
+        for p in hot_paths {
+            if let Ok(head) = up.head_start(&Method::POST, p, &Extra::Json) {
+                known.push((*p, head));
+            }
+        }
+        up.known = Arc::new(known);
+        Ok(up)
     }
 
-    /// Calls the upstream; `service` labels the latency metric.
+    /// Calls the upstream with these headers (`Host`, `Content-Length` and the framing are the
+    /// client's own); `service` labels the latency metric.
     pub async fn call(
         &self,
         service: &'static str,
         method: Method,
         path_and_query: &str,
         headers: HeaderMap,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<UpResp, GatewayError> {
+        self.run(
+            service,
+            method,
+            path_and_query,
+            Extra::Headers(headers),
+            body,
+            timeout,
+        )
+        .await
+    }
+
+    /// Calls the upstream with a JSON body (the hot paths' heads are pre-built).
+    pub async fn call_json(
+        &self,
+        service: &'static str,
+        method: Method,
+        path_and_query: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<UpResp, GatewayError> {
+        self.run(service, method, path_and_query, Extra::Json, body, timeout)
+            .await
+    }
+
+    async fn run(
+        &self,
+        service: &'static str,
+        method: Method,
+        path_and_query: &str,
+        extra: Extra,
         body: Bytes,
         timeout: Duration,
     ) -> Result<UpResp, GatewayError> {
@@ -213,7 +235,7 @@ impl Upstream {
         // (fan-outs collect one per account); moving a box is cheaper than copying that much.
         let res = tokio::time::timeout(
             timeout,
-            Box::pin(self.exchange(method, path_and_query, headers, body, span)),
+            Box::pin(self.exchange(&method, path_and_query, extra, body, span)),
         )
         .await;
         let (result, out) = match res {
@@ -275,118 +297,124 @@ impl Upstream {
         body: &Value,
         timeout: Duration,
     ) -> Result<UpResp, GatewayError> {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         let bytes = Bytes::from(
             serde_json::to_vec(body).map_err(|e| GatewayError::Internal(e.to_string()))?,
         );
-        self.call(service, Method::POST, path, h, bytes, timeout)
+        self.call_json(service, Method::POST, path, bytes, timeout)
             .await
+    }
+
+    /// The request head up to (not including) its `Content-Length`: request line in origin
+    /// form (the connection is already to the carrier), `Host`, the extra headers.
+    fn head_start(
+        &self,
+        method: &Method,
+        pq: &str,
+        extra: &Extra,
+    ) -> Result<Vec<u8>, GatewayError> {
+        // The target goes on the wire as is: only visible ASCII, so nothing in it can end the
+        // request line or start a header.
+        if !pq.starts_with('/') || !pq.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(GatewayError::BadRequest("chemin invalide".into()));
+        }
+        let mut h = Vec::with_capacity(256);
+        h.extend_from_slice(method.as_str().as_bytes());
+        h.push(b' ');
+        h.extend_from_slice(self.prefix.as_bytes());
+        h.extend_from_slice(pq.as_bytes());
+        h.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        h.extend_from_slice(self.host.as_bytes());
+        h.extend_from_slice(b"\r\n");
+        match extra {
+            Extra::Json => h.extend_from_slice(b"content-type: application/json\r\n"),
+            Extra::Headers(map) => {
+                for (name, value) in map {
+                    if matches!(
+                        name,
+                        &header::HOST
+                            | &header::CONTENT_LENGTH
+                            | &header::TRANSFER_ENCODING
+                            | &header::CONNECTION
+                    ) {
+                        continue;
+                    }
+                    h.extend_from_slice(name.as_str().as_bytes());
+                    h.extend_from_slice(b": ");
+                    h.extend_from_slice(value.as_bytes());
+                    h.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        Ok(h)
     }
 
     async fn exchange(
         &self,
-        method: Method,
+        method: &Method,
         pq: &str,
-        headers: HeaderMap,
+        extra: Extra,
         body: Bytes,
         span: Option<crate::trace::TraceParent>,
     ) -> Result<UpResp, GatewayError> {
-        // Origin form (`/path?query`): the connection is already to the carrier.
-        let uri = match self.known.iter().find(|(p, _)| *p == pq) {
-            Some((_, u)) => u.clone(),
-            None => if self.prefix.is_empty() {
-                pq.parse()
-            } else {
-                format!("{}{}", self.prefix, pq).parse()
-            }
-            .map_err(|_| GatewayError::BadRequest("chemin invalide".into()))?,
+        let mut head = match (&extra, method) {
+            (Extra::Json, &Method::POST) => match self.known.iter().find(|(p, _)| *p == pq) {
+                Some((_, h)) => {
+                    let mut v = Vec::with_capacity(h.len() + 128 + body.len());
+                    v.extend_from_slice(h);
+                    v
+                }
+                None => self.head_start(method, pq, &extra)?,
+            },
+            _ => self.head_start(method, pq, &extra)?,
         };
-        let mut req = http::Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-        req.headers_mut().insert(header::HOST, self.host.clone());
+        // No length on a bodiless GET (RFC 9110 §8.6: a length there may be misread).
+        if !body.is_empty() || !matches!(*method, Method::GET | Method::HEAD | Method::DELETE) {
+            head.extend_from_slice(b"content-length: ");
+            head.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
         // The request's trace continues upstream, this call's span as the parent.
         if let Some(tp) = span {
-            req.headers_mut().insert("traceparent", tp.header_value());
+            head.extend_from_slice(b"traceparent: ");
+            head.extend_from_slice(tp.header_value().as_bytes());
+            head.extend_from_slice(b"\r\n");
         }
-        let (resp, conn) = self.send(req).await?;
-        let (parts, body) = resp.into_parts();
-        let limited = http_body_util::Limited::new(body, MAX_UPSTREAM_BODY);
-        let body = limited
-            .collect()
+        head.extend_from_slice(b"\r\n");
+        let unavailable = |e: h1::Fault| GatewayError::UpstreamUnavailable(e.to_string());
+        // A pooled connection the carrier closed meanwhile is found closed before anything is
+        // written (`Conn::open`), and the next one is tried: no call is ever sent twice.
+        let mut conn = match self.pool.checkout() {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        h1::write_request(&mut conn.io, head, &body)
             .await
-            .map_err(|e| GatewayError::UpstreamUnavailable(e.to_string()))?
-            .to_bytes();
-        // The answer was read whole: the connection is free for the next call (unless the
-        // carrier asked to close it, which `is_closed` then tells).
-        self.pool.put(conn);
-        Ok(UpResp {
-            status: parts.status,
-            content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
-            content_disposition: parts.headers.get(header::CONTENT_DISPOSITION).cloned(),
-            body,
-        })
-    }
-}
-
-impl Upstream {
-    /// Sends on a pooled connection, else on a new one. A pooled connection the carrier closed
-    /// meanwhile hands the request back unsent, and it goes on the next: no call is ever sent
-    /// twice.
-    async fn send(
-        &self,
-        mut req: http::Request<Full<Bytes>>,
-    ) -> Result<(http::Response<hyper::body::Incoming>, Conn), GatewayError> {
-        while let Some(mut c) = self.pool.checkout() {
-            if c.tx.ready().await.is_err() {
-                continue;
-            }
-            match c.tx.try_send_request(req).await {
-                Ok(resp) => return Ok((resp, c)),
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => req = unsent,
-                    None => {
-                        return Err(GatewayError::UpstreamUnavailable(
-                            e.into_error().to_string(),
-                        ))
-                    }
-                },
-            }
+            .map_err(|e| unavailable(h1::Fault::Io(e)))?;
+        let answer = h1::read_answer(&mut conn.io, &mut conn.buf, MAX_UPSTREAM_BODY)
+            .await
+            .map_err(unavailable)?;
+        // The answer was read whole: the connection is free for the next call, unless the
+        // carrier asked to close it.
+        if answer.reusable {
+            self.pool.put(conn);
         }
-        let mut c = self.connect().await?;
-        let resp =
-            c.tx.send_request(req)
-                .await
-                .map_err(|e| GatewayError::UpstreamUnavailable(e.to_string()))?;
-        Ok((resp, c))
+        Ok(UpResp {
+            status: answer.status,
+            content_type: answer.content_type,
+            content_disposition: answer.content_disposition,
+            body: answer.body,
+        })
     }
 
     async fn connect(&self) -> Result<Conn, GatewayError> {
-        use tower_service::Service;
-        let mut connector = self.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
+        let io = self
+            .dialer
+            .dial()
             .await
-            .map_err(|e| GatewayError::UpstreamUnavailable(format!("connect: {e}")))?;
-        let io = connector
-            .call(self.origin.clone())
-            .await
-            .map_err(|e| GatewayError::UpstreamUnavailable(format!("connect: {e}")))?;
-        let (tx, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| GatewayError::UpstreamUnavailable(format!("handshake: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
+            .map_err(GatewayError::UpstreamUnavailable)?;
         Ok(Conn {
-            tx,
+            io,
+            buf: BytesMut::with_capacity(8 * 1024),
             idle_since: Instant::now(),
         })
     }
