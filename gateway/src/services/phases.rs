@@ -160,6 +160,17 @@ pub(crate) async fn forward_json(
     let body = serde_json::to_vec(m)
         .map(Bytes::from)
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    forward_bytes(gw, svc, path, body, fanout).await
+}
+
+/// Forward, a JSON body already serialised.
+pub(crate) async fn forward_bytes(
+    gw: &Inner,
+    svc: Service,
+    path: &str,
+    body: Bytes,
+    fanout: bool,
+) -> R<UpResp> {
     let up = gw
         .upstream
         .call_json(
@@ -171,6 +182,51 @@ pub(crate) async fn forward_json(
         )
         .await?;
     upstream_ok(up)
+}
+
+/// Rewrite, for bodies sent once per account: the caller's fields other than `replaced`,
+/// serialised once as object members (`"k":v,…`, no braces), so each account's body is its
+/// own fields then these, without cloning and re-serialising the map per account.
+pub(crate) fn members_except(m: &Map<String, Value>, replaced: &[&str]) -> R<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    for (k, v) in m.iter().filter(|(k, _)| !replaced.contains(&k.as_str())) {
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, k)
+            .and_then(|()| {
+                out.push(b':');
+                serde_json::to_writer(&mut out, v)
+            })
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+/// A JSON object body: `fields` (name, string value) first, then `members` from
+/// [`members_except`] (which left those names out).
+pub(crate) fn object_body(fields: &[(&str, &str)], members: &[u8]) -> R<Bytes> {
+    let mut out = Vec::with_capacity(members.len() + 128);
+    out.push(b'{');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, k)
+            .and_then(|()| {
+                out.push(b':');
+                serde_json::to_writer(&mut out, v)
+            })
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    }
+    if !members.is_empty() {
+        if !fields.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(members);
+    }
+    out.push(b'}');
+    Ok(Bytes::from(out))
 }
 
 /// Forward, for Sesame's private upstream APIs: the body as a JSON value.

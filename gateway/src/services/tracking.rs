@@ -10,7 +10,9 @@ use sesame_domain::Right;
 use super::credentials::credentials;
 use super::fanout::fan_out;
 use super::kind::Service;
-use super::phases::{authenticate, every_link, forward_json, inject_credentials, pass, strip_keys};
+use super::phases::{
+    authenticate, every_link, forward_bytes, members_except, object_body, pass, strip_keys,
+};
 use super::request::{parse_object, read_body, Req};
 use crate::auth::Link;
 use crate::error::GatewayError;
@@ -91,6 +93,9 @@ pub(crate) async fn find_parcel<'p>(
     visible: impl Fn(&Link, &UpResp) -> bool,
 ) -> R<Lookup<'p>> {
     let fan = links.len() > 1;
+    // The caller's other fields, serialised once for every account's call.
+    let members = members_except(extra, &["login", "password", "parcelNumber"])?;
+    let members = members.as_slice();
     let mut failure = None;
     let mut other_answer = None;
     let found = fan_out(
@@ -99,10 +104,15 @@ pub(crate) async fn find_parcel<'p>(
         fan,
         links,
         |l| {
-            let mut body = extra.clone();
-            inject_credentials(&mut body, "login", l);
-            body.insert("parcelNumber".into(), Value::String(parcel.to_owned()));
-            async move { forward_json(gw, Service::Tracking, PATH, &body, fan).await }
+            let body = object_body(
+                &[
+                    ("login", &l.account.upstream_login),
+                    ("password", &l.account.upstream_password),
+                    ("parcelNumber", parcel),
+                ],
+                members,
+            );
+            async move { forward_bytes(gw, Service::Tracking, PATH, body?, fan).await }
         },
         |_, &l, res| {
             match res {
