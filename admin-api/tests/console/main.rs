@@ -4,5 +4,6 @@
 
 mod browser;
 mod client;
+mod forms;
 mod http;
 mod screens;
