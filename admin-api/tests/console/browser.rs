@@ -149,9 +149,15 @@ impl Browser {
         active.send_keys(keys).await.unwrap();
     }
 
-    /// The text of `css`.
+    /// The text of `css` (found again if the page reloads meanwhile: the import page does).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        for _ in 0..50 {
+            if let Ok(t) = self.find(css).await.text().await {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the text of {css} could not be read on {}", self.url().await)
     }
 
     /// The whole page's visible text.

@@ -1,7 +1,7 @@
 //! The console in Chromium: what people do with it, screen by screen, with a screenshot of each.
 
 use sesame_testkit::admin::Server;
-use sesame_testkit::seed::ADMIN_PASSWORD;
+use sesame_testkit::seed::{ADMIN_PASSWORD, USER_PASSWORD};
 use sesame_testkit::Backend;
 
 use crate::browser::Browser;
@@ -12,8 +12,17 @@ const NUMBER: &str = "900138";
 #[tokio::test]
 async fn browser_keyboard_only_sign_in() {
     let s = Server::start_own_url(Backend::Sqlite).await;
-    s.account(NUMBER, &["ws_postage", "ws_tracking", "tracking_tool:all"])
+    let admin = s
+        .account(NUMBER, &["ws_postage", "ws_tracking", "tracking_tool:all"])
         .await;
+    let (_, user_key, _, _) = sesame_testkit::admin::active_advanced(
+        &s,
+        NUMBER,
+        &admin,
+        "kadj-mco",
+        &["ws_postage", "tracking_tool:all"],
+    )
+    .await;
     let b = Browser::start(&s.base, "sign-in").await;
     b.goto("/").await;
     b.wait_text("Connectez-vous").await;
@@ -25,6 +34,23 @@ async fn browser_keyboard_only_sign_in() {
     b.wait_text("Vos informations").await;
     assert_eq!(b.path().await, "/console/account");
     b.shot("mon-compte").await;
+
+    // Signing out, then the other ways in: forgotten password, the operator, a user.
+    b.click("header form.signout button").await;
+    b.wait_text("Vous êtes déconnecté.").await;
+    b.click("a[href='/console/forgot-password']").await;
+    b.wait_text("Renseignez votre identifiant").await;
+    b.shot("mot-de-passe-oublie").await;
+    b.goto("/console/operator/sign-in").await;
+    b.wait_text("Connexion opérateur").await;
+    b.shot("connexion-operateur").await;
+    b.goto("/console/sign-in").await;
+    b.fill("#f-identifiant", "kadj-mco").await;
+    b.fill("#f-password", USER_PASSWORD).await;
+    b.click("main form button[type=submit]").await;
+    b.wait_text("Clé utilisateur").await;
+    assert!(b.page_text().await.contains(&user_key));
+    b.shot("mon-compte-utilisateur").await;
     b.close().await;
     s.shutdown().await;
 }
@@ -73,6 +99,11 @@ async fn browser_account_admin_manages_users() {
     b.wait_text("Utilisateurs avancés").await;
     assert_eq!(b.path().await, "/console/users");
     b.shot("gestion-des-utilisateurs").await;
+
+    b.goto("/console/users/new").await;
+    b.wait_text("Création d'un nouveau compte utilisateur")
+        .await;
+    b.shot("utilisateur-standard").await;
 
     // Add an advanced user: a refused form shows the error next to the field, in French.
     b.goto("/console/advanced-users/new").await;
@@ -200,6 +231,10 @@ async fn browser_account_admin_manages_users() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     b.wait_text("Votre fichier est disponible jusqu'au").await;
+    b.client
+        .execute("document.getElementById('import-progress').scrollIntoView()", vec![])
+        .await
+        .unwrap();
     b.shot("import-resultats").await;
     b.click("a[href='/console/imports/result']").await;
     let result = String::from_utf8(b.downloaded("resultat_import_").await).unwrap();
