@@ -139,6 +139,14 @@ impl Browser {
         e.send_keys(text).await.unwrap();
     }
 
+    /// Signs in through the sign-in form (account number or login).
+    pub async fn sign_in(&self, id: &str, password: &str) {
+        self.goto("/console/sign-in").await;
+        self.fill("#f-identifiant", id).await;
+        self.fill("#f-password", password).await;
+        self.click("main form button[type=submit]").await;
+    }
+
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }
@@ -157,7 +165,10 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the text of {css} could not be read on {}", self.url().await)
+        panic!(
+            "the text of {css} could not be read on {}",
+            self.url().await
+        )
     }
 
     /// The whole page's visible text.

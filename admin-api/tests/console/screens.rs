@@ -44,10 +44,7 @@ async fn browser_keyboard_only_sign_in() {
     b.goto("/console/operator/sign-in").await;
     b.wait_text("Connexion opérateur").await;
     b.shot("connexion-operateur").await;
-    b.goto("/console/sign-in").await;
-    b.fill("#f-identifiant", "kadj-mco").await;
-    b.fill("#f-password", USER_PASSWORD).await;
-    b.click("main form button[type=submit]").await;
+    b.sign_in("kadj-mco", USER_PASSWORD).await;
     b.wait_text("Clé utilisateur").await;
     assert!(b.page_text().await.contains(&user_key));
     b.shot("mon-compte-utilisateur").await;
@@ -89,10 +86,7 @@ async fn browser_account_admin_manages_users() {
             .await;
     let b = Browser::start(&s.base, "admin").await;
 
-    b.goto("/console/sign-in").await;
-    b.fill("#f-identifiant", NUMBER).await;
-    b.fill("#f-password", ADMIN_PASSWORD).await;
-    b.click("main form button[type=submit]").await;
+    b.sign_in(NUMBER, ADMIN_PASSWORD).await;
     b.wait_text("Vos informations").await;
     b.shot("mon-compte").await;
     b.click("section.tile.primary h2 a").await;
@@ -232,7 +226,10 @@ async fn browser_account_admin_manages_users() {
     }
     b.wait_text("Votre fichier est disponible jusqu'au").await;
     b.client
-        .execute("document.getElementById('import-progress').scrollIntoView()", vec![])
+        .execute(
+            "document.getElementById('import-progress').scrollIntoView()",
+            vec![],
+        )
         .await
         .unwrap();
     b.shot("import-resultats").await;
