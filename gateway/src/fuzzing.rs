@@ -122,3 +122,39 @@ fn resp_parts(r: Resp) -> (u16, String, Vec<u8>) {
     };
     (parts.status.as_u16(), ct, bytes)
 }
+
+/// The carrier-side codec (`upstream/h1.rs`) reading one answer off `wire`, delivered whole and
+/// then `step` bytes at a time: `(status, body, reusable)` or the fault, for each delivery (the
+/// target checks that they agree and that the limit holds).
+pub fn upstream_answer(
+    wire: &[u8],
+    step: usize,
+    max_body: usize,
+) -> [Result<(u16, Vec<u8>, bool), String>; 2] {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    struct Trickle<'a>(&'a [u8], usize);
+    impl tokio::io::AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let n = self.1.min(self.0.len()).min(out.remaining());
+            out.put_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Poll::Ready(Ok(()))
+        }
+    }
+    let read = |step: usize| {
+        let mut io = Trickle(wire, step.max(1));
+        let mut buf = bytes::BytesMut::new();
+        // The reader never waits, so the future finishes on its first poll.
+        match crate::upstream::h1::read_answer(&mut io, &mut buf, max_body).now_or_never() {
+            Some(Ok(a)) => Ok((a.status.as_u16(), a.body.to_vec(), a.reusable)),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("pending".into()),
+        }
+    };
+    [read(usize::MAX), read(step)]
+}

@@ -26,7 +26,7 @@ const COALESCE: usize = 16 * 1024;
 
 /// Why an exchange with the carrier failed.
 #[derive(Debug)]
-pub(super) enum Fault {
+pub(crate) enum Fault {
     /// The connection ended before a complete answer.
     Closed,
     Io(std::io::Error),
@@ -49,7 +49,7 @@ impl std::fmt::Display for Fault {
 
 /// An answer read whole.
 #[derive(Debug)]
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub content_type: Option<HeaderValue>,
     pub content_disposition: Option<HeaderValue>,
@@ -91,7 +91,7 @@ pub(super) async fn write_request<S: AsyncWrite + Unpin>(
 }
 
 /// Reads one answer; `buf` holds what was read past it (nothing, from a well-behaved carrier).
-pub(super) async fn read_answer<S: AsyncRead + Unpin>(
+pub(crate) async fn read_answer<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut BytesMut,
     max_body: usize,

@@ -9,7 +9,7 @@
 //! which stays on hyper. Connections: `dial.rs` (TCP, then rustls for `https://`).
 
 mod dial;
-mod h1;
+pub(crate) mod h1;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
