@@ -129,7 +129,7 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
             redact_uri(req.uri().path(), req.uri().query()),
         )
     });
-    let envelope = svc.envelope(req.headers());
+    let envelope = svc.envelope(req.headers(), req.uri().query());
     let route_label = svc.route_label();
     let ip = client_ip(&gw.cfg.trusted_proxies, ip, req.headers());
     let tp = trace::TraceParent::for_request(req.headers(), gw.spans.sample_ratio());

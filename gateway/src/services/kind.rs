@@ -3,7 +3,7 @@
 use http::{HeaderMap, Method};
 
 use super::request::wants_json;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Lang};
 
 /// What a request is for: the one service-kind enum. Each kind names its error envelope, its
 /// route label (metrics) and its upstream label (the carrier service it calls).
@@ -26,12 +26,16 @@ pub enum Service {
 }
 
 impl Service {
-    /// The envelope errors on this route use (the link's depends on `Accept`).
-    pub fn envelope(self, headers: &HeaderMap) -> Envelope {
+    /// The envelope errors on this route use (the link's depends on `Accept`, v2's language on
+    /// the query).
+    pub fn envelope(self, headers: &HeaderMap, query: Option<&str>) -> Envelope {
         match self {
-            Service::Labels | Service::Eligibility => Envelope::Messages,
+            Service::Labels => Envelope::LabelParts,
+            Service::Eligibility => Envelope::Messages,
             Service::Tracking => Envelope::Status,
-            Service::TrackingV2 => Envelope::ReturnCode,
+            Service::TrackingV2 => Envelope::ReturnCode {
+                lang: Lang::of_query(query),
+            },
             Service::Pickup => Envelope::ErrorCode,
             Service::Link => Envelope::Link {
                 json: wants_json(headers),

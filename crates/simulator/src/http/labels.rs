@@ -17,10 +17,48 @@ use crate::synth;
 const SUCCESS: &str = "La requête a été traitée avec succès";
 
 fn error(id: &str, message: &str) -> Response {
-    error_json(
-        StatusCode::BAD_REQUEST,
-        json!({"messages": [{"id": id, "type": "ERROR", "messageContent": message}]}),
-    )
+    refusal(StatusCode::BAD_REQUEST, id, message)
+}
+
+/// A refused label as the carrier sends it: its clients read every answer, errors included,
+/// from the `jsonInfos` part of a `multipart/mixed` body, so a refusal is that part alone
+/// (`labelXmlV2Reponse` spelt as the carrier spells it).
+pub(crate) fn refusal(status: StatusCode, id: &str, message: &str) -> Response {
+    let info = serde_json::to_string(&RefusalInfo {
+        messages: [Message {
+            id,
+            kind: "ERROR",
+            message_content: message,
+        }],
+        label_xml_v2_reponse: None,
+        label_v2_response: None,
+    })
+    .unwrap_or_default();
+    let boundary = format!("uuid:{}", uuid_like(u64::from(status.as_u16()), 0));
+    let body = format!(
+        "--{boundary}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <jsonInfos>\r\n\r\n{info}\r\n--{boundary}--\r\n"
+    );
+    multipart(status, &boundary, body.into_bytes())
+}
+
+/// A `multipart/mixed` answer in the carrier's header shape.
+fn multipart(status: StatusCode, boundary: &str, body: Vec<u8>) -> Response {
+    let content_type = format!(
+        "multipart/mixed; boundary=\"{boundary}\"; type=\"application/json\"; start=\"<jsonInfos>\""
+    );
+    let mut resp = (status, body).into_response();
+    match HeaderValue::from_str(&content_type) {
+        Ok(v) => {
+            resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            resp
+        }
+        // Cannot happen (the boundary is hex and dashes); a plain JSON error rather than a
+        // body the client cannot split.
+        Err(_) => error_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"messages": [{"id": "50000", "type": "ERROR", "messageContent": "Erreur interne du simulateur"}]}),
+        ),
+    }
 }
 
 fn bad_credentials() -> Response {
@@ -277,19 +315,7 @@ pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Respo
     body.extend_from_slice(&pdf);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
 
-    let content_type = format!(
-        "multipart/mixed; boundary=\"{boundary}\"; type=\"application/json\"; start=\"<jsonInfos>\""
-    );
-    let mut resp = (StatusCode::OK, body).into_response();
-    match HeaderValue::from_str(&content_type) {
-        Ok(v) => {
-            resp.headers_mut().insert(header::CONTENT_TYPE, v);
-        }
-        // Cannot happen (the boundary is hex and dashes); answer a clear error rather than a
-        // body the client cannot split.
-        Err(_) => return error("50000", "Erreur interne du simulateur"),
-    }
-    resp
+    multipart(StatusCode::OK, &boundary, body)
 }
 
 #[derive(Serialize)]
@@ -297,6 +323,15 @@ pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Respo
 struct LabelInfo<'a> {
     messages: [Message<'a>; 1],
     label_v2_response: LabelV2Response<'a>,
+}
+
+/// A refusal's `jsonInfos`, keys in the carrier's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefusalInfo<'a> {
+    messages: [Message<'a>; 1],
+    label_xml_v2_reponse: Option<()>,
+    label_v2_response: Option<()>,
 }
 
 #[derive(Serialize)]

@@ -123,7 +123,8 @@ impl Service {
     fn envelope(self, status: StatusCode, message: &str) -> Response {
         let code = status.as_u16();
         let body = match self {
-            Service::Labels | Service::Eligibility => {
+            Service::Labels => return labels::refusal(status, &code.to_string(), message),
+            Service::Eligibility => {
                 json!({"messages": [{"id": code.to_string(), "type": "ERROR", "messageContent": message}]})
             }
             Service::Tracking => {

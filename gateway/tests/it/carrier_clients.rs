@@ -1,0 +1,344 @@
+//! Issue 12: third-party clients of the carrier, unchanged, pointed at Sesame. Every request
+//! body here is written out as those clients send it (from the carrier's documented formats),
+//! not built with Sesame's own code, and every answer is read the way those clients read it.
+
+use serde_json::{json, Value};
+use sesame_simulator::Faults;
+
+use crate::common::*;
+
+/// A label request as a multi-carrier shipping library writes it (weights as strings, the
+/// deposit date and order number set, no `fields`), for `contract` with `password`.
+fn recorded_label(contract: &str, password: &str) -> String {
+    format!(
+        r#"{{"contractNumber":"{contract}","password":"{password}","outputFormat":{{"x":"0","y":"0","outputPrintingType":"PDF_10x15_300dpi"}},"letter":{{"service":{{"productCode":"DOS","depositDate":"2026-12-05","orderNumber":"SO0042","commercialName":"Boutique"}},"parcel":{{"weight":"1.50"}},"sender":{{"senderParcelRef":"SO0042","address":{{"companyName":"Boutique SARL","line2":"1 rue de la Paix","countryCode":"FR","city":"Paris","zipCode":"75002","email":"contact@boutique.example"}}}},"addressee":{{"addresseeParcelRef":"SO0042","address":{{"lastName":"Martin","firstName":"Claire","line2":"12 avenue Jean Jaurès","countryCode":"FR","city":"Lyon","zipCode":"69007","mobileNumber":"0612345678","email":"claire@example.org"}}}}}}}}"#
+    )
+}
+
+/// What a label client reads off an answer: status, the multipart content type's parameters,
+/// the `jsonInfos` part's own headers and its JSON.
+struct LabelAnswer {
+    status: u16,
+    content_type: String,
+    part_head: String,
+    infos: Value,
+}
+
+async fn label_answer(resp: reqwest::Response) -> LabelAnswer {
+    let status = resp.status().as_u16();
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    let body = resp.bytes().await.unwrap();
+    let infos = multipart_part(&content_type, &body, "jsonInfos")
+        .unwrap_or_else(|| panic!("no jsonInfos part in {content_type}: {body:?}"));
+    // The part's headers: the text between the first delimiter line and the blank line.
+    let text = String::from_utf8_lossy(&body);
+    let part_head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+    LabelAnswer {
+        status,
+        content_type,
+        part_head,
+        infos: serde_json::from_slice(&infos).unwrap(),
+    }
+}
+
+fn assert_refusal_shape(a: &LabelAnswer, status: u16, id: &str) {
+    assert_eq!(a.status, status, "{}", a.infos);
+    let ct = &a.content_type;
+    assert!(ct.starts_with("multipart/mixed;"), "{ct}");
+    assert!(ct.contains("boundary=\"uuid:"), "{ct}");
+    assert!(ct.contains("type=\"application/json\""), "{ct}");
+    assert!(ct.contains("start=\"<jsonInfos>\""), "{ct}");
+    for h in [
+        "Content-Type: application/json;charset=UTF-8",
+        "Content-Transfer-Encoding: binary",
+        "Content-ID: <jsonInfos>",
+    ] {
+        assert!(a.part_head.contains(h), "{h} missing in {}", a.part_head);
+    }
+    assert_eq!(a.infos["messages"][0]["id"], id, "{}", a.infos);
+    assert_eq!(a.infos["messages"][0]["type"], "ERROR");
+    assert!(a.infos["messages"][0]["messageContent"].is_string());
+    let keys: Vec<&String> = a.infos.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["labelV2Response", "labelXmlV2Reponse", "messages"],
+        "{}",
+        a.infos
+    );
+    assert!(a.infos["labelV2Response"].is_null() && a.infos["labelXmlV2Reponse"].is_null());
+}
+
+both!(label_refusals_come_in_the_carriers_multipart_envelope);
+async fn label_refusals_come_in_the_carriers_multipart_envelope(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let a1 = s.account("120001", ALL_RIGHTS).await;
+    let a2 = s.account("120002", ALL_RIGHTS).await;
+    let u = s.user(a1, "multipart", None, None, &["ws_postage"]).await;
+    s.associate(a2, &u, &["ws_tracking"]).await;
+    let send = |key: &str, body: String| {
+        s.http
+            .post(format!("{}{LABEL}", s.url))
+            .header("apiKey", key)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Bad key, missing right, malformed body: refused by Sesame.
+    let a = label_answer(
+        send(
+            "0123456789ABCDEF0123456789ABCDEF",
+            recorded_label("120001", ""),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_refusal_shape(&a, 400, "30000");
+    let a = label_answer(send(&u.key, recorded_label("120002", "")).await.unwrap()).await;
+    assert_refusal_shape(&a, 400, "30002");
+    let a = label_answer(send(&u.key, "{\"letter\":".into()).await.unwrap()).await;
+    assert_refusal_shape(&a, 400, "30001");
+    // Refused by the carrier (no weight): relayed in the same envelope.
+    let no_weight = recorded_label("120001", "").replace(r#""weight":"1.50""#, r#""weight":null"#);
+    let a = label_answer(send(&u.key, no_weight).await.unwrap()).await;
+    assert_refusal_shape(&a, 400, "30221");
+    // The carrier down: still the envelope (its own status, so clients retry).
+    s.sim.set_faults(
+        None,
+        Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
+    );
+    let a = label_answer(send(&u.key, recorded_label("120001", "")).await.unwrap()).await;
+    assert_refusal_shape(&a, 502, "502");
+    s.sim.set_faults(None, Faults::default());
+    // And a label still comes with its parcel number in the same part.
+    let a = label_answer(send(&u.key, recorded_label("120001", "")).await.unwrap()).await;
+    assert_eq!(a.status, 200);
+    assert!(a.infos["labelV2Response"]["parcelNumber"].is_string());
+    s.shutdown().await;
+}
+
+/// The simulator answers its own refusals as the carrier does (what every user's first minutes
+/// run against): straight to it, no gateway.
+#[tokio::test]
+async fn simulator_label_refusals_are_multipart() {
+    let sim = sesame_simulator::Simulator::new(sesame_simulator::SimConfig::default());
+    let h = sim.spawn().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}{LABEL}", h.base_url()))
+        .body(recorded_label("999999", "nope"))
+        .send()
+        .await
+        .unwrap();
+    let a = label_answer(resp).await;
+    assert_refusal_shape(&a, 400, "30000");
+}
+
+both!(v2_statuses_and_language_are_the_carriers);
+async fn v2_statuses_and_language_are_the_carriers(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let a1 = s.account("120011", ALL_RIGHTS).await;
+    let with = s.user(a1, "v2with", None, None, &["ws_tracking"]).await;
+    let without = s.user(a1, "v2without", None, None, &["ws_postage"]).await;
+    let parcel = s.sim.parcels("120011")[2].number.clone();
+    let get = |path: String, key: String| {
+        s.http
+            .get(format!("{}{path}", s.url))
+            .header("X-Okapi-Key", key)
+            .header("Accept", "application/json")
+            .send()
+    };
+    // A right missing is 401 (credentials not allowed), as a bad key; both say the language.
+    for key in [without.key.clone(), "A".repeat(32)] {
+        let r = get(format!("{V2}{parcel}?lang=en_GB"), key).await.unwrap();
+        assert_eq!(r.status(), 401);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (v["returnCode"].as_u64(), v["lang"].as_str()),
+            (Some(401), Some("en_GB")),
+            "{v}"
+        );
+    }
+    // Unknown parcel: 404, the carrier's body, with the language asked (fr_FR by default).
+    let r = get(format!("{V2}6A99999999999"), with.key.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"returnCode": 404, "returnMessage": "Résultat non trouvé", "lang": "fr_FR", "idShip": "6A99999999999"})
+    );
+    // Found: the carrier's answer, `contextData.arrivalCountry` a plain string as it sends it.
+    let r = get(format!("{V2}{parcel}?lang=fr_FR"), with.key.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["shipment"]["contextData"]["arrivalCountry"].is_string(),
+        "{v}"
+    );
+    s.shutdown().await;
+}
+
+both!(v2_several_parcels_one_entry_each_across_accounts);
+async fn v2_several_parcels_one_entry_each_across_accounts(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let a1 = s.account("120021", ALL_RIGHTS).await;
+    let a2 = s.account("120022", ALL_RIGHTS).await;
+    let a3 = s.account("120023", ALL_RIGHTS).await;
+    let _a4 = s.account("120024", ALL_RIGHTS).await;
+    let u = s.user(a1, "multi", None, None, &["ws_tracking"]).await;
+    s.associate(a2, &u, &["ws_tracking"]).await;
+    s.associate(a3, &u, &["ws_postage"]).await;
+    let p1 = s.sim.parcels("120021")[1].number.clone();
+    let p2 = s.sim.parcels("120022")[4].number.clone();
+    // Linked without ws_tracking, unlinked, nonexistent: each an unknown entry.
+    let p3 = s.sim.parcels("120023")[1].number.clone();
+    let p4 = s.sim.parcels("120024")[1].number.clone();
+    let ask = |ids: String| {
+        s.http
+            .get(format!("{}{V2}{ids}?lang=fr_FR", s.url))
+            .header("X-Okapi-Key", u.key.clone())
+            .header("Accept", "application/json")
+            .send()
+    };
+    s.sim.clear_captured();
+    let r = ask(format!("{p1},{p2}")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["shipment"]["idShip"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [p1.as_str(), p2.as_str()]);
+    assert_eq!(v[1]["accountNumber"], "120022");
+    // One call per account holding ws_tracking, each with the whole list and its own
+    // credentials, never the key.
+    let calls = s.sim.captured();
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        assert_eq!(c.path, format!("{V2}{p1},{p2}?lang=fr_FR"));
+        assert!(!c.contains(&u.key));
+    }
+
+    // Mixed: 207 Multi-Status, one entry per id in the order asked; the entries of parcels the
+    // caller may not see are exactly the entry of a parcel that does not exist.
+    let r = ask(format!("{p3},{p1},{p4},6A00000000000")).await.unwrap();
+    assert_eq!(r.status(), 207);
+    let v: Value = r.json().await.unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[1]["shipment"]["idShip"], p1.as_str());
+    let unknown = |e: &Value, id: &str| e.to_string().replace(id, "ID");
+    let nonexistent = unknown(&list[3], "6A00000000000");
+    assert_eq!(unknown(&list[0], &p3), nonexistent);
+    assert_eq!(unknown(&list[2], &p4), nonexistent);
+    assert_eq!(list[3]["returnCode"], 404);
+
+    // All unknown: 404 and the array.
+    let r = ask(format!("{p3},{p4}")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap().as_array().unwrap().len(),
+        2
+    );
+
+    // Bounded: more ids than the carrier takes, or one bad id, refused before anything leaves.
+    s.sim.clear_captured();
+    let many = vec![p1.as_str(); 21].join(",");
+    let r = ask(many).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = ask(format!("{p1},{p2}%2F..")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(s.sim.captured().is_empty());
+    s.shutdown().await;
+}
+
+both!(connection_key_in_the_password_field);
+async fn connection_key_in_the_password_field(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let a1 = s.account("120031", ALL_RIGHTS).await;
+    let a2 = s.account("120032", ALL_RIGHTS).await;
+    let _a3 = s.account("120033", ALL_RIGHTS).await;
+    let u = s
+        .user(
+            a1,
+            "pwkey",
+            Some("ATELIER"),
+            None,
+            &[
+                "ws_postage",
+                "ws_tracking",
+                "ws_pickup_point",
+                "ws_eligibility",
+            ],
+        )
+        .await;
+    s.associate(a2, &u, &["ws_tracking"]).await;
+    let key = u.key.clone();
+    let post = |path: &'static str, body: String| {
+        s.http
+            .post(format!("{}{path}", s.url))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    // Labels: contractNumber + the key as password, no apiKey header (an ERP's carrier module).
+    let a = label_answer(post(LABEL, recorded_label("120031", &key)).await.unwrap()).await;
+    assert_eq!(a.status, 200, "{}", a.infos);
+    let fwd: Value = serde_json::from_slice(&s.sim.captured().pop().unwrap().body).unwrap();
+    assert_eq!(fwd["contractNumber"], "120031");
+    assert_eq!(fwd["password"], upstream_password("120031"));
+    let stamps = fwd["fields"]["field"].as_array().unwrap();
+    assert!(stamps.contains(&json!({"key": "USER_KEY", "value": u.user_key})));
+    assert!(stamps.contains(&json!({"key": "TAG_USER", "value": "ATELIER"})));
+    // The same rights checks: a linked account without ws_postage is refused for the right;
+    // an account not linked to the key's holder is not a match at all (bad credentials).
+    let a = label_answer(post(LABEL, recorded_label("120032", &key)).await.unwrap()).await;
+    assert_refusal_shape(&a, 400, "30002");
+    let a = label_answer(post(LABEL, recorded_label("120033", &key)).await.unwrap()).await;
+    assert_refusal_shape(&a, 400, "30000");
+    let wrong = "0123456789ABCDEF0123456789ABCDEF";
+    let a = label_answer(post(LABEL, recorded_label("120031", wrong)).await.unwrap()).await;
+    assert_refusal_shape(&a, 400, "30000");
+
+    // Tracking (a La Poste tracking client: login/password/parcelNumber/lang): every linked
+    // account holding ws_tracking is searched, as for a key in `apiKey`.
+    let p2 = s.sim.parcels("120032")[0].number.clone();
+    let body =
+        format!(r#"{{"login":"120031","password":"{key}","parcelNumber":"{p2}","lang":"fr_FR"}}"#);
+    let (_, v) = json_or_text(post(TRACKING, body).await.unwrap()).await;
+    assert_eq!(status_code(&v), "0", "{v}");
+    assert_eq!(v["parcel"]["accountNumber"], "120032");
+
+    // Pickup points: accountNumber + password.
+    let body = format!(
+        r#"{{"accountNumber":"120031","password":"{key}","address":"1 rue de la Paix","zipCode":"75002","city":"Paris","countryCode":"FR","weight":"1500","shippingDate":"05/12/2026","filterRelay":"1","requestId":"REQ1","lang":"FR","optionInter":"0"}}"#
+    );
+    let (st, v) = json_or_text(post(PICKUP, body).await.unwrap()).await;
+    assert_eq!((st, &v["errorCode"]), (200, &json!(0)), "{v}");
+
+    // Eligibility: credential.login + credential.password.
+    let body = format!(
+        r#"{{"credential":{{"login":"120031","password":"{key}"}},"partnerClientCode":"120031","zipCode":"69007","countryCode":"FR"}}"#
+    );
+    let (st, v) = json_or_text(post(ELIG, body).await.unwrap()).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(
+        v.get("answers").is_none(),
+        "one account named: one answer: {v}"
+    );
+
+    // The key never reached the carrier.
+    for c in s.sim.captured() {
+        assert!(!c.contains(&key), "key forwarded in {}", c.path);
+    }
+    s.shutdown().await;
+}
