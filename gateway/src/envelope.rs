@@ -1,7 +1,9 @@
 //! One encoder per envelope: a classified [`Refusal`] becomes the answer the calling service's
 //! clients parse (merchant software reads these envelopes, not HTTP statuses).
 
+use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
+use quick_xml::escape::escape;
 use serde_json::{json, Value};
 
 use crate::error::{Code, GatewayError, Refusal};
@@ -26,6 +28,8 @@ pub enum Envelope {
     ReturnCode { lang: Lang },
     /// Pickup points: `{"errorCode","errorMessage","qualiteReponse"}`, business errors in 200.
     ErrorCode,
+    /// The SOAP label service: its operation's answer (messages of type ERROR) or a SOAP fault.
+    Soap,
     /// The URL tracking link: one HTML page for every refusal (JSON on request).
     Link { json: bool },
     /// Sesame's own JSON endpoints: the admin API's `{"error":{"code","message","field"?,"right"?}}`.
@@ -48,6 +52,7 @@ pub fn respond(r: &Refusal<'_>, envelope: Envelope, portal_url: &str) -> Resp {
         Envelope::ReturnCode { lang } => return_code(r, lang),
         Envelope::ErrorCode => error_code(r),
         Envelope::Own => own(r),
+        Envelope::Soap => soap(r, SoapOp::Generate),
         Envelope::Link { json } => link(r, json, portal_url),
     };
     if let Some(secs) = r.retry_after {
@@ -129,12 +134,7 @@ fn label_parts(r: &Refusal<'_>) -> Resp {
     let ct = format!(
         "multipart/mixed; boundary=\"{boundary}\"; type=\"application/json\"; start=\"<jsonInfos>\""
     );
-    let mut resp = http::Response::new(http_body_util::Full::new(body));
-    *resp.status_mut() = label_status(r);
-    if let Ok(v) = HeaderValue::from_str(&ct) {
-        resp.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
-    resp
+    multipart::answer(label_status(r), &ct, body)
 }
 
 fn status(r: &Refusal<'_>) -> Resp {
@@ -260,6 +260,91 @@ fn link(r: &Refusal<'_>, json: bool, portal_url: &str) -> Resp {
         html_escape(portal_url)
     );
     html_resp(status, html)
+}
+
+const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const SLS_NS: &str = "http://sls.ws.coliposte.fr";
+
+/// The operation called: its answer element is `{name}Response`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoapOp {
+    Generate,
+    Check,
+}
+
+impl SoapOp {
+    pub(crate) fn of(local: &[u8]) -> Option<SoapOp> {
+        match local {
+            b"generateLabel" => Some(SoapOp::Generate),
+            b"checkGenerateLabel" => Some(SoapOp::Check),
+            _ => None,
+        }
+    }
+
+    fn response(self) -> &'static str {
+        match self {
+            SoapOp::Generate => "generateLabelResponse",
+            SoapOp::Check => "checkGenerateLabelResponse",
+        }
+    }
+}
+
+/// The refusals the carrier answers inside the operation's answer (HTTP 200, messages of type
+/// ERROR); everything else is a SOAP fault.
+pub(crate) fn soap_in_answer(r: &Refusal<'_>) -> bool {
+    matches!(
+        r.code,
+        Code::InvalidCredentials | Code::Forbidden | Code::AccountRequired
+    )
+}
+
+/// The MTOM answer of a refused operation: one XOP part holding the envelope.
+fn soap_messages(r: &Refusal<'_>, op: SoapOp) -> Resp {
+    let envelope = format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP_NS}\"><soap:Body><ns2:{resp} xmlns:ns2=\"{SLS_NS}\"><return><messages><id>{id}</id><messageContent>{msg}</messageContent><type>ERROR</type></messages></return></ns2:{resp}></soap:Body></soap:Envelope>",
+        resp = op.response(),
+        id = escape(message_id(r)),
+        msg = escape(r.message.as_ref()),
+    );
+    let boundary = multipart::boundary();
+    let start = "root.message@cxf.apache.org";
+    let body = multipart::render(
+        &boundary,
+        &[Part {
+            content_type: "application/xop+xml; charset=UTF-8; type=\"text/xml\"",
+            content_id: start,
+            body: envelope.as_bytes(),
+        }],
+    );
+    let ct = format!(
+        "multipart/related; type=\"application/xop+xml\"; boundary=\"{boundary}\"; start=\"<{start}>\"; start-info=\"text/xml\""
+    );
+    multipart::answer(StatusCode::OK, &ct, body)
+}
+
+/// A refusal of the SOAP service: inside `op`'s answer ([`soap_in_answer`]), else a fault (an
+/// error before the operation is known is answered as `generateLabel`'s). Faults are HTTP 500:
+/// `soap:Client` for the caller's mistakes, `soap:Server` else.
+pub(crate) fn soap(r: &Refusal<'_>, op: SoapOp) -> Resp {
+    if soap_in_answer(r) {
+        return soap_messages(r, op);
+    }
+    let who = if r.status.is_client_error() && !r.code.is_transient() {
+        "soap:Client"
+    } else {
+        "soap:Server"
+    };
+    let xml = format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP_NS}\"><soap:Body><soap:Fault><faultcode>{who}</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>",
+        escape(r.message.as_ref())
+    );
+    let mut resp = http::Response::new(http_body_util::Full::new(Bytes::from(xml)));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml;charset=UTF-8"),
+    );
+    resp
 }
 
 /// What an account that failed for another reason says (the whole answer is not failing).

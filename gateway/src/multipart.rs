@@ -49,6 +49,21 @@ pub(crate) fn render(boundary: &str, parts: &[Part<'_>]) -> Bytes {
     Bytes::from(out)
 }
 
+/// An answer with a multipart body (`content_type` carries the boundary; a boundary is hex and
+/// dashes, so the header value is always valid).
+pub(crate) fn answer(
+    status: http::StatusCode,
+    content_type: &str,
+    body: Bytes,
+) -> crate::response::Resp {
+    let mut resp = http::Response::new(http_body_util::Full::new(body));
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
 /// The body of the part named `<id>` (its `Content-ID`) in a multipart body whose content type
 /// is `content_type`; `None` when the type has no boundary or no part has that id. Parts are
 /// split on the delimiter lines (RFC 2046), headers compared without case.

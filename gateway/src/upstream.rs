@@ -442,6 +442,8 @@ fn credentials_refused(service: &str, r: &UpResp) -> bool {
                             .is_some_and(|m| m.iter().any(|x| x["id"] == "30000"))
                     })
         }
+        // The SOAP service refuses inside the operation's answer (HTTP 200).
+        "labels_soap" => contains(&r.body, b"<id>30000</id>"),
         "eligibility" => {
             r.status.is_client_error()
                 && contains(&r.body, b"30000")

@@ -10,6 +10,9 @@ use crate::envelope::{Envelope, Lang};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Labels,
+    /// The SOAP label service (`POST`), and its WSDL (`GET`).
+    LabelsSoap,
+    LabelsWsdl,
     Tracking,
     TrackingV2,
     Pickup,
@@ -31,6 +34,7 @@ impl Service {
     pub fn envelope(self, headers: &HeaderMap, query: Option<&str>) -> Envelope {
         match self {
             Service::Labels => Envelope::LabelParts,
+            Service::LabelsSoap | Service::LabelsWsdl => Envelope::Soap,
             Service::Eligibility => Envelope::Messages,
             Service::Tracking => Envelope::Status,
             Service::TrackingV2 => Envelope::ReturnCode {
@@ -48,6 +52,7 @@ impl Service {
     pub fn route_label(self) -> &'static str {
         match self {
             Service::Labels => "labels",
+            Service::LabelsSoap | Service::LabelsWsdl => "labels_soap",
             Service::Tracking => "tracking",
             Service::TrackingV2 => "tracking_v2",
             Service::Pickup => "pickup",
@@ -62,6 +67,7 @@ impl Service {
     pub fn upstream_label(self) -> &'static str {
         match self {
             Service::Labels => "labels",
+            Service::LabelsSoap | Service::LabelsWsdl => "labels_soap",
             Service::Tracking | Service::Link => "tracking",
             Service::TrackingV2 => "tracking_v2",
             Service::Pickup => "pickup",
@@ -86,6 +92,7 @@ impl Service {
     pub(crate) fn method(self) -> Method {
         match self {
             Service::TrackingV2
+            | Service::LabelsWsdl
             | Service::Link
             | Service::ParcelSearch
             | Service::Invoices

@@ -12,6 +12,7 @@ mod fanout;
 mod invoices;
 mod kind;
 mod labels;
+mod labels_soap;
 mod link;
 mod paging;
 mod parcels;
@@ -76,6 +77,13 @@ pub(crate) fn route(method: &Method, path: &str) -> Service {
             Service::NotFound
         };
     }
+    if path == labels_soap::PATH {
+        return if method == Method::GET {
+            Service::LabelsWsdl
+        } else {
+            Service::LabelsSoap
+        };
+    }
     if path.starts_with(tracking_v2::PREFIX) {
         return match tracking_v2::id_segment(path) {
             Some(_) if method == Method::GET => Service::TrackingV2,
@@ -124,6 +132,8 @@ pub(crate) async fn dispatch(
     let r = Req::new(req, ip);
     match svc {
         Service::Labels => labels::handle(gw, r).await,
+        Service::LabelsSoap => labels_soap::handle(gw, r).await,
+        Service::LabelsWsdl => labels_soap::wsdl(gw, r).await,
         Service::Tracking => tracking::handle(gw, r).await,
         Service::TrackingV2 => tracking_v2::handle(gw, r).await,
         Service::Pickup => pickup::handle(gw, r).await,

@@ -342,3 +342,227 @@ async fn connection_key_in_the_password_field(backend: Backend) {
     }
     s.shutdown().await;
 }
+
+const SOAP: &str = "/sls-ws/SlsServiceWS/2.0";
+
+/// A `generateLabel` call as an ERP's carrier module sends it (SOAP 1.1, `sls:` prefix on the
+/// operation only, no SOAPAction), with `extra` inside `generateLabelRequest`.
+fn soap_request(op: &str, contract: &str, password: &str, extra: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/><soapenv:Body><sls:{op} xmlns:sls="http://sls.ws.coliposte.fr"><generateLabelRequest><contractNumber>{contract}</contractNumber><password>{password}</password><outputFormat><x>0</x><y>0</y><outputPrintingType>PDF_10x15_300dpi</outputPrintingType></outputFormat><letter><service><productCode>DOM</productCode><depositDate>2026-12-05</depositDate><orderNumber>SO43</orderNumber></service><parcel><weight>1.2</weight></parcel><sender><senderParcelRef>SO43</senderParcelRef><address><companyName>Boutique &amp; Fils</companyName><line2>1 rue de la Paix</line2><countryCode>FR</countryCode><city>Paris</city><zipCode>75002</zipCode></address></sender><addressee><address><lastName>Martin</lastName><firstName>Claire</firstName><line2>12 avenue Jean Jaur&#232;s</line2><countryCode>FR</countryCode><city>Lyon</city><zipCode>69007</zipCode></address></addressee></letter>{extra}</generateLabelRequest></sls:{op}></soapenv:Body></soapenv:Envelope>"#
+    )
+}
+
+/// What a SOAP client reads: status, the envelope (the part named by `start`), the attachment
+/// the envelope's `xop:Include` points at, if any.
+async fn soap_answer(resp: reqwest::Response) -> (u16, String, Option<Vec<u8>>) {
+    let status = resp.status().as_u16();
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    let body = resp.bytes().await.unwrap();
+    if !ct.starts_with("multipart/related") {
+        assert!(ct.starts_with("text/xml"), "{ct}");
+        return (status, String::from_utf8_lossy(&body).into_owned(), None);
+    }
+    assert!(ct.contains("type=\"application/xop+xml\""), "{ct}");
+    let start = ct
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("start="))
+        .unwrap()
+        .trim_matches(|c| c == '"' || c == '<' || c == '>')
+        .to_owned();
+    let envelope = String::from_utf8(multipart_part(&ct, &body, &start).unwrap()).unwrap();
+    let attachment = envelope
+        .split_once("href=\"cid:")
+        .and_then(|(_, r)| r.split_once('"'))
+        .map(|(cid, _)| multipart_part(&ct, &body, cid).expect("the attachment named by cid:"));
+    (status, envelope, attachment)
+}
+
+both!(soap_label_service_delegates_like_the_rest_one);
+async fn soap_label_service_delegates_like_the_rest_one(backend: Backend) {
+    let s = Stack::new(backend, |c| c.max_body_bytes = 64 * 1024).await;
+    let a1 = s.account("120041", ALL_RIGHTS).await;
+    let a2 = s.account("120042", ALL_RIGHTS).await;
+    let u = s.user(a1, "soap", Some("ERP"), None, &["ws_postage"]).await;
+    s.associate(a2, &u, &["ws_tracking"]).await;
+    let key = u.key.clone();
+    let soap = |body: String, key_header: Option<&str>| {
+        let mut rb = s
+            .http
+            .post(format!("{}{SOAP}", s.url))
+            .header("Content-Type", "text/xml;charset=UTF-8")
+            .body(body);
+        if let Some(k) = key_header {
+            rb = rb.header("apiKey", k.to_owned());
+        }
+        rb.send()
+    };
+
+    // The key in `password`, a spoofed stamp in the free fields: a label, stamped with the
+    // caller's own key and tag, the account's credentials upstream.
+    let spoof = "<fields><field><key>USER_KEY</key><value>0123456789ABCDEF0123456789ABCDEF</value></field><field><key>OTHER</key><value>kept</value></field></fields>";
+    let (st, env, label) = soap_answer(
+        soap(soap_request("generateLabel", "120041", &key, spoof), None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{env}");
+    assert!(env.contains("generateLabelResponse"), "{env}");
+    assert!(env.contains("<type>INFOS</type>"), "{env}");
+    let number = env
+        .split_once("<parcelNumber>")
+        .and_then(|(_, r)| r.split_once("</parcelNumber>"))
+        .map(|(n, _)| n.to_owned())
+        .expect("return/labelV2Response/parcelNumber");
+    assert!(label.expect("the label attachment").starts_with(b"%PDF"));
+    let posted = s.sim.parcels("120041").into_iter().last().unwrap();
+    assert_eq!(posted.number, number);
+    assert_eq!(posted.user_key.as_deref(), Some(u.user_key.as_str()));
+    assert_eq!(posted.tag.as_deref(), Some("ERP"));
+    let fwd = String::from_utf8(s.sim.captured().pop().unwrap().body.to_vec()).unwrap();
+    assert!(
+        fwd.contains("<contractNumber>120041</contractNumber>"),
+        "{fwd}"
+    );
+    assert!(fwd.contains(&format!(
+        "<password>{}</password>",
+        upstream_password("120041")
+    )));
+    assert!(
+        !fwd.contains(&key) && !fwd.contains("0123456789ABCDEF0123456789ABCDEF"),
+        "{fwd}"
+    );
+    assert!(fwd.contains("<key>OTHER</key><value>kept</value>"), "{fwd}");
+    assert!(
+        fwd.contains("Boutique &amp; Fils"),
+        "text re-escaped: {fwd}"
+    );
+
+    // The key in the apiKey header, no contractNumber: the one account holding ws_postage.
+    let body = soap_request("checkGenerateLabel", "", "", "")
+        .replace("<contractNumber></contractNumber><password></password>", "");
+    let (st, env, _) = soap_answer(soap(body, Some(&key)).await.unwrap()).await;
+    assert_eq!(st, 200, "{env}");
+    assert!(
+        env.contains("checkGenerateLabelResponse") && env.contains("<type>INFOS</type>"),
+        "{env}"
+    );
+
+    // Refusals: inside the operation's answer, type ERROR, as the carrier answers them.
+    for (contract, password, id) in [
+        ("120042", key.as_str(), "30002"),
+        ("120041", "0123456789ABCDEF0123456789ABCDEF", "30000"),
+        ("120041", "not-the-password", "30000"),
+    ] {
+        let (st, env, label) = soap_answer(
+            soap(
+                soap_request("checkGenerateLabel", contract, password, ""),
+                None,
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(st, 200, "{env}");
+        assert!(env.contains("checkGenerateLabelResponse"), "{env}");
+        assert!(
+            env.contains(&format!("<id>{id}</id>")) && env.contains("<type>ERROR</type>"),
+            "{env}"
+        );
+        assert!(label.is_none());
+    }
+
+    // Hostile XML: SOAP faults (500, soap:Client), nothing forwarded.
+    s.sim.clear_captured();
+    let nested = format!(
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>{}{}</soapenv:Body></soapenv:Envelope>",
+        "<a>".repeat(100),
+        "</a>".repeat(100)
+    );
+    let many = soap_request("generateLabel", "120041", &key, &"<x/>".repeat(5_000));
+    let laughs = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE lol [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;\">]>{}",
+        soap_request("generateLabel", "120041", "&lol2;", "").split_once("?>").unwrap().1
+    );
+    let huge = soap_request("generateLabel", "120041", &key, &"<x>y</x>".repeat(20_000));
+    for (what, body) in [
+        ("not XML", "{\"contractNumber\":1}".to_owned()),
+        ("truncated", soap_request("generateLabel", "120041", &key, "")[..400].to_owned()),
+        ("no operation", "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body/></soapenv:Envelope>".to_owned()),
+        ("nested", nested),
+        ("many elements", many),
+        ("DOCTYPE", laughs),
+        ("huge", huge),
+    ] {
+        let (st, env, _) = soap_answer(soap(body, None).await.unwrap()).await;
+        assert_eq!(st, 500, "{what}: {env}");
+        assert!(env.contains("<faultcode>soap:Client</faultcode>"), "{what}: {env}");
+        assert!(env.contains("<faultstring>"), "{what}: {env}");
+    }
+    assert!(s.sim.captured().is_empty(), "hostile XML forwarded");
+
+    // The carrier down: a server fault.
+    s.sim.set_faults(
+        None,
+        Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
+    );
+    let (st, env, _) = soap_answer(
+        soap(soap_request("generateLabel", "120041", &key, ""), None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 500);
+    assert!(env.contains("<faultcode>soap:Server</faultcode>"), "{env}");
+    s.sim.set_faults(None, Faults::default());
+
+    // The WSDL: the carrier's, its endpoint pointed at Sesame.
+    let r = s
+        .http
+        .get(format!("{}{SOAP}?wsdl", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let wsdl = r.text().await.unwrap();
+    assert!(wsdl.contains("generateLabel") && wsdl.contains("checkGenerateLabel"));
+    assert!(
+        wsdl.contains(&format!("location=\"{}{SOAP}\"", s.url)),
+        "endpoint not Sesame's: {wsdl}"
+    );
+    s.shutdown().await;
+}
+
+/// ZPL printing types get printer language from the simulator, as from the carrier.
+#[tokio::test]
+async fn simulator_answers_zpl_for_zpl_printing() {
+    let sim = sesame_simulator::Simulator::new(sesame_simulator::SimConfig::default());
+    sim.add_account(sesame_simulator::SimAccount {
+        number: "123456".into(),
+        password: "secret".into(),
+        ..Default::default()
+    });
+    let h = sim.spawn().await.unwrap();
+    let body = recorded_label("123456", "secret").replace("PDF_10x15_300dpi", "ZPL_10x15_203dpi");
+    let resp = reqwest::Client::new()
+        .post(format!("{}{LABEL}", h.base_url()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    let body = resp.bytes().await.unwrap();
+    let label = multipart_part(&ct, &body, "label").unwrap();
+    assert!(
+        label.starts_with(b"^XA") && label.ends_with(b"^XZ\n"),
+        "{}",
+        String::from_utf8_lossy(&label)
+    );
+    assert!(!label.starts_with(b"%PDF"));
+}
