@@ -24,6 +24,8 @@ pub enum Service {
     Invoices,
     InvoicePdf,
     InvoiceZip,
+    /// The OpenAPI document of Sesame's own endpoints.
+    OwnOpenApi,
     /// No route: Sesame's own envelope.
     NotFound,
 }
@@ -74,7 +76,7 @@ impl Service {
             Service::Eligibility => "eligibility",
             Service::ParcelSearch | Service::Claim => "tracking_tool",
             Service::Invoices | Service::InvoicePdf | Service::InvoiceZip => "invoices",
-            Service::NotFound => "none",
+            Service::NotFound | Service::OwnOpenApi => "none",
         }
     }
 
@@ -96,7 +98,8 @@ impl Service {
             | Service::Link
             | Service::ParcelSearch
             | Service::Invoices
-            | Service::InvoicePdf => Method::GET,
+            | Service::InvoicePdf
+            | Service::OwnOpenApi => Method::GET,
             _ => Method::POST,
         }
     }

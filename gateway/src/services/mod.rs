@@ -14,6 +14,7 @@ mod kind;
 mod labels;
 mod labels_soap;
 mod link;
+mod openapi;
 mod paging;
 mod parcels;
 mod phases;
@@ -97,6 +98,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Service {
         link::PATH => Service::Link,
         parcels::SEARCH => Service::ParcelSearch,
         invoices::LIST => Service::Invoices,
+        openapi::PATH => Service::OwnOpenApi,
         _ if parcels::claim_id(path).is_some() => Service::Claim,
         _ if invoices::is_zip(path) => Service::InvoiceZip,
         _ if invoices::pdf_params(path).is_some() => Service::InvoicePdf,
@@ -144,6 +146,7 @@ pub(crate) async fn dispatch(
         Service::Invoices => invoices::list(gw, r).await,
         Service::InvoicePdf => invoices::pdf(gw, r).await,
         Service::InvoiceZip => invoices::zip(gw, r).await,
+        Service::OwnOpenApi => Ok(openapi::handle()),
         Service::NotFound => Err(GatewayError::NotFound),
     }
 }

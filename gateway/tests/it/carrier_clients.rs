@@ -566,3 +566,64 @@ async fn simulator_answers_zpl_for_zpl_printing() {
     );
     assert!(!label.starts_with(b"%PDF"));
 }
+
+/// Sesame's own public endpoints are described at `/sesame/openapi.json`, on the public
+/// listener, without a key; the document passes the reference validator, and every operation
+/// it lists is served (a call with a key is answered by that route, not 404/405).
+#[tokio::test]
+async fn own_endpoints_openapi_document() {
+    let s = Stack::new(Backend::Sqlite, |_| {}).await;
+    let a1 = s.account("120051", ALL_RIGHTS).await;
+    let u = s.user(a1, "openapi", None, None, &["ws_tracking"]).await;
+    let r = s.get("/sesame/openapi.json", &[]).await;
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let file = std::env::temp_dir().join(format!("sesame-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "OpenAPI document invalid (or openapi-spec-validator missing):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/sesame/v1/parcels",
+        "/sesame/v1/parcels/{parcelNumber}/claims",
+        "/sesame/v1/invoices",
+        "/sesame/v1/invoices/{accountNumber}/{invoiceNumber}/pdf",
+        "/sesame/v1/invoices/zip",
+    ] {
+        assert!(paths.contains_key(p), "{p} undocumented");
+    }
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{parcelNumber}", "6A12345678901")
+            .replace("{accountNumber}", "120051")
+            .replace("{invoiceNumber}", "F-1");
+        for method in ops.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = s
+                .http
+                .request(m, format!("{}{concrete}", s.url))
+                .header("apiKey", u.key.clone())
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            assert!(
+                st != 405 && v["error"]["code"] != "not_found",
+                "{method} {path}: {st} {v}"
+            );
+        }
+    }
+    s.shutdown().await;
+}
