@@ -627,3 +627,58 @@ async fn own_endpoints_openapi_document() {
     }
     s.shutdown().await;
 }
+
+/// Client software that hard-codes the carrier's https host, pointed at Sesame by internal DNS
+/// (deploy/README.md): the carrier's hostname resolves to Sesame (here: loopback), whose
+/// certificate for that name is issued by the company's own CA, which the client trusts. The
+/// client is unchanged: same host name, same path, same TLS verification.
+#[tokio::test]
+async fn a_client_resolving_the_carriers_host_to_sesame() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CARRIER_HOST: &str = "ws.colissimo.fr";
+    // The company's CA, and Sesame's certificate for the carrier's name, issued by it.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Boutique SARL internal CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![CARRIER_HOST.to_owned()])
+        .unwrap()
+        .signed_by(&key_pair, &ca, &ca_key)
+        .unwrap();
+    let (s, dir, _) = crate::cache::tls_stack(
+        Backend::Sqlite,
+        &rcgen::CertifiedKey { cert, key_pair },
+        10_000,
+    )
+    .await;
+    let a1 = s.account("120061", ALL_RIGHTS).await;
+    let u = s.user(a1, "dns", None, None, &["ws_tracking"]).await;
+    let parcel = s.sim.parcels("120061")[0].number.clone();
+
+    let mut tls = crate::cache::tls_connect_as(&s.url, ca.der().clone(), CARRIER_HOST)
+        .await
+        .expect("the client's usual TLS check passes for the carrier's name");
+    let request = format!(
+        "GET /suivi/v2/idships/{parcel}?lang=fr_FR HTTP/1.1\r\nHost: {CARRIER_HOST}\r\nX-Okapi-Key: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        u.key
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("\"idShip\":\"{parcel}\"")), "{text}");
+    // Trusting only the public roots (no company CA), the same client refuses Sesame.
+    let other = rcgen::generate_simple_self_signed(vec!["elsewhere".to_owned()]).unwrap();
+    assert!(
+        crate::cache::tls_connect_as(&s.url, other.cert.der().clone(), CARRIER_HOST)
+            .await
+            .is_err()
+    );
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
