@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use sesame_gateway::fuzzing::{self, Envelope};
+use sesame_gateway::fuzzing::{self, Envelope, Lang};
 use sesame_gateway::GatewayError;
 
 /// The same JSON with every string replaced by letters of the same character count.
@@ -72,14 +72,16 @@ fuzz_target!(|data: &[u8]| {
     // An error envelope with the input as message and as the portal URL.
     let envelopes = [
         Envelope::Messages,
+        Envelope::LabelParts,
         Envelope::Status,
-        Envelope::ReturnCode,
+        Envelope::ReturnCode { lang: Lang::FrFr },
         Envelope::ErrorCode,
         Envelope::Own,
+        Envelope::Soap,
         Envelope::Link { json: true },
         Envelope::Link { json: false },
     ];
-    let svc = envelopes[usize::from(sel & 0x7) % envelopes.len()];
+    let svc = envelopes[usize::from(sel) % envelopes.len()];
     let error = |t: &str| match (sel >> 3) & 0x3 {
         0 => GatewayError::BadRequest(t.to_owned()),
         1 => GatewayError::UnknownParcel { id: t.to_owned() },
@@ -91,6 +93,32 @@ fuzz_target!(|data: &[u8]| {
     if ct.starts_with("application/json") {
         let v: Value = serde_json::from_slice(&body).expect("JSON envelope parses");
         assert!(v.is_object());
+    } else if ct.starts_with("multipart/mixed") {
+        // The label service's `jsonInfos` part: between the blank line and the closing delimiter.
+        let text = String::from_utf8(body).expect("UTF-8 parts");
+        let json = text
+            .split_once("\r\n\r\n")
+            .and_then(|(_, rest)| rest.rsplit_once("\r\n--"))
+            .map(|(json, _)| json)
+            .expect("one part");
+        let v: Value = serde_json::from_str(json).expect("jsonInfos parses");
+        assert!(v["messages"][0]["messageContent"].is_string());
+    } else if ct.starts_with("text/xml") || ct.starts_with("multipart/related") {
+        // SOAP: the text is escaped, the markup is the same as with harmless text.
+        let xml = String::from_utf8(body).expect("UTF-8 XML");
+        let (_, _, reference) = fuzzing::error_answer(error(&plain), svc, &plain);
+        let reference = String::from_utf8_lossy(&reference);
+        // (The multipart boundary is random: compare the envelope's markup only.)
+        let envelope = |x: &str| {
+            x.split_once("<soap:Envelope")
+                .map(|(_, e)| e.to_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            markup(&envelope(&xml)),
+            markup(&envelope(&reference)),
+            "markup from input in {xml}"
+        );
     } else {
         assert!(ct.starts_with("text/html"), "{ct}");
         let html = String::from_utf8(body).expect("UTF-8 page");

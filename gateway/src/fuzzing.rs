@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 
-pub use crate::envelope::Envelope;
+pub use crate::envelope::{Envelope, Lang};
 use crate::error::GatewayError;
 use crate::response::{html_escape, Resp};
 use crate::services;
@@ -30,9 +30,14 @@ pub fn route_params(method: &Method, path: &str) -> Vec<String> {
         .collect()
 }
 
-/// The envelope an error on this route is rendered in (depends on `Accept` for the link).
+/// The envelope an error on this route is rendered in (depends on `Accept` for the link, on
+/// the query's `lang` for tracking v2).
 pub fn route_service(method: &Method, path: &str, headers: &HeaderMap) -> Envelope {
-    services::route(method, path).envelope(headers)
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    services::route(method, path).envelope(headers, query)
 }
 
 /// The parse phase of a body-carrying service: JSON object, then the key, legacy login/password,

@@ -37,6 +37,7 @@ mod follower;
 pub mod fuzzing;
 mod listen;
 mod metrics;
+mod multipart;
 mod ops;
 mod ratelimit;
 mod redact;

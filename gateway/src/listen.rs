@@ -15,6 +15,7 @@ use crate::client_ip::client_ip;
 use crate::envelope::respond;
 use crate::error::GatewayError;
 use crate::redact::redact_uri;
+use crate::response::Outcome;
 use crate::response::Resp;
 use crate::services::{self, request::ReqBody};
 use crate::state::Inner;
@@ -129,7 +130,7 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
             redact_uri(req.uri().path(), req.uri().query()),
         )
     });
-    let envelope = svc.envelope(req.headers());
+    let envelope = svc.envelope(req.headers(), req.uri().query());
     let route_label = svc.route_label();
     let ip = client_ip(&gw.cfg.trusted_proxies, ip, req.headers());
     let tp = trace::TraceParent::for_request(req.headers(), gw.spans.sample_ratio());
@@ -138,7 +139,10 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
     // request future around, and moving a box is cheaper than copying kilobytes each time.
     let result = trace::scope(tp, Box::pin(services::dispatch(&gw, svc, req, ip))).await;
     let (resp, outcome) = match result {
-        Ok(r) => (r, "ok"),
+        Ok(r) => {
+            let outcome = r.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+            (r, outcome)
+        }
         Err(e) => {
             let refusal = e.classify();
             match &e {

@@ -37,6 +37,7 @@ struct Hot {
 /// Route labels of the public services (`Service::route`).
 const ROUTES: &[&str] = &[
     "labels",
+    "labels_soap",
     "tracking",
     "tracking_v2",
     "pickup",
@@ -45,7 +46,14 @@ const ROUTES: &[&str] = &[
     "sesame_api",
 ];
 /// Upstream service labels of the hot calls.
-const UPSTREAM_SERVICES: &[&str] = &["labels", "tracking", "tracking_v2", "pickup", "eligibility"];
+const UPSTREAM_SERVICES: &[&str] = &[
+    "labels",
+    "labels_soap",
+    "tracking",
+    "tracking_v2",
+    "pickup",
+    "eligibility",
+];
 
 // Every label value the code records, so that `Metrics::new` can create each series at zero:
 // a series that appears only at its first event leaves the shipped alerts and dashboard panels

@@ -7,6 +7,11 @@ use serde_json::Value;
 
 pub type Resp = http::Response<Full<Bytes>>;
 
+/// The metric outcome of an answer that is a refusal although its handler built it (the SOAP
+/// service answers some refusals as its operation's answer); read by the request's metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome(pub &'static str);
+
 pub fn json_resp(status: StatusCode, body: &Value) -> Resp {
     bytes_resp(
         status,

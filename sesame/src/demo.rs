@@ -495,6 +495,19 @@ fn commands(
             format!("curl -sS -f http://{public}/suivi/v2/idships/{}?lang=fr_FR -H 'X-Okapi-Key: {key}'", s.parcel_own),
         ),
         c(
+            "Tracking v2 of several parcels at once (one entry each; 207 when some are unknown)",
+            format!(
+                "curl -sS -f 'http://{public}/suivi/v2/idships/{},{}?lang=fr_FR' -H 'X-Okapi-Key: {key}'",
+                s.parcel_own, s.parcel_main
+            ),
+        ),
+        c(
+            "SOAP label service as ERP carrier modules call it (key in the password field; MTOM answer, the parcel number shown)",
+            format!(
+                "curl -sS -f -X POST http://{public}/sls-ws/SlsServiceWS/2.0 -H 'Content-Type: text/xml;charset=UTF-8' --data-binary '<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><sls:generateLabel xmlns:sls=\"http://sls.ws.coliposte.fr\"><generateLabelRequest><contractNumber>900138</contractNumber><password>{key}</password><outputFormat><x>0</x><y>0</y><outputPrintingType>PDF_10x15_300dpi</outputPrintingType></outputFormat><letter><service><productCode>DOM</productCode><depositDate>2026-12-01</depositDate></service><parcel><weight>1.2</weight></parcel><sender><address><companyName>TELINTRANS</companyName><line2>1 rue de la Poste</line2><countryCode>FR</countryCode><city>Paris</city><zipCode>75001</zipCode></address></sender><addressee><address><lastName>Martin</lastName><line2>2 avenue de Lyon</line2><countryCode>FR</countryCode><city>Angers</city><zipCode>49000</zipCode></address></addressee></letter></generateLabelRequest></sls:generateLabel></soapenv:Body></soapenv:Envelope>' | grep -a -o '<parcelNumber>[^<]*</parcelNumber>'"
+            ),
+        ),
+        c(
             "Generate a label for 900138 (key in the apiKey header; the answer is multipart with the PDF)",
             format!(
                 "curl -sS -f -o /dev/null -w '%{{http_code}} %{{content_type}}\\n' -X POST http://{public}/sls-ws/SlsServiceWSRest/2.0/generateLabel -H 'apiKey: {key}' -H 'Content-Type: application/json' -d '{label_body}'"

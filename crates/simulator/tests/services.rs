@@ -201,7 +201,7 @@ async fn label_check_and_v31_and_label_errors() {
     );
     assert_eq!(posted.user_key, None);
 
-    let bad_creds = json!({"messages":[{"id":"30000","type":"ERROR","messageContent":"Identifiant ou mot de passe incorrect"}]});
+    let bad_creds = json!({"messages":[{"id":"30000","type":"ERROR","messageContent":"Identifiant ou mot de passe incorrect"}],"labelXmlV2Reponse":null,"labelV2Response":null});
     for body in [
         label_body(A, "wrong", None),
         label_body("999999", A_PW, None),
@@ -420,10 +420,7 @@ async fn tracking_v2_uses_basic_auth_and_hides_other_accounts_parcels() {
         mine.events.len()
     );
     assert_eq!(sh["contextData"]["originCountry"], "FR");
-    assert_eq!(
-        sh["contextData"]["arrivalCountry"]["code"],
-        mine.country.as_str()
-    );
+    assert_eq!(sh["contextData"]["arrivalCountry"], mine.country.as_str());
     assert_eq!(
         sh["deliveryDate"].is_null(),
         mine.status != sesame_simulator::ParcelStatus::Delivered
@@ -439,7 +436,17 @@ async fn tracking_v2_uses_basic_auth_and_hides_other_accounts_parcels() {
     assert_eq!(st, 404);
     assert_eq!(v["returnMessage"], "Résultat non trouvé");
 
-    let unauthorized = json!({"returnCode": 401, "returnMessage": "Non autorisé"});
+    // Several ids: one entry each, in order; 207 when they differ, the common status else.
+    let (st, v) = get(format!("{},6A00000000000", mine.number), A, Some(A_PW)).await;
+    assert_eq!(st, 207);
+    assert_eq!(v[0]["shipment"]["idShip"], mine.number.as_str());
+    assert_eq!(v[1]["returnCode"], 404);
+    let (st, v) = get(format!("{0},{0}", mine.number), A, Some(A_PW)).await;
+    assert_eq!((st, v.as_array().map(Vec::len)), (200, Some(2)));
+    let (st, v) = get(format!("{},6A0", mine.number), A, Some(A_PW)).await;
+    assert_eq!((st, &v["returnCode"]), (400, &json!(400)));
+
+    let unauthorized = json!({"returnCode": 401, "returnMessage": "Non autorisé", "lang": "fr_FR"});
     assert_eq!(
         get(mine.number.clone(), A, Some("bad")).await,
         (401, unauthorized.clone())
@@ -456,7 +463,7 @@ async fn tracking_v2_uses_basic_auth_and_hides_other_accounts_parcels() {
         get("6A%2D12".into(), A, Some(A_PW)).await,
         (
             400,
-            json!({"returnCode": 400, "returnMessage": "Numéro invalide"})
+            json!({"returnCode": 400, "returnMessage": "Numéro invalide", "lang": "fr_FR"})
         )
     );
     s.stop().await;

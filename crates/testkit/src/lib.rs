@@ -101,8 +101,25 @@ pub fn rights(ids: &[&str]) -> sesame_domain::RightSet {
 }
 
 /// The body of an answer as JSON, or as a JSON string when it is not JSON (`Null` when empty).
+///
+/// A multipart answer (the label service's) is read as its clients read it: the JSON of its
+/// `jsonInfos` part.
 pub async fn json_or_text(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if ct.starts_with("multipart/") {
+        let body = resp.bytes().await.expect("body");
+        let part = multipart_part(&ct, &body, "jsonInfos").expect("a jsonInfos part");
+        return (
+            status,
+            serde_json::from_slice(&part).expect("jsonInfos is JSON"),
+        );
+    }
     let text = resp.text().await.expect("body");
     let v = if text.is_empty() {
         serde_json::Value::Null
@@ -145,4 +162,38 @@ impl Running {
             t.await.expect("join").expect("server run");
         }
     }
+}
+
+/// The body of the part of a multipart answer whose `Content-ID` is `<id>`, split the way the
+/// carrier's clients split it (the `boundary` parameter of `content_type`, CRLF delimiters):
+/// written here by hand from RFC 2046, not with the gateway's or the simulator's code.
+pub fn multipart_part(content_type: &str, body: &[u8], id: &str) -> Option<Vec<u8>> {
+    let boundary = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while let Some(at) = find(rest, delimiter.as_bytes()) {
+        parts.push(&rest[..at]);
+        rest = &rest[at + delimiter.len()..];
+    }
+    let wanted = format!("content-id: <{}>", id.to_ascii_lowercase());
+    parts.into_iter().skip(1).find_map(|p| {
+        let p = p.strip_prefix(b"\r\n")?;
+        let head_end = find(p, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&p[..head_end]).to_ascii_lowercase();
+        head.lines().any(|l| l.trim() == wanted).then(|| {
+            p[head_end + 4..]
+                .strip_suffix(b"\r\n")
+                .unwrap_or(&p[head_end + 4..])
+                .to_vec()
+        })
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }

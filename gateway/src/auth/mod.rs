@@ -215,12 +215,7 @@ impl Authenticator {
         ip: IpAddr,
     ) -> Result<Arc<Principal>, GatewayError> {
         let login = login.trim();
-        let mut material = Vec::with_capacity(login.len() + password.len() + 8);
-        material.extend_from_slice(b"legacy\0");
-        material.extend_from_slice(login.as_bytes());
-        material.push(0);
-        material.extend_from_slice(password.as_bytes());
-        let hash = self.hasher.hash_bytes(&material);
+        let hash = self.legacy_hash(login, password);
         if let Some(p) = self.pw_cache.get(&hash) {
             self.metrics.cache_hits.inc();
             if p.usable(now_millis()) {
@@ -266,6 +261,50 @@ impl Authenticator {
             Err(LoadError::Unknown) => Err(self.rejected("bad_password")),
             Err(LoadError::Other(m)) => Err(GatewayError::Internal(m)),
         }
+    }
+
+    /// A client that only has login/password fields: the connection key may stand in the
+    /// password when the login names an account linked to the key's holder (seed: the key
+    /// replaces login/password). `Ok((p, true))`: a key caller acting for that account;
+    /// `Ok((p, false))`: a legacy caller ([`Self::by_password`]).
+    ///
+    /// A verified legacy password (cached) is answered first, so a legacy password that
+    /// happens to look like a key costs no key lookup. A key that does not fit counts on the
+    /// caller's address like a bad `apiKey` header (the slow-down), then the pair is tried as a
+    /// password, under the password throttle: guessing keys here is no cheaper than in a header.
+    pub async fn by_login(
+        &self,
+        login: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<(Arc<Principal>, bool), GatewayError> {
+        let login = login.trim();
+        let cached = self.pw_cache.contains(&self.legacy_hash(login, password));
+        if !cached {
+            if let Ok(key) = ConnectionKey::parse_bytes(password.as_bytes()) {
+                self.slowdown.before_key(ip).await;
+                let hash = self.hasher.hash_key(&key);
+                match self.principal(&hash).await? {
+                    Some(p) if p.usable(now_millis()) && p.link(login).is_some() => {
+                        return Ok((p, true))
+                    }
+                    _ => self.slowdown.key_failed(ip).await,
+                }
+            }
+        }
+        self.by_password(login, password, ip)
+            .await
+            .map(|p| (p, false))
+    }
+
+    /// The legacy cache's key of a login/password pair.
+    fn legacy_hash(&self, login: &str, password: &str) -> KeyHash {
+        let mut material = Vec::with_capacity(login.len() + password.len() + 8);
+        material.extend_from_slice(b"legacy\0");
+        material.extend_from_slice(login.as_bytes());
+        material.push(0);
+        material.extend_from_slice(password.as_bytes());
+        self.hasher.hash_bytes(&material)
     }
 
     fn rejected(&self, reason: &'static str) -> GatewayError {

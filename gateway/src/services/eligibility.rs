@@ -9,7 +9,7 @@ use sesame_domain::Right;
 use super::credentials::credentials;
 use super::fanout::fan_all;
 use super::kind::Service;
-use super::phases::{authenticate, forward_json, pass, select, strip_keys};
+use super::phases::{authenticate_creds, forward_json, pass, select, strip_keys};
 use super::request::{parse_object, read_body, Req};
 use crate::auth::Link;
 use crate::envelope::account_entry;
@@ -47,9 +47,9 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
             "le champ credential doit être un objet".into(),
         ));
     }
-    let c = credentials(Service::Eligibility, &r.headers, &m);
-    let is_legacy = c.key.is_none();
-    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
+    let mut c = credentials(Service::Eligibility, &r.headers, &m);
+    let p = authenticate_creds(gw, &mut c, r.ip).await?;
+    let is_legacy = c.legacy.is_some();
     let explicit = c.account;
 
     if explicit.is_some() || is_legacy {

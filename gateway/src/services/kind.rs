@@ -3,13 +3,16 @@
 use http::{HeaderMap, Method};
 
 use super::request::wants_json;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Lang};
 
 /// What a request is for: the one service-kind enum. Each kind names its error envelope, its
 /// route label (metrics) and its upstream label (the carrier service it calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Labels,
+    /// The SOAP label service (`POST`), and its WSDL (`GET`).
+    LabelsSoap,
+    LabelsWsdl,
     Tracking,
     TrackingV2,
     Pickup,
@@ -21,17 +24,24 @@ pub enum Service {
     Invoices,
     InvoicePdf,
     InvoiceZip,
+    /// The OpenAPI document of Sesame's own endpoints.
+    OwnOpenApi,
     /// No route: Sesame's own envelope.
     NotFound,
 }
 
 impl Service {
-    /// The envelope errors on this route use (the link's depends on `Accept`).
-    pub fn envelope(self, headers: &HeaderMap) -> Envelope {
+    /// The envelope errors on this route use (the link's depends on `Accept`, v2's language on
+    /// the query).
+    pub fn envelope(self, headers: &HeaderMap, query: Option<&str>) -> Envelope {
         match self {
-            Service::Labels | Service::Eligibility => Envelope::Messages,
+            Service::Labels => Envelope::LabelParts,
+            Service::LabelsSoap | Service::LabelsWsdl => Envelope::Soap,
+            Service::Eligibility => Envelope::Messages,
             Service::Tracking => Envelope::Status,
-            Service::TrackingV2 => Envelope::ReturnCode,
+            Service::TrackingV2 => Envelope::ReturnCode {
+                lang: Lang::of_query(query),
+            },
             Service::Pickup => Envelope::ErrorCode,
             Service::Link => Envelope::Link {
                 json: wants_json(headers),
@@ -44,6 +54,7 @@ impl Service {
     pub fn route_label(self) -> &'static str {
         match self {
             Service::Labels => "labels",
+            Service::LabelsSoap | Service::LabelsWsdl => "labels_soap",
             Service::Tracking => "tracking",
             Service::TrackingV2 => "tracking_v2",
             Service::Pickup => "pickup",
@@ -58,13 +69,14 @@ impl Service {
     pub fn upstream_label(self) -> &'static str {
         match self {
             Service::Labels => "labels",
+            Service::LabelsSoap | Service::LabelsWsdl => "labels_soap",
             Service::Tracking | Service::Link => "tracking",
             Service::TrackingV2 => "tracking_v2",
             Service::Pickup => "pickup",
             Service::Eligibility => "eligibility",
             Service::ParcelSearch | Service::Claim => "tracking_tool",
             Service::Invoices | Service::InvoicePdf | Service::InvoiceZip => "invoices",
-            Service::NotFound => "none",
+            Service::NotFound | Service::OwnOpenApi => "none",
         }
     }
 
@@ -82,10 +94,12 @@ impl Service {
     pub(crate) fn method(self) -> Method {
         match self {
             Service::TrackingV2
+            | Service::LabelsWsdl
             | Service::Link
             | Service::ParcelSearch
             | Service::Invoices
-            | Service::InvoicePdf => Method::GET,
+            | Service::InvoicePdf
+            | Service::OwnOpenApi => Method::GET,
             _ => Method::POST,
         }
     }

@@ -7,7 +7,7 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::kind::Service;
-use super::phases::{authenticate, forward_json, pass, select_into};
+use super::phases::{authenticate, authenticate_creds, forward_json, pass, select_into};
 use super::request::{header_bytes, parse_object, read_body, Req};
 use crate::auth::Principal;
 use crate::error::GatewayError;
@@ -43,10 +43,10 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     };
     let body = read_body(body, &headers, gw.cfg.max_body_bytes).await?;
     let mut m = parse_object(&body)?;
-    let c = credentials(Service::Labels, &headers, &m);
+    let mut c = credentials(Service::Labels, &headers, &m);
     let p = match early {
         Some(p) => p,
-        None => authenticate(gw, c.key.as_deref(), c.legacy, ip).await?,
+        None => authenticate_creds(gw, &mut c, ip).await?,
     };
 
     // Account: `contractNumber`, or the free field ACCOUNT_NUMBER (key callers only: a legacy

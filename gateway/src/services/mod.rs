@@ -12,7 +12,9 @@ mod fanout;
 mod invoices;
 mod kind;
 mod labels;
+mod labels_soap;
 mod link;
+mod openapi;
 mod paging;
 mod parcels;
 mod phases;
@@ -76,6 +78,13 @@ pub(crate) fn route(method: &Method, path: &str) -> Service {
             Service::NotFound
         };
     }
+    if path == labels_soap::PATH {
+        return if method == Method::GET {
+            Service::LabelsWsdl
+        } else {
+            Service::LabelsSoap
+        };
+    }
     if path.starts_with(tracking_v2::PREFIX) {
         return match tracking_v2::id_segment(path) {
             Some(_) if method == Method::GET => Service::TrackingV2,
@@ -89,6 +98,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Service {
         link::PATH => Service::Link,
         parcels::SEARCH => Service::ParcelSearch,
         invoices::LIST => Service::Invoices,
+        openapi::PATH => Service::OwnOpenApi,
         _ if parcels::claim_id(path).is_some() => Service::Claim,
         _ if invoices::is_zip(path) => Service::InvoiceZip,
         _ if invoices::pdf_params(path).is_some() => Service::InvoicePdf,
@@ -124,6 +134,8 @@ pub(crate) async fn dispatch(
     let r = Req::new(req, ip);
     match svc {
         Service::Labels => labels::handle(gw, r).await,
+        Service::LabelsSoap => labels_soap::handle(gw, r).await,
+        Service::LabelsWsdl => labels_soap::wsdl(gw, r).await,
         Service::Tracking => tracking::handle(gw, r).await,
         Service::TrackingV2 => tracking_v2::handle(gw, r).await,
         Service::Pickup => pickup::handle(gw, r).await,
@@ -134,6 +146,7 @@ pub(crate) async fn dispatch(
         Service::Invoices => invoices::list(gw, r).await,
         Service::InvoicePdf => invoices::pdf(gw, r).await,
         Service::InvoiceZip => invoices::zip(gw, r).await,
+        Service::OwnOpenApi => Ok(openapi::handle()),
         Service::NotFound => Err(GatewayError::NotFound),
     }
 }

@@ -12,7 +12,7 @@ use http::{header, Method};
 use serde_json::{Map, Value};
 use sesame_domain::Right;
 
-use super::credentials::is_key_name;
+use super::credentials::{is_key_name, Credentials};
 use super::kind::Service;
 use super::request::percent_decode;
 use crate::auth::{Link, Principal};
@@ -42,6 +42,29 @@ pub(crate) async fn authenticate(
     };
     gw.limits.check_user(&p)?;
     Ok(p)
+}
+
+/// Authenticate from what a service's clients send ([`Credentials`]): the connection key, else
+/// login/password, where the password may be the connection key of the holder of a link to
+/// the login's account. Such a caller is a key caller acting for that account: `c.account`
+/// names it and `c.legacy` is cleared.
+pub(crate) async fn authenticate_creds(
+    gw: &Inner,
+    c: &mut Credentials,
+    ip: IpAddr,
+) -> R<Arc<Principal>> {
+    if c.key.is_none() {
+        if let Some((login, password)) = &c.legacy {
+            let (p, by_key) = gw.auth.by_login(login, password, ip).await?;
+            if by_key {
+                c.account = Some(login.trim().to_owned());
+                c.legacy = None;
+            }
+            gw.limits.check_user(&p)?;
+            return Ok(p);
+        }
+    }
+    authenticate(gw, c.key.as_deref(), None, ip).await
 }
 
 /// Select account + authorize: the explicit account if any, else the only linked account

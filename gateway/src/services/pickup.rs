@@ -5,7 +5,7 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::kind::Service;
-use super::phases::{authenticate, forward_json, pass, select_into};
+use super::phases::{authenticate_creds, forward_json, pass, select_into};
 use super::request::{parse_object, read_body, Req};
 use crate::error::R;
 use crate::response::Resp;
@@ -17,8 +17,8 @@ pub(crate) const PATH: &str =
 pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     let body = read_body(r.body, &r.headers, gw.cfg.max_body_bytes).await?;
     let mut m = parse_object(&body)?;
-    let c = credentials(Service::Pickup, &r.headers, &m);
-    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
+    let mut c = credentials(Service::Pickup, &r.headers, &m);
+    let p = authenticate_creds(gw, &mut c, r.ip).await?;
     select_into(
         gw,
         &p,

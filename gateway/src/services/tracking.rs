@@ -11,7 +11,7 @@ use super::credentials::credentials;
 use super::fanout::fan_out;
 use super::kind::Service;
 use super::phases::{
-    authenticate, every_link, forward_bytes, members_except, object_body, pass, strip_keys,
+    authenticate_creds, every_link, forward_bytes, members_except, object_body, pass, strip_keys,
 };
 use super::request::{parse_object, read_body, Req};
 use crate::auth::Link;
@@ -26,8 +26,8 @@ pub(crate) const PATH: &str = "/tracking-timeline-ws/rest/tracking/timelineCompa
 pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     let body = read_body(r.body, &r.headers, gw.cfg.max_body_bytes).await?;
     let mut m = parse_object(&body)?;
-    let c = credentials(Service::Tracking, &r.headers, &m);
-    let p = authenticate(gw, c.key.as_deref(), c.legacy, r.ip).await?;
+    let mut c = credentials(Service::Tracking, &r.headers, &m);
+    let p = authenticate_creds(gw, &mut c, r.ip).await?;
     // Rewrite: the caller's key goes no further (its password is replaced per account below).
     strip_keys(&mut m);
     let parcel = c

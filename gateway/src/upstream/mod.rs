@@ -455,7 +455,24 @@ fn credentials_refused(service: &str, r: &UpResp) -> bool {
     }
     let json = || r.json().unwrap_or(Value::Null);
     match service {
-        "labels" | "eligibility" => {
+        // The label service refuses in the `jsonInfos` part of a multipart answer.
+        "labels" => {
+            r.status.is_client_error()
+                && contains(&r.body, b"30000")
+                && r.content_type
+                    .as_ref()
+                    .and_then(|ct| ct.to_str().ok())
+                    .and_then(|ct| crate::multipart::part(ct, &r.body, "jsonInfos"))
+                    .and_then(|j| serde_json::from_slice::<Value>(j).ok())
+                    .is_some_and(|v| {
+                        v["messages"]
+                            .as_array()
+                            .is_some_and(|m| m.iter().any(|x| x["id"] == "30000"))
+                    })
+        }
+        // The SOAP service refuses inside the operation's answer (HTTP 200).
+        "labels_soap" => contains(&r.body, b"<id>30000</id>"),
+        "eligibility" => {
             r.status.is_client_error()
                 && contains(&r.body, b"30000")
                 && json()["messages"]

@@ -349,7 +349,7 @@ async fn metrics_and_graceful_shutdown(backend: Backend) {
 
 /// A stack serving TLS with `ck` (reloaded every `reload_ms`) from files in a fresh directory;
 /// the directory and the (certificate, key) paths.
-async fn tls_stack(
+pub(crate) async fn tls_stack(
     backend: Backend,
     ck: &rcgen::CertifiedKey,
     reload_ms: u64,
@@ -383,9 +383,19 @@ async fn tls_connect(
     url: &str,
     cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    tls_connect_as(url, cert, "localhost").await
+}
+
+/// A TLS connection to `url`'s port (loopback, whatever `name` resolves to elsewhere), trusting
+/// only `root`, checking the server's certificate for `name`.
+pub(crate) async fn tls_connect_as(
+    url: &str,
+    root: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    name: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
+    roots.add(root).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -394,7 +404,7 @@ async fn tls_connect(
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
     let tcp = sesame_testkit::net::connect(url).await;
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
     connector.connect(name, tcp).await
 }
 

@@ -2,4 +2,4 @@
 
 pub use sesame_testkit::gateway::*;
 pub use sesame_testkit::seed::{profile, upstream_password};
-pub use sesame_testkit::{both, rights, Backend, ALL_RIGHTS};
+pub use sesame_testkit::{both, json_or_text, multipart_part, rights, Backend, ALL_RIGHTS};

@@ -49,7 +49,8 @@ async fn a_bad_header_key_is_refused_without_reading_the_body() {
         ),
     )
     .await;
-    assert!(labels.starts_with("HTTP/1.1 401"), "{labels}");
+    assert!(labels.starts_with("HTTP/1.1 400"), "{labels}");
+    assert!(labels.contains("Content-ID: <jsonInfos>"), "{labels}");
     assert!(labels.contains("30000"), "{labels}");
     // Sesame's own endpoints (claims, invoice archive) too.
     for path in [

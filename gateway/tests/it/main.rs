@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod cache;
+mod carrier_clients;
 mod common;
 mod header_first;
 mod hostile_datapath;

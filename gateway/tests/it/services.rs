@@ -83,17 +83,18 @@ async fn labels_select_account_check_right_and_stamp(backend: Backend) {
     let posted = s.sim.parcels("100001").into_iter().last().unwrap();
     assert_eq!(posted.user_key.as_deref(), Some(u.user_key.as_str()));
 
-    // Account holding no ws_postage for this user: refused in the labels envelope.
+    // Account holding no ws_postage for this user: refused in the labels envelope (400 and the
+    // multipart `jsonInfos`, as the carrier refuses a label).
     let (st, v) = s
         .post_json(LABEL, &[("apiKey", key)], &label_body(Some("100002")))
         .await;
-    assert_eq!(st, 403);
+    assert_eq!((st, v["messages"][0]["id"].as_str()), (400, Some("30002")));
     assert_eq!(v["messages"][0]["type"], "ERROR");
     // Unlinked account: same refusal.
     let (st, _) = s
         .post_json(LABEL, &[("apiKey", key)], &label_body(Some("100003")))
         .await;
-    assert_eq!(st, 403);
+    assert_eq!(st, 400);
     // ACCOUNT_NUMBER free field selects too.
     let mut b = label_body(None);
     b["fields"] = json!({"field": [{"key": "ACCOUNT_NUMBER", "value": "100001"}]});
@@ -123,9 +124,9 @@ async fn labels_select_account_check_right_and_stamp(backend: Backend) {
             &label_body(None),
         )
         .await;
-    assert_eq!((st, v["messages"][0]["id"].as_str()), (401, Some("30000")));
+    assert_eq!((st, v["messages"][0]["id"].as_str()), (400, Some("30000")));
     let (st, _) = s.post_json(LABEL, &[], &label_body(None)).await;
-    assert_eq!(st, 401);
+    assert_eq!(st, 400);
 
     assert_clean_captures(&s, &[key, "UserPass123"], &["100001", "100003"]);
     s.shutdown().await;
@@ -150,11 +151,7 @@ async fn bad_bodies_answer_in_the_envelope(backend: Backend) {
             .post(format!("{}{}", s.url, path))
             .header("apiKey", u.key.clone())
             .body(body);
-        async move {
-            let r = req.send().await.unwrap();
-            let st = r.status().as_u16();
-            (st, r.json::<Value>().await.unwrap())
-        }
+        async move { json_or_text(req.send().await.unwrap()).await }
     };
     let (st, v) = send(LABEL, b"not json".to_vec()).await;
     assert_eq!(st, 400);
@@ -165,7 +162,11 @@ async fn bad_bodies_answer_in_the_envelope(backend: Backend) {
     let (st, v) = send(LABEL, b"[1,2]".to_vec()).await;
     assert_eq!(st, 400, "{v}");
     let (st, v) = send(LABEL, vec![b' '; 200 * 1024]).await;
-    assert_eq!(st, 413);
+    assert_eq!(st, 400);
+    assert!(v["messages"][0]["messageContent"]
+        .as_str()
+        .unwrap()
+        .contains("volumineux"));
     assert_eq!(v["messages"][0]["type"], "ERROR");
     let (st, v) = send(TRACKING, b"{".to_vec()).await;
     assert_eq!(st, 400);
@@ -541,8 +542,8 @@ async fn standard_user_legacy_login(backend: Backend) {
     // A standard user has no ws_postage: labels refused.
     let mut lb = label_body(Some("std.user"));
     lb["password"] = json!("StdPass1234");
-    let (st, _) = s.post_json(LABEL, &[], &lb).await;
-    assert_eq!(st, 403);
+    let (st, v) = s.post_json(LABEL, &[], &lb).await;
+    assert_eq!((st, v["messages"][0]["id"].as_str()), (400, Some("30002")));
     assert_clean_captures(&s, &["StdPass1234", "WrongPass123"], &["100071"]);
     s.shutdown().await;
 }

@@ -16,19 +16,76 @@ use crate::synth;
 
 const SUCCESS: &str = "La requête a été traitée avec succès";
 
-fn error(id: &str, message: &str) -> Response {
-    error_json(
-        StatusCode::BAD_REQUEST,
-        json!({"messages": [{"id": id, "type": "ERROR", "messageContent": message}]}),
-    )
+/// A refused label request: the carrier's message id and text. The REST service answers it
+/// in the multipart envelope ([`refusal`]), the SOAP one inside its operation's answer.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub id: &'static str,
+    pub message: String,
 }
 
-fn bad_credentials() -> Response {
+fn error(id: &'static str, message: &str) -> Refused {
+    Refused {
+        id,
+        message: message.to_owned(),
+    }
+}
+
+impl Refused {
+    fn rest(self) -> Response {
+        refusal(StatusCode::BAD_REQUEST, self.id, &self.message)
+    }
+}
+
+/// A refused label as the carrier sends it: its clients read every answer, errors included,
+/// from the `jsonInfos` part of a `multipart/mixed` body, so a refusal is that part alone
+/// (`labelXmlV2Reponse` spelt as the carrier spells it).
+pub(crate) fn refusal(status: StatusCode, id: &str, message: &str) -> Response {
+    let info = serde_json::to_string(&RefusalInfo {
+        messages: [Message {
+            id,
+            kind: "ERROR",
+            message_content: message,
+        }],
+        label_xml_v2_reponse: None,
+        label_v2_response: None,
+    })
+    .unwrap_or_default();
+    let boundary = format!("uuid:{}", uuid_like(u64::from(status.as_u16()), 0));
+    let body = format!(
+        "--{boundary}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <jsonInfos>\r\n\r\n{info}\r\n--{boundary}--\r\n"
+    );
+    multipart(status, &boundary, body.into_bytes())
+}
+
+/// A `multipart/mixed` answer in the carrier's header shape.
+fn multipart(status: StatusCode, boundary: &str, body: Vec<u8>) -> Response {
+    let content_type = format!(
+        "multipart/mixed; boundary=\"{boundary}\"; type=\"application/json\"; start=\"<jsonInfos>\""
+    );
+    let mut resp = (status, body).into_response();
+    match HeaderValue::from_str(&content_type) {
+        Ok(v) => {
+            resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            resp
+        }
+        // Cannot happen (the boundary is hex and dashes); a plain JSON error rather than a
+        // body the client cannot split.
+        Err(_) => error_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"messages": [{"id": "50000", "type": "ERROR", "messageContent": "Erreur interne du simulateur"}]}),
+        ),
+    }
+}
+
+fn bad_credentials() -> Refused {
     error("30000", "Identifiant ou mot de passe incorrect")
 }
 
 /// What a valid label request carries.
-struct LabelRequest {
+pub(crate) struct LabelRequest {
+    /// `outputFormat.outputPrintingType`: `ZPL_…` and `DPL_…` get printer language, the rest PDF.
+    printing: String,
     account: String,
     product: String,
     deposit_date: NaiveDate,
@@ -47,9 +104,15 @@ struct LabelRequest {
     tag: Option<String>,
 }
 
-/// Parses and validates a label request; `Err` is the finished error answer.
-fn validate(sim: &Simulator, body: &[u8]) -> Result<LabelRequest, Response> {
+/// Parses and validates a label request.
+fn validate(sim: &Simulator, body: &[u8]) -> Result<LabelRequest, Refused> {
     let v = parse_object(body).map_err(|m| error("30001", &format!("Requête invalide : {m}")))?;
+    validate_value(sim, &v)
+}
+
+/// Validates a label request (the REST body, or the SOAP request read into the same shape).
+pub(crate) fn validate_value(sim: &Simulator, v: &Value) -> Result<LabelRequest, Refused> {
+    let v = v.clone();
     for (p, k) in [
         ("/letter", Kind::Object),
         ("/letter/service", Kind::Object),
@@ -172,6 +235,7 @@ fn validate(sim: &Simulator, body: &[u8]) -> Result<LabelRequest, Response> {
     let addressee = lines(addr, &["companyName", "line0", "line1", "line2", "line3"]);
 
     Ok(LabelRequest {
+        printing: text_at(&v, "/outputFormat/outputPrintingType").unwrap_or_default(),
         account: account.number,
         product,
         deposit_date,
@@ -200,15 +264,31 @@ pub(crate) async fn check(State(sim): State<Simulator>, body: Bytes) -> Response
         Ok(_) => {
             ok_json(&json!({"messages": [{"id": "0", "type": "INFOS", "messageContent": SUCCESS}]}))
         }
-        Err(resp) => resp,
+        Err(r) => r.rest(),
     }
 }
+
+/// A label posted: the parcel stored, and the label's bytes in the printing asked for.
+pub(crate) struct Posted {
+    pub parcel: Parcel,
+    pub label: Vec<u8>,
+}
+
+pub(crate) const SUCCESS_MESSAGE: &str = SUCCESS;
 
 pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Response {
     let req = match validate(&sim, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(r) => return r.rest(),
     };
+    let Posted { parcel, label } = post(&sim, &req);
+    let pdf = label;
+
+    answer(&sim, &parcel, &pdf)
+}
+
+/// Stores the parcel of a valid request and draws its label.
+pub(crate) fn post(sim: &Simulator, req: &LabelRequest) -> Posted {
     // France and Monaco get domestic numbers; everything else an international one.
     let international = !matches!(req.country.as_str(), "FR" | "MC");
     let now = chrono::Utc::now().with_timezone(&synth::paris());
@@ -245,8 +325,16 @@ pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Respo
         pass: false,
     };
     let parcel = sim.post_parcel(parcel, international);
-    let pdf = label_pdf(&req, &parcel);
+    let label = match req.printing.get(..3) {
+        Some("ZPL") => label_zpl(req, &parcel),
+        Some("DPL") => label_dpl(req, &parcel),
+        _ => label_pdf(req, &parcel),
+    };
+    Posted { parcel, label }
+}
 
+/// The REST answer: `jsonInfos`, then the label.
+fn answer(sim: &Simulator, parcel: &Parcel, pdf: &[u8]) -> Response {
     // A struct rather than `json!` so the keys keep the carrier's order (messages first).
     let info = match serde_json::to_string(&LabelInfo {
         messages: [Message {
@@ -263,7 +351,7 @@ pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Respo
     }) {
         Ok(s) => s,
         // Serialising plain strings cannot fail; answer cleanly rather than panic anyway.
-        Err(_) => return error("50000", "Erreur interne du simulateur"),
+        Err(_) => return error("50000", "Erreur interne du simulateur").rest(),
     };
     let seq = sim.next_seq();
     let boundary = format!("uuid:{}", uuid_like(sim.seed(), seq));
@@ -274,22 +362,10 @@ pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Respo
         )
         .as_bytes(),
     );
-    body.extend_from_slice(&pdf);
+    body.extend_from_slice(pdf);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
 
-    let content_type = format!(
-        "multipart/mixed; boundary=\"{boundary}\"; type=\"application/json\"; start=\"<jsonInfos>\""
-    );
-    let mut resp = (StatusCode::OK, body).into_response();
-    match HeaderValue::from_str(&content_type) {
-        Ok(v) => {
-            resp.headers_mut().insert(header::CONTENT_TYPE, v);
-        }
-        // Cannot happen (the boundary is hex and dashes); answer a clear error rather than a
-        // body the client cannot split.
-        Err(_) => return error("50000", "Erreur interne du simulateur"),
-    }
-    resp
+    multipart(StatusCode::OK, &boundary, body)
 }
 
 #[derive(Serialize)]
@@ -297,6 +373,15 @@ pub(crate) async fn generate(State(sim): State<Simulator>, body: Bytes) -> Respo
 struct LabelInfo<'a> {
     messages: [Message<'a>; 1],
     label_v2_response: LabelV2Response<'a>,
+}
+
+/// A refusal's `jsonInfos`, keys in the carrier's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefusalInfo<'a> {
+    messages: [Message<'a>; 1],
+    label_xml_v2_reponse: Option<()>,
+    label_v2_response: Option<()>,
 }
 
 #[derive(Serialize)]
@@ -318,7 +403,7 @@ struct LabelV2Response<'a> {
 }
 
 /// A UUID-shaped identifier (8-4-4-4-12 hex) derived from the seed and a sequence number.
-fn uuid_like(seed: u64, seq: u64) -> String {
+pub(crate) fn uuid_like(seed: u64, seq: u64) -> String {
     let a = crate::rng::hash(seed, &["uuid", &seq.to_string()]);
     let b = crate::rng::mix(a ^ seq);
     format!(
@@ -408,6 +493,56 @@ fn label_pdf(req: &LabelRequest, parcel: &Parcel) -> Vec<u8> {
         "Simulateur Sesame : étiquette factice, non valable pour l'envoi.",
     );
     pdf::render(w, h, &format!("Etiquette {}", parcel.number), &[p])
+}
+
+/// The label in ZPL II (Zebra printers, 203 dpi, 10×15 cm: 812×1218 dots), as the carrier
+/// sends it for `ZPL_*` printing types: printer commands, not a PDF.
+fn label_zpl(req: &LabelRequest, parcel: &Parcel) -> Vec<u8> {
+    let clean = |s: &str| s.replace(['^', '~'], " ");
+    let mut z = String::from("^XA^CI28^PW812^LL1218\n");
+    z.push_str(&format!(
+        "^FO40,40^A0N,50,50^FDCOLISSIMO^FS^FO560,40^A0N,40,40^FD{}^FS\n",
+        clean(&req.product)
+    ));
+    let mut y = 130;
+    z.push_str(&format!("^FO40,{y}^A0N,24,24^FDEXPEDITEUR^FS\n"));
+    for line in req.sender.iter().take(6) {
+        y += 30;
+        z.push_str(&format!("^FO40,{y}^A0N,24,24^FD{}^FS\n", clean(line)));
+    }
+    y += 60;
+    z.push_str(&format!("^FO40,{y}^A0N,30,30^FDDESTINATAIRE^FS\n"));
+    y += 40;
+    z.push_str(&format!(
+        "^FO40,{y}^A0N,36,36^FD{}^FS\n",
+        clean(&parcel.recipient_name.to_uppercase())
+    ));
+    for line in req.addressee.iter().take(6) {
+        y += 40;
+        z.push_str(&format!(
+            "^FO40,{y}^A0N,32,32^FD{}^FS\n",
+            clean(&line.to_uppercase())
+        ));
+    }
+    z.push_str(&format!(
+        "^FO40,900^A0N,26,26^FDPoids : {:.2} kg^FS\n^FO60,960^BY3^BCN,160,Y,N,N^FD{}^FS\n^XZ\n",
+        req.weight_kg, parcel.number
+    ));
+    z.into_bytes()
+}
+
+/// The label in Datamax DPL (203 dpi), for `DPL_*` printing types.
+fn label_dpl(req: &LabelRequest, parcel: &Parcel) -> Vec<u8> {
+    let mut d = String::from("\u{2}L\nD11\nH14\n");
+    d.push_str("1911A1801100040COLISSIMO\n");
+    let mut row = 1000;
+    for line in std::iter::once(&parcel.recipient_name).chain(req.addressee.iter().take(5)) {
+        row -= 40;
+        d.push_str(&format!("1911A14{row:04}0040{}\n", line.to_uppercase()));
+    }
+    d.push_str(&format!("1e6210000200060{}\n", parcel.number));
+    d.push_str("E\n");
+    d.into_bytes()
 }
 
 /// "6A12345678901" → "6A 1234 5678 901", as printed under barcodes.

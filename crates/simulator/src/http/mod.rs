@@ -8,6 +8,7 @@ mod control;
 mod eligibility;
 mod invoices;
 mod labels;
+mod labels_soap;
 mod pickup;
 mod tool;
 mod tracking;
@@ -57,6 +58,10 @@ fn router(sim: Simulator) -> Router {
             post(labels::check),
         )
         .route(
+            labels_soap::PATH,
+            post(labels_soap::call).get(labels_soap::wsdl),
+        )
+        .route(
             "/tracking-timeline-ws/rest/tracking/timelineCompany",
             post(tracking::timeline_company),
         )
@@ -95,6 +100,7 @@ async fn not_found(req: Request) -> Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
     Labels,
+    LabelsSoap,
     Tracking,
     TrackingV2,
     Pickup,
@@ -104,7 +110,9 @@ pub(crate) enum Service {
 
 impl Service {
     fn of(path: &str) -> Service {
-        if path.starts_with("/sls-ws/") {
+        if path.starts_with(labels_soap::PATH) {
+            Service::LabelsSoap
+        } else if path.starts_with("/sls-ws/") {
             Service::Labels
         } else if path.starts_with("/tracking-timeline-ws/") {
             Service::Tracking
@@ -123,7 +131,9 @@ impl Service {
     fn envelope(self, status: StatusCode, message: &str) -> Response {
         let code = status.as_u16();
         let body = match self {
-            Service::Labels | Service::Eligibility => {
+            Service::Labels => return labels::refusal(status, &code.to_string(), message),
+            Service::LabelsSoap => return labels_soap::fault(status, "soap:Server", message),
+            Service::Eligibility => {
                 json!({"messages": [{"id": code.to_string(), "type": "ERROR", "messageContent": message}]})
             }
             Service::Tracking => {

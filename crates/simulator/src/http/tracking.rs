@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{basic_auth, error_json, ok_json, parse_scalars, raw_str_at, text_at};
+use super::{basic_auth, error_json, json_response, ok_json, parse_scalars, raw_str_at, text_at};
 use crate::model::Parcel;
 use crate::state::Simulator;
 use crate::synth::{self, STEPS};
@@ -90,9 +90,12 @@ fn timeline_json(p: &Parcel) -> Value {
     })
 }
 
+/// The most ids one v2 call answers (the carrier refuses longer lists).
+const MAX_V2_IDS: usize = 20;
+
 pub(crate) async fn idship_v2(
     State(sim): State<Simulator>,
-    Path(id): Path<String>,
+    Path(ids): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
@@ -100,28 +103,49 @@ pub(crate) async fn idship_v2(
         .get("lang")
         .cloned()
         .unwrap_or_else(|| "fr_FR".to_owned());
+    let refusal = |status: StatusCode, message: &str| {
+        error_json(
+            status,
+            json!({"returnCode": status.as_u16(), "returnMessage": message, "lang": lang}),
+        )
+    };
     let account =
         basic_auth(&headers).and_then(|(user, pw)| sim.authenticate(Some(&user), Some(&pw)));
     let Some(account) = account else {
-        return error_json(
-            StatusCode::UNAUTHORIZED,
-            json!({"returnCode": 401, "returnMessage": "Non autorisé"}),
-        );
+        return refusal(StatusCode::UNAUTHORIZED, "Non autorisé");
     };
-    let id = id.trim().to_uppercase();
-    if !synth::is_parcel_number(&id) {
-        return error_json(
-            StatusCode::BAD_REQUEST,
-            json!({"returnCode": 400, "returnMessage": "Numéro invalide"}),
-        );
+    let ids: Vec<String> = ids.split(',').map(|id| id.trim().to_uppercase()).collect();
+    if ids.len() > MAX_V2_IDS {
+        return refusal(StatusCode::BAD_REQUEST, "Trop de numéros");
     }
-    let Some(p) = sim.parcel_of(&account.number, &id) else {
-        return error_json(
-            StatusCode::NOT_FOUND,
-            json!({"returnCode": 404, "returnMessage": "Résultat non trouvé", "lang": lang, "idShip": id}),
-        );
-    };
-    ok_json(&v2_json(&p, &lang))
+    if !ids.iter().all(|id| synth::is_parcel_number(id)) {
+        return refusal(StatusCode::BAD_REQUEST, "Numéro invalide");
+    }
+    // One entry per id; a single id answers its entry alone, several an array (207 when the
+    // entries' codes differ).
+    let entries: Vec<(StatusCode, Value)> = ids
+        .iter()
+        .map(|id| match sim.parcel_of(&account.number, id) {
+            Some(p) => (StatusCode::OK, v2_json(&p, &lang)),
+            None => (
+                StatusCode::NOT_FOUND,
+                json!({"returnCode": 404, "returnMessage": "Résultat non trouvé", "lang": lang, "idShip": id}),
+            ),
+        })
+        .collect();
+    match entries.as_slice() {
+        [(status, body)] => json_response(*status, body),
+        _ => {
+            let first = entries.first().map_or(StatusCode::OK, |(s, _)| *s);
+            let status = if entries.iter().all(|(s, _)| *s == first) {
+                first
+            } else {
+                StatusCode::MULTI_STATUS
+            };
+            let list: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
+            json_response(status, &Value::Array(list))
+        }
+    }
 }
 
 fn v2_json(p: &Parcel, lang: &str) -> Value {
@@ -171,7 +195,8 @@ fn v2_json(p: &Parcel, lang: &str) -> Value {
             })).collect::<Vec<_>>(),
             "contextData": {
                 "originCountry": "FR",
-                "arrivalCountry": {"code": p.country},
+                // A plain country code, as the carrier writes it.
+                "arrivalCountry": p.country,
             },
         },
         "accountNumber": p.account,

@@ -60,9 +60,10 @@ impl Running {
             .expect("send");
         let status = r.status().as_u16();
         let text = r.text().await.expect("body");
+        let json = json_infos(&text).unwrap_or(&text);
         (
             status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            serde_json::from_str(json).unwrap_or(Value::String(text.clone())),
         )
     }
 
@@ -76,7 +77,9 @@ impl Running {
             .await
             .expect("send");
         let status = r.status().as_u16();
-        (status, r.json().await.expect("json"))
+        let text = r.text().await.expect("body");
+        let json = json_infos(&text).unwrap_or(&text);
+        (status, serde_json::from_str(json).expect("json"))
     }
 
     /// A control-route call (`/_sim/...`) with an optional JSON body: its status.
@@ -111,6 +114,14 @@ impl Running {
             t.await.expect("join").expect("serve");
         }
     }
+}
+
+/// The label service's answers are multipart: what its clients read is the `jsonInfos` part
+/// (its body runs from the blank line after its `Content-ID` to the next delimiter line).
+pub fn json_infos(text: &str) -> Option<&str> {
+    let after = text.split_once("Content-ID: <jsonInfos>")?.1;
+    let body = after.split_once("\r\n\r\n")?.1;
+    Some(body.split_once("\r\n--").map_or(body, |(b, _)| b))
 }
 
 pub async fn start(cfg: SimConfig) -> Running {
