@@ -63,8 +63,17 @@ pub(crate) async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    let mut obj = if !blank && (route.reads_json() || is_json) {
+    // A JSON object body is parsed (to strip the caller's credentials from it); other bodies
+    // go as they came, unless the route needs a field of it.
+    let mut obj = if blank {
+        None
+    } else if route.reads_json() {
         Some(parse_object(&raw)?)
+    } else if is_json {
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        }
     } else {
         None
     };
@@ -192,6 +201,10 @@ pub(crate) async fn handle(
             if up.status == StatusCode::NOT_FOUND {
                 return Err(GatewayError::UnknownItem);
             }
+            Ok(pass(upstream_ok(up)?))
+        }
+        // Other refusals of the upstream (a 400, a 409) carry no item: relayed as they are.
+        _ if up.status.is_client_error() && up.status != StatusCode::NOT_FOUND => {
             Ok(pass(upstream_ok(up)?))
         }
         ScopeMode::Item => {

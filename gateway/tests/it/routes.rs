@@ -329,6 +329,39 @@ async fn the_callers_credentials_never_reach_the_upstream(backend: Backend) {
     )
     .await;
     assert_eq!(st, 401);
+    // A session signed out is refused at once (a replayed token).
+    s.store
+        .revoke_session(Actor::User { user_id: c.id }, &token)
+        .await
+        .unwrap();
+    let (st, e) = call(
+        &s,
+        M::GET,
+        "/commerce/v1/orders",
+        &format!("Bearer {token}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, &e["error"]["code"]),
+        (401, &json!("invalid_credentials"))
+    );
+    // A body over the limit is refused before anything is forwarded, in the route's envelope.
+    s.sim.clear_captured();
+    let r = s
+        .http
+        .post(format!("{}/commerce/v1/orders", s.url))
+        .header("Authorization", basic(&c))
+        .body("x".repeat(2 * 1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "payload_too_large"
+    );
+    assert!(s.sim.captured().is_empty());
     s.shutdown().await;
 }
 
