@@ -11,17 +11,6 @@ use serde::Serialize;
 
 use crate::config::SimAccount;
 use crate::rng::{hash, SplitMix64};
-use crate::state::Simulator;
-
-impl Simulator {
-    /// The commerce documents of `account` as the service lists them (empty if unknown): what
-    /// tests compare the gateway's filtered answers with.
-    pub fn documents(&self, account: &str) -> Vec<Document> {
-        self.account(account)
-            .map(|a| documents(self.inner.seed, &a, self.inner.today))
-            .unwrap_or_default()
-    }
-}
 
 /// Orders one account may hold; past it, creation is refused (a stranger cannot grow memory).
 pub const MAX_ORDERS: usize = 1_000;

@@ -538,7 +538,6 @@ both!(
 async fn a_reload_swaps_the_table_under_load_without_dropping_a_request(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.toml");
-    let demo = include_str!("../../../config/demo.toml");
     let (v1, v2) = versions();
     std::fs::write(&file, &v1).unwrap();
     let s = watched_stack(backend, &file, 100).await;

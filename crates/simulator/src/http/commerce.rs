@@ -208,6 +208,17 @@ fn documents_of(sim: &Simulator, acc: &SimAccount) -> Vec<Document> {
     commerce::documents(sim.inner.seed, acc, sim.inner.today)
 }
 
+// Here rather than in `commerce.rs`, so the state never imports what imports it.
+impl Simulator {
+    /// The commerce documents of `account` as the service lists them (empty if unknown): what
+    /// tests compare the gateway's filtered answers with.
+    pub fn documents(&self, account: &str) -> Vec<Document> {
+        self.account(account)
+            .map(|a| documents_of(self, &a))
+            .unwrap_or_default()
+    }
+}
+
 pub(crate) async fn documents(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
     match account(&sim, &headers) {
         Ok(acc) => ok_json(&json!({"documents": documents_of(&sim, &acc)})),
