@@ -21,6 +21,9 @@
 //! 8. **respond**: an error is classified once ([`GatewayError::classify`]) and encoded in the
 //!    service's own envelope (`envelope.rs`).
 //!
+//! Requests no built-in service takes go to the declared routes (`routes/`, issue 16): any
+//! upstream API, through the same phase functions, from `[[gateway.routes]]`.
+//!
 //! `listen.rs` serves the listeners; the ops listener (`ops.rs`) serves `/metrics`, `/health`
 //! and `/ready`.
 
