@@ -48,6 +48,13 @@ pub struct GatewayConfig {
     pub throttle: sesame_throttle::ThrottleConfig,
     /// Open connections and their clocks, on the public and the ops listener each.
     pub connections: sesame_serve::ConnLimits,
+    /// Declared routes (issue 16): any upstream API behind delegated keys (`routes/`).
+    pub routes: Vec<crate::routes::RouteConfig>,
+    /// The named upstream origins the declared routes call.
+    pub upstreams: std::collections::BTreeMap<String, crate::routes::UpstreamConfig>,
+    /// How often the configuration files are checked for a changed route table (also reloaded
+    /// on SIGHUP).
+    pub routes_reload_interval_ms: u64,
 }
 
 /// An address or a CIDR range, written `addr` or `addr/prefix` (parsed by `ipnet`).
@@ -91,6 +98,14 @@ impl<'de> Deserialize<'de> for IpRange {
 }
 
 impl GatewayConfig {
+    /// The declared routes and upstreams (what a reload reads again).
+    pub fn route_table(&self) -> crate::routes::RouteTableConfig {
+        crate::routes::RouteTableConfig {
+            routes: self.routes.clone(),
+            upstreams: self.upstreams.clone(),
+        }
+    }
+
     /// Every problem with the values, each naming its key (relative to `[gateway]`), so start-up
     /// can report them all at once. Files (TLS certificate, upstream authorities) are read once,
     /// by `Gateway::new`, which reports their problems the same way.
@@ -107,6 +122,7 @@ impl GatewayConfig {
             errors.push("cache_capacity: must be positive".to_owned());
         }
         for (name, v) in [
+            ("routes_reload_interval_ms", self.routes_reload_interval_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("request_timeout_ms", self.request_timeout_ms),
             ("fanout_timeout_ms", self.fanout_timeout_ms),
@@ -155,6 +171,9 @@ impl Default for GatewayConfig {
             trusted_proxies: Vec::new(),
             throttle: sesame_throttle::ThrottleConfig::default(),
             connections: sesame_serve::ConnLimits::default(),
+            routes: Vec::new(),
+            upstreams: std::collections::BTreeMap::new(),
+            routes_reload_interval_ms: 2_000,
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum GatewayError {
     /// Unknown invoice or invoice outside the caller's scope.
     #[error("unknown invoice")]
     UnknownInvoice,
+    /// A declared route's item (a document, say) unknown or outside the caller's scope.
+    #[error("unknown item")]
+    UnknownItem,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     /// The database cannot be reached and the principal is not cached.
@@ -71,6 +74,7 @@ pub enum Code {
     Forbidden,
     UnknownParcel,
     UnknownInvoice,
+    UnknownItem,
     RateLimited,
     Unavailable,
     Busy,
@@ -93,6 +97,7 @@ impl Code {
             Code::Forbidden => "forbidden",
             Code::UnknownParcel => "unknown_parcel",
             Code::UnknownInvoice => "unknown_invoice",
+            Code::UnknownItem => "unknown_item",
             Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
             Code::Busy => "busy",
@@ -190,6 +195,12 @@ impl GatewayError {
                 "not_found",
                 Code::UnknownInvoice,
                 "Facture inconnue".into(),
+            ),
+            E::UnknownItem => (
+                S::NOT_FOUND,
+                "not_found",
+                Code::UnknownItem,
+                "Élément inconnu".into(),
             ),
             E::RateLimited { .. } => (
                 S::TOO_MANY_REQUESTS,

@@ -21,6 +21,9 @@
 //! 8. **respond**: an error is classified once ([`GatewayError::classify`]) and encoded in the
 //!    service's own envelope (`envelope.rs`).
 //!
+//! Requests no built-in service takes go to the declared routes (`routes/`, issue 16): any
+//! upstream API, through the same phase functions, from `[[gateway.routes]]`.
+//!
 //! `listen.rs` serves the listeners; the ops listener (`ops.rs`) serves `/metrics`, `/health`
 //! and `/ready`.
 
@@ -42,6 +45,7 @@ mod ops;
 mod ratelimit;
 mod redact;
 mod response;
+mod routes;
 mod services;
 mod startup;
 mod state;
@@ -62,6 +66,10 @@ pub use config::{GatewayConfig, IpRange, RateLimitConfig, RateOverride, TlsConfi
 pub use envelope::{Envelope, LINK_DENIED};
 pub use error::{Code, GatewayError, Refusal};
 pub use redact::redact_uri;
+pub use routes::{
+    ErrorConfig, OwnerIs, RouteConfig, RouteSource, RouteTableConfig, ScopeConfig, UpstreamAuth,
+    UpstreamConfig,
+};
 pub use services::Service;
 pub use startup::StartupError;
 
@@ -106,11 +114,19 @@ impl Gateway {
             },
             None => None,
         };
+        let metrics = metrics::Metrics::new(&registry)?;
+        let spans = trace::Spans::default();
+        // Issue 16: the declared routes, every problem named by its key.
+        let table = match routes::Table::build(&cfg.route_table(), &metrics, &spans) {
+            Ok(t) => t,
+            Err(p) => {
+                problems.extend(p.into_iter().map(|m| format!("gateway.{m}")));
+                routes::Table::default()
+            }
+        };
         if !problems.is_empty() {
             return Err(StartupError::Config(problems.join("; ")));
         }
-        let metrics = metrics::Metrics::new(&registry)?;
-        let spans = trace::Spans::default();
         let upstream = upstream::Upstream::new(
             &cfg.upstream_url,
             Duration::from_millis(cfg.connect_timeout_ms.max(1)),
@@ -142,6 +158,7 @@ impl Gateway {
                 request_ids: AtomicU64::new(1),
                 start_version,
                 spans,
+                routes: routes::Routes::new(table),
             }),
         })
     }
@@ -162,6 +179,19 @@ impl Gateway {
     /// e.g. an OTLP exporter. Set before serving; false if a sink was already set.
     pub fn set_span_sink(&self, sink: Arc<dyn sesame_telemetry::SpanSink>) -> bool {
         self.inner.spans.set(sink)
+    }
+
+    /// Where reloads read the route table from (its files are watched, SIGHUP forces a
+    /// reload). Set before serving; false if already set.
+    pub fn watch_routes(&self, source: RouteSource) -> bool {
+        routes::reload::set_source(&self.inner, source)
+    }
+
+    /// Reads the route table again now (what SIGHUP does). `Ok(n)`: `n` routes in use;
+    /// `Err`: every problem, the current table kept.
+    pub fn reload_routes(&self) -> Result<usize, String> {
+        routes::reload::reload(&self.inner, true)
+            .map(|n| n.unwrap_or_else(|| self.inner.routes.len()))
     }
 
     /// Evicts everything cached (operators' escape hatch; tests).

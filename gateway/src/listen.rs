@@ -19,7 +19,7 @@ use crate::response::Outcome;
 use crate::response::Resp;
 use crate::services::{self, request::ReqBody};
 use crate::state::Inner;
-use crate::{follower, ops, tls, trace};
+use crate::{follower, ops, routes, tls, trace};
 
 /// Serves the public and ops listeners until `shutdown` completes, then stops accepting,
 /// flips `/ready` to 503 and drains in-flight calls (up to `drain_timeout_ms`). Also runs
@@ -41,6 +41,7 @@ pub(crate) async fn run(
     if let Some(t) = inner.tls.clone() {
         tokio::spawn(watch_certificate(t, stop_rx.clone()));
     }
+    tokio::spawn(routes::reload::watch(inner.clone(), stop_rx.clone()));
     let drain = Duration::from_millis(inner.cfg.drain_timeout_ms);
 
     let gw = inner.clone();
@@ -123,6 +124,12 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
     let start = Instant::now();
     let id = gw.request_ids.fetch_add(1, Ordering::Relaxed);
     let svc = services::route(req.method(), req.uri().path());
+    // Declared routes are looked up only for what no built-in service takes.
+    let declared = if svc == services::Service::NotFound {
+        gw.routes.find(req.method(), req.uri().path())
+    } else {
+        None
+    };
     // Only for the access log: the query may carry a key (tracking links), so it is redacted.
     let logged_uri = tracing::enabled!(tracing::Level::DEBUG).then(|| {
         (
@@ -131,13 +138,22 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
         )
     });
     let envelope = svc.envelope(req.headers(), req.uri().query());
-    let route_label = svc.route_label();
+    let route_label = match &declared {
+        Some(routes::Found::Route(r, _) | routes::Found::WrongMethod(r)) => r.name,
+        None => svc.route_label(),
+    };
     let ip = client_ip(&gw.cfg.trusted_proxies, ip, req.headers());
     let tp = trace::TraceParent::for_request(req.headers(), gw.spans.sample_ratio());
     let recorded = gw.spans.start().map(|at| (at, req.method().clone()));
     // Boxed: `dispatch` is as large as the largest service's state machine; hyper moves the
     // request future around, and moving a box is cheaper than copying kilobytes each time.
-    let result = trace::scope(tp, Box::pin(services::dispatch(&gw, svc, req, ip))).await;
+    let result = match &declared {
+        None => trace::scope(tp, Box::pin(services::dispatch(&gw, svc, req, ip))).await,
+        Some(routes::Found::Route(r, values)) => {
+            trace::scope(tp, Box::pin(routes::handle(&gw, r, values, req, ip))).await
+        }
+        Some(routes::Found::WrongMethod(_)) => Err(GatewayError::MethodNotAllowed),
+    };
     let (resp, outcome) = match result {
         Ok(r) => {
             let outcome = r.extensions().get::<Outcome>().map_or("ok", |o| o.0);
@@ -156,8 +172,15 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
                     tracing::debug!(request_id = id, route = route_label, error = %other, "refused")
                 }
             }
+            let declared_envelope = match &declared {
+                Some(routes::Found::Route(r, _) | routes::Found::WrongMethod(r)) => {
+                    routes::respond(r, &refusal)
+                }
+                None => None,
+            };
             (
-                respond(&refusal, envelope, &gw.cfg.portal_url),
+                declared_envelope
+                    .unwrap_or_else(|| respond(&refusal, envelope, &gw.cfg.portal_url)),
                 refusal.outcome,
             )
         }

@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub start_version: i64,
     /// Finished spans (optional OpenTelemetry export), shared with the upstream client.
     pub spans: crate::trace::Spans,
+    /// Declared routes (issue 16), looked at only when no built-in service takes a request.
+    pub routes: crate::routes::Routes,
 }
 
 /// Completes once shutdown was asked for (the guard `wait_for` returns is dropped here, so the

@@ -182,6 +182,8 @@ pub struct Parts {
     pub public: Option<TcpListener>,
     pub ops: Option<TcpListener>,
     pub admin: Option<TcpListener>,
+    /// Where the gateway reloads its route table from (SIGHUP, file change).
+    pub routes: Option<sesame_gateway::RouteSource>,
 }
 
 impl Parts {
@@ -204,6 +206,8 @@ impl Parts {
             } else {
                 None
             },
+            routes: (!settings.files.is_empty())
+                .then(|| crate::settings::route_source(&settings.files, None)),
         })
     }
 
@@ -224,6 +228,9 @@ impl Parts {
             )
             .await
             .map_err(|e| format!("gateway: {e}"))?;
+            if let Some(source) = self.routes {
+                gw.watch_routes(source);
+            }
             // The ops listener serves this registry, so the exporter's counters appear beside
             // the gateway's.
             let role = if self.admin.is_some() {

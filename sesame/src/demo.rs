@@ -71,6 +71,9 @@ const ACCOUNTS: [DemoAccount; 3] = [
             "dashboard",
             "consumables",
             "tariff_conditions",
+            "order_create",
+            "order_validate",
+            "address_manage",
         ],
         departments: &["Logistique", "Comptabilité"],
     },
@@ -130,9 +133,21 @@ pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
 
     let sim_listener = app::bind(settings.listen.simulator, "listen.simulator").await?;
     let sim_addr = sim_listener.local_addr()?;
-    // The gateway talks to this simulator, wherever it was bound.
+    // The gateway talks to this simulator, wherever it was bound, and so do the declared
+    // routes' upstreams that point where the carrier was configured (the commerce back-end).
+    let rewrite = (
+        settings
+            .gateway
+            .upstream_url
+            .trim_end_matches('/')
+            .to_owned(),
+        format!("http://{sim_addr}"),
+    );
     settings.gateway.upstream_url = format!("http://{sim_addr}");
-    let parts = Parts::bind(&settings, Role::All).await?;
+    crate::settings::point_upstreams(&mut settings.gateway.upstreams, &rewrite.0, &rewrite.1);
+    let mut parts = Parts::bind(&settings, Role::All).await?;
+    parts.routes = (!settings.files.is_empty())
+        .then(|| crate::settings::route_source(&settings.files, Some(rewrite)));
     let addr = |l: &Option<tokio::net::TcpListener>| -> Result<SocketAddr, AppError> {
         Ok(l.as_ref().ok_or("listener missing")?.local_addr()?)
     };
@@ -220,7 +235,8 @@ pub fn print_info(info: &DemoInfo, out: &mut impl Write) -> std::io::Result<()> 
     )?;
     writeln!(out, "  user key        {}", info.user_key)?;
     writeln!(out, "  connection key  {}", info.connection_key)?;
-    writeln!(out, "Standard user 'jean.dupont' and account admins 900138, 832519, 839181: password {DEMO_PASSWORD}\n")?;
+    writeln!(out, "Standard user 'jean.dupont' and account admins 900138, 832519, 839181: password {DEMO_PASSWORD}")?;
+    writeln!(out, "Collaborators of 900138 (commerce routes declared in config/demo.toml): 'paul.bernard' (order_create, address_manage, own documents), 'claire.petit' (order_validate, all documents): password {DEMO_PASSWORD}\n")?;
     writeln!(out, "Web console  http://{}/console/", info.admin)?;
     writeln!(
         out,
@@ -436,6 +452,64 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
         Some(std_user),
     )
     .await?;
+    // Two collaborators of seed 004 with different commerce rights, behind the routes that
+    // config/demo.toml declares: Paul creates orders and manages addresses and sees his own
+    // documents; Claire validates orders and sees every document.
+    let compta = deps["items"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == "Comptabilité"))
+        .and_then(|x| x["id"].as_i64());
+    let mut collaborators = Vec::new();
+    for (last, first, login, dept, rights) in [
+        (
+            "Bernard",
+            "Paul",
+            "paul.bernard",
+            logistique,
+            serde_json::json!(["order_create", "address_manage", "invoices:own"]),
+        ),
+        (
+            "Petit",
+            "Claire",
+            "claire.petit",
+            compta,
+            serde_json::json!(["order_validate", "invoices:all"]),
+        ),
+    ] {
+        let mut u = person(last, first, &format!("{login}@example.fr"));
+        u["login"] = login.into();
+        u["password"] = DEMO_PASSWORD.into();
+        u["passwordConfirmation"] = DEMO_PASSWORD.into();
+        u["rights"] = rights;
+        u["departmentId"] = dept.into();
+        let created = api
+            .call(
+                Method::POST,
+                "/admin/v1/accounts/900138/users",
+                Some(&admin1),
+                Some(u),
+            )
+            .await?;
+        let id = created["id"].as_i64().ok_or("user answer without an id")?;
+        collaborators.push((
+            id,
+            if dept == logistique {
+                "Logistique"
+            } else {
+                "Comptabilité"
+            },
+        ));
+    }
+    // The commerce back-end names a document's contact by the collaborator's user id.
+    if let Some(main) = sim_accounts.first_mut() {
+        for (id, dept) in &collaborators {
+            main.stamps.push(Stamp {
+                user_key: id.to_string(),
+                tag: None,
+                department: Some((*dept).to_owned()),
+            });
+        }
+    }
     // The simulator attributes parcels and invoices to the user's key and tag.
     for s in &mut sim_accounts {
         s.stamps.push(Stamp {
@@ -545,6 +619,22 @@ fn commands(
         c(
             "The e-mails Sesame sent (invitation, rights), from the outbox (operator token)",
             format!("curl -sS -f http://{admin}/admin/v1/outbox -H 'Authorization: Bearer {operator}'"),
+        ),
+        c(
+            "Declared route (config/demo.toml): collaborator paul.bernard creates an order for 900138 (right order_create; his login/password never reach the commerce back-end)",
+            format!(
+                "curl -sS -f -u paul.bernard:{DEMO_PASSWORD} -X POST http://{public}/commerce/v1/orders -H 'Content-Type: application/json' -d '{{\"reference\":\"PO-2026-001\",\"lines\":[{{\"sku\":\"CARTON-M\",\"quantity\":50}}]}}'"
+            ),
+        ),
+        c(
+            "Declared route: claire.petit sees every document of 900138 (paul.bernard would see only his own)",
+            format!("curl -sS -f -u claire.petit:{DEMO_PASSWORD} http://{public}/commerce/v1/documents"),
+        ),
+        c(
+            "Declared route, refused: paul.bernard may not validate orders (403, right order_validate, in the route's own envelope)",
+            format!(
+                "curl -sS -w '\\n%{{http_code}}\\n' -u paul.bernard:{DEMO_PASSWORD} -X POST http://{public}/commerce/v1/orders/O-900138-4/validation"
+            ),
         ),
         c("Prometheus metrics", format!("curl -sS -f http://{ops}/metrics")),
     ]

@@ -181,6 +181,9 @@ pub struct Settings {
     /// Optional OpenTelemetry (OTLP/HTTP) export of the gateway's traces; off by default.
     pub telemetry: sesame_telemetry::OtlpConfig,
     pub security: Security,
+    /// The files the settings were read from, in order (the route table is reloaded from them).
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Every problem found in the configuration, each naming its key.
@@ -228,7 +231,10 @@ pub fn load(
     }
     let de = toml::Value::Table(merged);
     let settings: Settings = match serde_path_to_error::deserialize(de) {
-        Ok(s) => s,
+        Ok(s) => Settings {
+            files: files.to_vec(),
+            ..s
+        },
         Err(e) => {
             let path = e.path().to_string();
             return Err(ConfigErrors(vec![format!("{path}: {}", e.into_inner())]));
@@ -283,6 +289,40 @@ fn env_value(raw: &str) -> toml::Value {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Where the gateway reloads its route table from (issue 16): the same files, layered with the
+/// environment again, each upstream URL starting with `from` rewritten to start with `to` (the
+/// demo's simulator, wherever it was bound).
+pub fn route_source(
+    files: &[PathBuf],
+    rewrite: Option<(String, String)>,
+) -> sesame_gateway::RouteSource {
+    let read_from = files.to_vec();
+    sesame_gateway::RouteSource {
+        files: files.to_vec(),
+        load: std::sync::Arc::new(move || {
+            let s = load(&read_from, std::env::vars()).map_err(|e| e.0.join("; "))?;
+            let mut t = s.gateway.route_table();
+            if let Some((from, to)) = &rewrite {
+                point_upstreams(&mut t.upstreams, from, to);
+            }
+            Ok(t)
+        }),
+    }
+}
+
+/// Rewrites the declared upstreams whose URL starts with `from` to start with `to`.
+pub fn point_upstreams(
+    upstreams: &mut std::collections::BTreeMap<String, sesame_gateway::UpstreamConfig>,
+    from: &str,
+    to: &str,
+) {
+    for u in upstreams.values_mut() {
+        if let Some(rest) = u.url.strip_prefix(from) {
+            u.url = format!("{to}{rest}");
+        }
+    }
 }
 
 /// Decodes a configured key: 64 hex characters (32 bytes) or more, or base64.

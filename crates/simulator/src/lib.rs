@@ -21,6 +21,7 @@
 //!
 //! Routes, envelopes and assumptions are documented in `docs/SIMULATOR.md`.
 
+mod commerce;
 mod config;
 mod http;
 mod model;
@@ -29,6 +30,7 @@ mod rng;
 mod state;
 mod synth;
 
+pub use commerce::{Address, Document, Order, OrderLine};
 pub use config::{Faults, Latency, SimAccount, SimConfig, Stamp};
 pub use model::{CapturedRequest, Event, Invoice, Parcel, ParcelStatus};
 pub use state::{SimHandle, Simulator, CAPTURE_CAPACITY};

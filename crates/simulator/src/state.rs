@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     counter: AtomicU64,
     /// State of the fault/latency draws (SplitMix64 stepped atomically).
     draws: AtomicU64,
+    /// The commerce back-end's orders and addresses (issue 16).
+    pub(crate) commerce: crate::commerce::Shops,
 }
 
 #[derive(Default)]
@@ -133,6 +135,7 @@ impl Simulator {
                 captured: Mutex::new(VecDeque::with_capacity(CAPTURE_CAPACITY)),
                 counter: AtomicU64::new(1),
                 draws: AtomicU64::new(hash(cfg.seed, &["draws"])),
+                commerce: crate::commerce::Shops::default(),
             }),
         };
         for a in cfg.accounts {
@@ -388,6 +391,14 @@ impl Simulator {
             c.pop_front();
         }
         c.push_back(req);
+    }
+
+    /// The account registered as `number` (its credentials, stamps, departments).
+    pub(crate) fn account(&self, number: &str) -> Option<SimAccount> {
+        read(&self.inner.data)
+            .accounts
+            .get(number.trim())
+            .map(|a| a.account.clone())
     }
 
     /// The account if `number`/`password` are its credentials.

@@ -55,6 +55,8 @@ pub async fn gateway(backend: Backend, cfg: GatewayConfig) -> (Gateway, Store, T
 /// The whole data path for one test; see [`Stack::new`].
 pub struct Stack {
     pub store: Store,
+    /// The gateway being served (a handle: reload its routes, evict its cache).
+    pub gateway: Gateway,
     pub sim: Simulator,
     pub url: String,
     pub ops: String,
@@ -62,6 +64,15 @@ pub struct Stack {
     running: Running,
     _sim: SimHandle,
     _db: TestDb,
+}
+
+/// A collaborator (standard user) created by [`Stack::collaborator`]: it signs in with its
+/// login and [`crate::seed::USER_PASSWORD`].
+#[derive(Clone, Debug)]
+pub struct Collaborator {
+    pub id: i64,
+    pub login: String,
+    pub department: Option<String>,
 }
 
 /// A user created by [`Stack::user`], with what the simulator stamps on its parcels.
@@ -104,9 +115,10 @@ impl Stack {
         };
         tweak(&mut cfg);
         let (gw, store, db) = gateway(backend, cfg).await;
-        let served = serve(gw).await;
+        let served = serve(gw.clone()).await;
         Stack {
             store,
+            gateway: gw,
             sim,
             url: served.url,
             ops: served.ops,
@@ -147,17 +159,7 @@ impl Stack {
         department: Option<&str>,
         ids: &[&str],
     ) -> TestUser {
-        let dept_id = match department {
-            Some(d) => self
-                .store
-                .departments(account_id)
-                .await
-                .expect("departments")
-                .into_iter()
-                .find(|x| x.name == d)
-                .map(|x| x.id),
-            None => None,
-        };
+        let dept_id = self.department_id(account_id, department).await;
         let u =
             seed::advanced_user(&self.store, account_id, login, tag, dept_id, rights(ids)).await;
         TestUser {
@@ -167,6 +169,48 @@ impl Stack {
             tag: tag.map(str::to_owned),
             department: department.map(str::to_owned),
         }
+    }
+
+    /// The id of the account's department named `department`.
+    async fn department_id(&self, account_id: i64, department: Option<&str>) -> Option<i64> {
+        let d = department?;
+        self.store
+            .departments(account_id)
+            .await
+            .expect("departments")
+            .into_iter()
+            .find(|x| x.name == d)
+            .map(|x| x.id)
+    }
+
+    /// A collaborator (standard user) of `account_id` with `ids`, in `department` (by name).
+    pub async fn collaborator(
+        &self,
+        account_id: i64,
+        login: &str,
+        department: Option<&str>,
+        ids: &[&str],
+    ) -> Collaborator {
+        let dept_id = self.department_id(account_id, department).await;
+        let id = seed::standard_user(&self.store, account_id, login, dept_id, rights(ids)).await;
+        Collaborator {
+            id,
+            login: login.to_owned(),
+            department: department.map(str::to_owned),
+        }
+    }
+
+    /// Attributes some of the account's commerce documents to the collaborator (its contact id
+    /// is its Sesame user id).
+    pub fn stamp_collaborator(&self, number: &str, c: &Collaborator) {
+        self.sim.add_stamps(
+            number,
+            vec![Stamp {
+                user_key: c.id.to_string(),
+                tag: None,
+                department: c.department.clone(),
+            }],
+        );
     }
 
     /// Links `u` to `account_id` with `ids`, then waits for the gateway to see it.

@@ -100,3 +100,29 @@ pub async fn associate(store: &Store, account_id: i64, user_key: &str, rights: R
         .await
         .expect("associate");
 }
+
+/// A standard user (a collaborator, seed 004) of `account_id` with `rights`, signing in with
+/// `login` and [`USER_PASSWORD`]; returns its id.
+pub async fn standard_user(
+    store: &Store,
+    account_id: i64,
+    login: &str,
+    department_id: Option<i64>,
+    rights: RightSet,
+) -> i64 {
+    store
+        .create_standard_user(
+            Actor::AccountAdmin { account_id },
+            account_id,
+            sesame_store::NewStandardUser {
+                profile: profile(login),
+                login: Login::parse(login).expect("login"),
+                password: USER_PASSWORD.into(),
+                rights,
+                department_id,
+            },
+        )
+        .await
+        .expect("create standard user")
+        .id
+}

@@ -11,6 +11,7 @@
 mod cache;
 mod intern;
 mod principal;
+mod session;
 mod slowdown;
 
 use std::collections::HashMap;

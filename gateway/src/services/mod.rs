@@ -17,7 +17,7 @@ mod link;
 mod openapi;
 mod paging;
 mod parcels;
-mod phases;
+pub(crate) mod phases;
 mod pickup;
 pub(crate) mod request;
 mod tracking;
@@ -36,6 +36,8 @@ pub(crate) use credentials::credentials;
 #[cfg(feature = "fuzzing")]
 pub(crate) use credentials::free_field;
 pub(crate) use credentials::is_key_name;
+// Declared routes (`routes/`) read the legacy login/password the same way.
+pub(crate) use credentials::legacy_creds;
 #[cfg(any(feature = "fuzzing", feature = "bench"))]
 pub use credentials::Credentials;
 #[cfg(feature = "bench")]

@@ -77,14 +77,28 @@ pub(crate) fn select<'p>(
     right: Right,
     field: &'static str,
 ) -> R<&'p Link> {
+    select_by(gw, p, explicit, right.id(), |l| l.rights.has(right), field)
+}
+
+/// [`select`] for any right `holds` tells (a declared route's plain or scoped right); `id`
+/// names it in the refusal.
+#[inline]
+pub(crate) fn select_by<'p>(
+    gw: &Inner,
+    p: &'p Principal,
+    explicit: Option<&str>,
+    id: &'static str,
+    holds: impl Fn(&Link) -> bool,
+    field: &'static str,
+) -> R<&'p Link> {
     let link = match explicit {
         Some(n) => p
             .link(n)
-            .filter(|l| l.rights.has(right))
-            .ok_or(GatewayError::Forbidden(right.id()))?,
+            .filter(|l| holds(l))
+            .ok_or(GatewayError::Forbidden(id))?,
         None => {
-            let mut it = p.with_right(right);
-            let first = it.next().ok_or(GatewayError::Forbidden(right.id()))?;
+            let mut it = p.links.iter().filter(|l| holds(l));
+            let first = it.next().ok_or(GatewayError::Forbidden(id))?;
             if it.next().is_some() {
                 return Err(GatewayError::AccountRequired { field });
             }

@@ -4,6 +4,7 @@
 // failed request and sent as is, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod commerce;
 mod control;
 mod eligibility;
 mod invoices;
@@ -78,6 +79,29 @@ fn router(sim: Simulator) -> Router {
         .route("/tracking-tool/v1/parcels/{id}/claims", post(tool::claim))
         .route("/invoices/v1/list", post(invoices::list))
         .route("/invoices/v1/{number}/pdf", post(invoices::pdf))
+        // Issue 16: the commerce back-end the demo puts behind declared routes.
+        .route(
+            "/commerce/v1/orders",
+            post(commerce::create_order).get(commerce::orders),
+        )
+        .route(
+            "/commerce/v1/orders/{id}/validation",
+            post(commerce::validate_order),
+        )
+        .route(
+            "/commerce/v1/addresses",
+            get(commerce::addresses).post(commerce::create_address),
+        )
+        .route(
+            "/commerce/v1/addresses/{id}",
+            axum::routing::put(commerce::replace_address),
+        )
+        .route("/commerce/v1/documents", get(commerce::documents))
+        .route("/commerce/v1/documents/{id}", get(commerce::document))
+        .route(
+            "/commerce/v1/documents/{id}/pdf",
+            get(commerce::document_pdf),
+        )
         .fallback(not_found)
         // Applied after the routes and the fallback so it wraps all of them, and before the
         // control routes are merged so those are neither delayed, faulted nor captured.
