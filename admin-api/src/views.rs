@@ -59,6 +59,10 @@ pub struct RightView {
     /// In the catalogue of advanced rights: the CSV column.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csv_column: Option<&'static str>,
+    /// In the catalogue: the routes the right gates, or that it is stored for the carrier's own
+    /// applications (issue 15: no right silently means nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates: Option<&'static str>,
 }
 
 impl From<Grant> for RightView {
@@ -68,6 +72,7 @@ impl From<Grant> for RightView {
             label: g.label(),
             label_en: g.label_en(),
             csv_column: None,
+            gates: None,
         }
     }
 }
@@ -180,6 +185,7 @@ pub struct UserView<X: Serialize = NoMore> {
     pub kind: &'static str,
     pub status: &'static str,
     pub login: Option<Login>,
+    /// The tag of the link the answer is about (tags are per link).
     pub tag: Option<Tag>,
     pub department_id: Option<i64>,
     pub user_key: Option<UserKey>,
@@ -211,7 +217,7 @@ impl<X: Serialize> UserView<X> {
             kind: u.kind.as_str(),
             status: u.status.as_str(),
             login: u.login.clone(),
-            tag: u.tag.clone(),
+            tag: None,
             department_id: u.department_id,
             user_key: u.user_key,
             main_contact: u.main_contact,
@@ -220,6 +226,12 @@ impl<X: Serialize> UserView<X> {
             rights,
             more,
         }
+    }
+
+    /// The answer is about the link carrying `tag`.
+    pub fn tagged(mut self, tag: Option<Tag>) -> Self {
+        self.tag = tag;
+        self
     }
 }
 

@@ -12,7 +12,7 @@ use crate::auth::{account_for, AccountPath, Caller};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::forms::{lang_of, parse_id};
-use crate::openapi::{obj, op, rights, s, ADMIN};
+use crate::openapi::{max_len, obj, op, rights, s, ADMIN};
 use crate::views::{created, no_content, ok, Res, UserView};
 use crate::{mail, AppState};
 
@@ -60,6 +60,7 @@ pub fn routes(r: Routes) -> Routes {
                     serde_json::json!({"type": "string", "pattern": "^[0-9A-Fa-f]{32}$"}),
                 ),
                 ("rights", rights()),
+                ("tag", max_len(35)),
                 ("lang", s("string")),
             ],
         ),
@@ -81,7 +82,6 @@ struct FoundUser {
     postal_code: String,
     city: String,
     country: String,
-    tag: Option<Tag>,
     status: &'static str,
 }
 
@@ -109,7 +109,6 @@ async fn find_advanced(
         postal_code: p.postal_code,
         city: p.city,
         country: p.country,
-        tag: u.tag,
         status: u.status.as_str(),
     })
 }
@@ -120,6 +119,9 @@ struct AssociateIn {
     user_key: UserKey,
     #[serde(default)]
     rights: RightSet,
+    /// "Tag utilisateur": the tag this account gives the user (per link).
+    #[serde(default)]
+    tag: Option<Tag>,
     #[serde(default)]
     lang: Option<String>,
 }
@@ -143,11 +145,11 @@ async fn associate(
     let lang = lang_of(&state, b.lang.as_deref())?;
     let u = state
         .store
-        .associate(caller.actor(), a.id, &b.user_key, b.rights)
+        .associate(caller.actor(), a.id, &b.user_key, b.rights, b.tag.clone())
         .await
         .map_err(associate_error)?;
     mail::notify_rights(&state.store, &u, &a.company, b.rights, &lang).await;
-    created(UserView::new(&u, Some(b.rights)))
+    created(UserView::new(&u, Some(b.rights)).tagged(b.tag))
 }
 
 async fn unlink(

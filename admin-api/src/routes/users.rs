@@ -113,7 +113,7 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
     ok(Page {
         items: items
             .iter()
-            .map(|u| UserView::new(&u.user, Some(u.rights)))
+            .map(|u| UserView::new(&u.user, Some(u.rights)).tagged(u.tag.clone()))
             .collect(),
         page,
         per_page: per,
@@ -196,36 +196,26 @@ async fn create_advanced_user(
             a.id,
             NewAdvancedUser {
                 profile,
-                tag: b.tag,
+                tag: b.tag.clone(),
                 rights: b.rights,
                 department_id: b.department_id,
             },
         )
         .await?;
-    created(UserView::with(
-        &u,
-        Some(b.rights),
-        Invited {
-            invitation: super::invitations::send(
-                &state,
-                &u,
-                &a.company,
-                &token,
-                &lang,
-                inv.expires_at,
-            )
-            .await,
-        },
-    ))
+    let invitation =
+        super::invitations::send(&state, &u, &a.company, &token, &lang, inv.expires_at).await;
+    created(UserView::with(&u, Some(b.rights), Invited { invitation }).tagged(b.tag))
 }
 
-/// What viewing one user adds: its rights with their labels, and what they allow on this
-/// account.
+/// What viewing one user adds: its rights with their labels, what they allow on this account,
+/// and how many other accounts the user is linked to (a count only: which ones is none of this
+/// account's business).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RightsOnAccount {
     rights_detail: Vec<RightView>,
     effective_rights: RightSet,
+    other_accounts: i64,
 }
 
 async fn get_user(
@@ -236,14 +226,17 @@ async fn get_user(
     let a = account_for(&state, &caller, &n).await?;
     let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
     let link = state.store.link(u.id, a.id).await?;
+    let other_accounts = state.store.other_links_count(u.id, a.id).await?;
     ok(UserView::with(
         &u,
         Some(link.rights),
         RightsOnAccount {
             rights_detail: rights_detail(link.rights),
             effective_rights: RightSet::effective(link.rights, a.entitlements),
+            other_accounts,
         },
-    ))
+    )
+    .tagged(link.tag))
 }
 
 async fn update_user(
@@ -255,13 +248,14 @@ async fn update_user(
     let a = account_for(&state, &caller, &n).await?;
     let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
     let profile = b.profile.apply(&u.profile)?;
+    let old = state.store.link(u.id, a.id).await?;
     let tag = match &b.tag {
-        None => u.tag.clone(),
+        None => old.tag,
         Some(t) if t.trim().is_empty() => None,
         Some(t) => Some(Tag::parse(t)?),
     };
     let department_id = b.department_id.or(u.department_id);
-    let old_rights = state.store.link(u.id, a.id).await?.rights;
+    let old_rights = old.rights;
     let after = state
         .store
         .update_user(
@@ -284,7 +278,7 @@ async fn update_user(
         let lang = &state.cfg.default_lang;
         mail::notify_rights(&state.store, &after, &a.company, link.rights, lang).await;
     }
-    ok(UserView::new(&after, Some(link.rights)))
+    ok(UserView::new(&after, Some(link.rights)).tagged(link.tag))
 }
 
 /// Deleting a standard user deletes it; for an advanced user it removes the link only (seed 000 §7).

@@ -15,6 +15,7 @@ const ENT: &[&str] = &[
     "ws_tracking",
     "tracking_tool:all",
     "dashboard",
+    "site_access",
 ];
 const EVIL: &str = "attacker@evil.example";
 
@@ -37,13 +38,14 @@ fn actions(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A standard user "collab" of the admin's account (password StdPass123); returns its id.
+/// A standard user "collab" of the admin's account (password StdPass123, may sign in); returns
+/// its id.
 async fn collab(s: &Server, admin: &str) -> i64 {
     let (st, v) = s
         .post(
             "/admin/v1/accounts/me/users",
             admin,
-            standard_body("Collab", "collab", &["dashboard"]),
+            standard_body("Collab", "collab", &["dashboard", "site_access"]),
         )
         .await;
     assert_eq!(st, 201, "{v}");

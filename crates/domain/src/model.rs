@@ -167,7 +167,6 @@ pub struct User {
     pub kind: UserKind,
     pub profile: Profile,
     pub login: Option<Login>,
-    pub tag: Option<Tag>,
     pub department_id: Option<i64>,
     pub status: UserStatus,
     /// Advanced users only.
@@ -188,6 +187,9 @@ pub struct Link {
     pub user_id: i64,
     pub account_id: i64,
     pub rights: RightSet,
+    /// The "tag utilisateur" this account gives the user (seed 000 §5.1, §6): per link, since
+    /// each linked account's admin sets its own and its parcels are matched against it.
+    pub tag: Option<Tag>,
     pub created_at: Millis,
 }
 

@@ -119,7 +119,6 @@ impl Store {
                 profile: &contact,
                 login: None,
                 password_hash: None,
-                tag: None,
                 department_id: None,
                 status: UserStatus::Active,
                 user_key: None,
@@ -130,7 +129,7 @@ impl Store {
         .await?;
         // The main contact holds everything; effective rights cut that down to the account's
         // entitlements, so it always has "the same rights as the account".
-        insert_link(&mut w, contact_id, account.id, RightSet::everything()).await?;
+        insert_link(&mut w, contact_id, account.id, RightSet::everything(), None).await?;
         w.finish(
             NewChange::new(ChangeKind::Account, Some(account.id), None),
             NewAudit::new("account.create", Some(account.id), None).after(snapshot(&account)),

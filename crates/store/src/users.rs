@@ -5,16 +5,17 @@ use serde_json::json;
 use sesame_domain::model::{
     now_millis, Actor, ChangeKind, Invitation, User, UserKind, UserStatus, INVITATION_TTL_MILLIS,
 };
-use sesame_domain::{FieldError, Login, Profile, RightSet, Tag, UserKey};
+use sesame_domain::{FieldError, Login, Profile, Right, RightSet, Tag, UserKey};
 use sqlx::Row;
 
 use crate::db::Store;
 use crate::error::{corrupt, Result, RuleViolation, StoreError};
 use crate::records::{
-    insert_link, insert_token, insert_user_row, revoke_user_sessions, update_link_rights,
-    update_profile, user_after_insert, UserRow,
+    check_email_free, end_sessions_without_site_access, insert_link, insert_token, insert_user_row,
+    revoke_user_sessions, update_link_rights, update_link_tag, update_profile, user_after_insert,
+    UserRow,
 };
-use crate::rows::{user_from_row, user_snapshot as snapshot, USER_COLS};
+use crate::rows::{parse_opt, user_from_row, user_snapshot as snapshot, USER_COLS};
 use crate::write::{NewAudit, NewChange};
 
 /// A standard user as the admin creates it (seed 000 §4, seed 004 §3): login and password set
@@ -48,17 +49,21 @@ pub struct UserFilter {
     pub limit: i64,
 }
 
-/// A row of the users table: the user and the rights of its link with the account.
+/// A row of the users table: the user, and the rights and tag of its link with the account.
 #[derive(Clone, Debug)]
 pub struct AccountUser {
     pub user: User,
     pub rights: RightSet,
+    /// The tag this account gives the user (per link).
+    pub tag: Option<Tag>,
 }
 
 /// A full replacement of a user's editable data, as the edit form submits it (seed 000 §8).
 #[derive(Clone, Debug)]
 pub struct UserUpdate {
     pub profile: Profile,
+    /// The tag of the user's link with the editing account (per link: other accounts' tags are
+    /// untouched).
     pub tag: Option<Tag>,
     pub department_id: Option<i64>,
     /// New rights of the link with the account; `None` keeps them.
@@ -140,6 +145,45 @@ impl Store {
         Ok(Some(user_from_row(&row)?))
     }
 
+    /// A user signing in to Sesame's own pages (admin API `POST /admin/v1/sessions` with a
+    /// login, the console, the portal): `verify_user_login`, then the seeds' gates. `None` for a
+    /// wrong login or password and for a disabled or invited user (no oracle). Once the password
+    /// is right, a collaborator (standard user) whose effective rights on its account lack "Accès
+    /// au site" (seed 004 §3: "s'il n'a pas les accès, il ne pourra pas se connecter") is
+    /// refused with `Forbidden { code: "no_site_access" }`. Advanced users sign in to manage
+    /// their own identity: their catalogue has no site access to withhold.
+    pub async fn sign_in_user(&self, login: &str, password: &str) -> Result<Option<User>> {
+        let Some(user) = self.verify_user_login(login, password).await? else {
+            return Ok(None);
+        };
+        if user.status != UserStatus::Active {
+            return Ok(None);
+        }
+        self.check_site_access(&user).await?;
+        Ok(Some(user))
+    }
+
+    /// Refuses a standard user whose effective rights on its home account lack `site_access`.
+    pub async fn check_site_access(&self, user: &User) -> Result<()> {
+        let (UserKind::Standard, Some(home)) = (user.kind, user.home_account_id) else {
+            return Ok(());
+        };
+        let account = self.account(home).await?;
+        let link = self.link(user.id, home).await?;
+        if RightSet::effective(link.rights, account.entitlements).has(Right::SiteAccess) {
+            Ok(())
+        } else {
+            Err(StoreError::Forbidden {
+                code: "no_site_access",
+                field: "login",
+                message: "Accès au site non autorisé : ce collaborateur ne peut pas se connecter \
+                          (droit « Accès au site » non attribué). Adressez-vous à l'administrateur \
+                          de votre compte."
+                    .to_owned(),
+            })
+        }
+    }
+
     /// The users table of an account: its standard users and the advanced users linked to it,
     /// with the link's rights; returns the page and the total count.
     pub async fn list_account_users(
@@ -167,7 +211,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             // The main contact's link holds every right; it is shown as the account's entitlements.
             "SELECT {USER_COLS}, CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END \
-             AS link_rights {WHERE} \
+             AS link_rights, l.tag AS link_tag {WHERE} \
              ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $4 OFFSET $5"
         ))
         .bind(account_id)
@@ -184,6 +228,7 @@ impl Store {
                 Ok(AccountUser {
                     user: user_from_row(r)?,
                     rights: RightSet::from_db(&rights).map_err(|e| corrupt("links", e))?,
+                    tag: parse_opt(r, "link_tag", "links", Tag::parse)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -214,7 +259,6 @@ impl Store {
                 profile: &new.profile,
                 login: Some(&new.login),
                 password_hash: Some(password_hash),
-                tag: None,
                 department_id: new.department_id,
                 status: UserStatus::Active,
                 user_key: None,
@@ -223,7 +267,7 @@ impl Store {
             },
         )
         .await?;
-        insert_link(&mut w, id, account_id, new.rights).await?;
+        insert_link(&mut w, id, account_id, new.rights, None).await?;
         let user = user_after_insert(&mut w, id).await?;
         let mut after = snapshot(&user);
         after["rights"] = json!(new.rights);
@@ -250,6 +294,7 @@ impl Store {
         RightSet::check_delegation(new.rights, account.entitlements)?;
         self.check_department(account_id, new.department_id).await?;
         let mut w = self.write(actor).await?;
+        check_email_free(&mut w, new.profile.email.as_ref(), None).await?;
         let id = insert_user_row(
             &mut w,
             UserRow {
@@ -257,7 +302,6 @@ impl Store {
                 profile: &new.profile,
                 login: None,
                 password_hash: None,
-                tag: new.tag.as_ref(),
                 department_id: new.department_id,
                 status: UserStatus::Invited,
                 user_key: Some(UserKey::generate()),
@@ -266,7 +310,7 @@ impl Store {
             },
         )
         .await?;
-        insert_link(&mut w, id, account_id, new.rights).await?;
+        insert_link(&mut w, id, account_id, new.rights, new.tag.as_ref()).await?;
         let (invitation, token) = insert_token(
             &mut w,
             "invitation",
@@ -279,6 +323,7 @@ impl Store {
         let user = user_after_insert(&mut w, id).await?;
         let mut after = snapshot(&user);
         after["rights"] = json!(new.rights);
+        after["tag"] = json!(new.tag);
         w.finish(
             NewChange::new(ChangeKind::User, Some(account_id), Some(id)),
             NewAudit::new("user.create_advanced", Some(account_id), Some(id)).after(after),
@@ -306,7 +351,8 @@ impl Store {
         if upd.department_id != before.department_id {
             self.check_department(account_id, upd.department_id).await?;
         }
-        let old_rights = self.link(user_id, account_id).await?.rights;
+        let old_link = self.link(user_id, account_id).await?;
+        let old_rights = old_link.rights;
         if let Some(rights) = upd.rights {
             self.check_link_rights(&before, account_id, rights, rights == old_rights)
                 .await?;
@@ -314,9 +360,11 @@ impl Store {
         self.check_profile_edit(&actor, &before, &upd.profile, Some(account_id))
             .await?;
         let mut w = self.write(actor).await?;
+        if before.kind == UserKind::Advanced && upd.profile.email != before.profile.email {
+            check_email_free(&mut w, upd.profile.email.as_ref(), Some(user_id)).await?;
+        }
         update_profile(&mut w, user_id, &upd.profile).await?;
-        sqlx::query("UPDATE users SET tag = $1, department_id = $2 WHERE id = $3")
-            .bind(upd.tag.as_ref().map(|t| t.as_str().to_owned()))
+        sqlx::query("UPDATE users SET department_id = $1 WHERE id = $2")
             .bind(upd.department_id)
             .bind(user_id)
             .execute(&mut *w.tx)
@@ -324,6 +372,13 @@ impl Store {
         let rights = upd.rights.unwrap_or(old_rights);
         if rights != old_rights {
             update_link_rights(&mut w, user_id, account_id, rights).await?;
+            end_sessions_without_site_access(&mut w, &before, old_rights, rights).await?;
+        }
+        if upd.tag != old_link.tag {
+            update_link_tag(&mut w, user_id, account_id, upd.tag.as_ref()).await?;
+        }
+        // The gateway caches the link (rights and tag): evict it.
+        if rights != old_rights || upd.tag != old_link.tag {
             w.change(NewChange::new(
                 ChangeKind::Link,
                 Some(account_id),
@@ -334,8 +389,10 @@ impl Store {
         let after = user_after_insert(&mut w, user_id).await?;
         let mut b = snapshot(&before);
         b["rights"] = json!(old_rights);
+        b["tag"] = json!(old_link.tag);
         let mut a = snapshot(&after);
         a["rights"] = json!(rights);
+        a["tag"] = json!(upd.tag);
         w.finish(
             NewChange::new(ChangeKind::User, Some(account_id), Some(user_id)),
             NewAudit::new("user.update", Some(account_id), Some(user_id))
@@ -392,6 +449,9 @@ impl Store {
         self.check_profile_edit(&actor, &before, &profile, account)
             .await?;
         let mut w = self.write(actor).await?;
+        if before.kind == UserKind::Advanced && profile.email != before.profile.email {
+            check_email_free(&mut w, profile.email.as_ref(), Some(user_id)).await?;
+        }
         update_profile(&mut w, user_id, &profile).await?;
         let after = user_after_insert(&mut w, user_id).await?;
         w.finish(

@@ -1,0 +1,391 @@
+//! Issue 15: every seed rule enforced, over the real admin API on SQLite and PostgreSQL. One
+//! test per rule; each names the rule it pins.
+
+use crate::common::*;
+use serde_json::{json, Value};
+use sesame_domain::ConnectionKey;
+use sesame_testkit::seed::USER_PASSWORD;
+
+const A: &str = "910001";
+const B: &str = "910002";
+const ENT: &[&str] = &[
+    "ws_postage",
+    "ws_tracking",
+    "tracking_tool:all",
+    "dashboard",
+    "site_access",
+];
+
+/// Item 2: the tag is per link. Each account gives its own tag (association form "Tag
+/// utilisateur"), edits only its own, sees the other links only as a count, and the gateway's
+/// principal carries each link's tag.
+async fn tags_are_per_link_and_other_links_are_a_count_body(s: &Server) {
+    let admin_a = s.account(A, ENT).await;
+    let admin_b = s.account(B, ENT).await;
+    let (id, user_key, key, _) = active_advanced(s, A, &admin_a, "shared", &["ws_tracking"]).await;
+    // B associates the user by key and gives it its own tag.
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{B}/links"),
+            &admin_b,
+            json!({"userKey": user_key, "rights": ["ws_tracking"], "tag": "SUD"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["tag"], "SUD", "{v}");
+    let view = |admin: &str, n: &str| {
+        let path = format!("/admin/v1/accounts/{n}/users/{id}");
+        let admin = admin.to_owned();
+        async move { s.get(&path, &admin).await }
+    };
+    let (_, va) = view(&admin_a, A).await;
+    let (_, vb) = view(&admin_b, B).await;
+    assert_eq!(va["tag"], "NORD", "{va}");
+    assert_eq!(vb["tag"], "SUD", "{vb}");
+    // Who else the user is linked to: a count, never the accounts.
+    assert_eq!(va["otherAccounts"], 1, "{va}");
+    assert_eq!(vb["otherAccounts"], 1, "{vb}");
+    assert!(!vb.to_string().contains(A), "B's view names A: {vb}");
+    assert!(!va.to_string().contains(B), "A's view names B: {va}");
+    // Finding by user key shows no account's tag.
+    let (st, found) = s
+        .get(&format!("/admin/v1/advanced-users/{user_key}"), &admin_b)
+        .await;
+    assert_eq!(st, 200, "{found}");
+    assert!(found.get("tag").is_none(), "{found}");
+
+    // B edits its tag: A's link keeps its own.
+    let (st, v) = s
+        .put(
+            &format!("/admin/v1/accounts/{B}/users/{id}"),
+            &admin_b,
+            json!({"tag": "QUAI-3"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["tag"], "QUAI-3", "{v}");
+    assert_eq!(view(&admin_a, A).await.1["tag"], "NORD");
+    // The users table shows each account's own tag.
+    let (_, list) = s
+        .get(
+            &format!("/admin/v1/accounts/{B}/users?kind=advanced"),
+            &admin_b,
+        )
+        .await;
+    assert_eq!(list["items"][0]["tag"], "QUAI-3", "{list}");
+    // The user sees each account's tag on its own page.
+    let (_, me) = s
+        .get("/admin/v1/me", &user_session(s, "shared").await)
+        .await;
+    let tags: Vec<(String, Value)> = me["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["number"].as_str().unwrap().to_owned(), a["tag"].clone()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            (A.to_owned(), json!("NORD")),
+            (B.to_owned(), json!("QUAI-3"))
+        ]
+    );
+    // What the gateway loads: each link with its own tag.
+    let hash = s
+        .store
+        .hasher()
+        .hash_key(&ConnectionKey::parse(&key).unwrap());
+    let p = s.store.principal_by_key_hash(&hash).await.unwrap().unwrap();
+    let by_link: Vec<(String, Option<String>)> = p
+        .links
+        .iter()
+        .map(|l| {
+            (
+                l.number.to_string(),
+                l.tag.as_ref().map(|t| t.as_str().to_owned()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_link,
+        [
+            (A.to_owned(), Some("NORD".to_owned())),
+            (B.to_owned(), Some("QUAI-3".to_owned()))
+        ]
+    );
+    // B removes its tag; A's stays.
+    let (st, v) = s
+        .put(
+            &format!("/admin/v1/accounts/{B}/users/{id}"),
+            &admin_b,
+            json!({"tag": ""}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["tag"].is_null(), "{v}");
+    assert_eq!(view(&admin_a, A).await.1["tag"], "NORD");
+    // The identity stays the user's: B cannot touch it, even alongside a tag edit.
+    let (st, v) = s
+        .put(
+            &format!("/admin/v1/accounts/{B}/users/{id}"),
+            &admin_b,
+            json!({"tag": "X", "phone": "0999999999"}),
+        )
+        .await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(view(&admin_b, B).await.1["tag"], Value::Null);
+}
+both!(
+    tags_are_per_link_and_other_links_are_a_count,
+    tags_are_per_link_and_other_links_are_a_count_body
+);
+
+async fn user_session(s: &Server, login: &str) -> String {
+    let (st, v) = s.sign_in_user(login, USER_PASSWORD).await;
+    assert_eq!(st, 201, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Item 2, the data migration: existing tags (on the user) are copied onto every link of their
+/// user by the statement of migration 0002, on both backends.
+async fn migration_copies_the_tag_onto_every_link_body(s: &Server) {
+    let admin_a = s.account(A, ENT).await;
+    let admin_b = s.account(B, ENT).await;
+    let (id, user_key, _, _) = active_advanced(s, A, &admin_a, "legacy", &["ws_tracking"]).await;
+    let (st, _) = s
+        .post(
+            &format!("/admin/v1/accounts/{B}/links"),
+            &admin_b,
+            json!({"userKey": user_key, "rights": []}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    // The state before 0002: the tag on the user, none on the links.
+    let pool = s.store.raw_pool();
+    sqlx::query("UPDATE users SET tag = 'OLD-TAG' WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE links SET tag = NULL")
+        .execute(pool)
+        .await
+        .unwrap();
+    let migration = include_str!("../../../crates/store/migrations/sqlite/0002_seed_rules.sql");
+    let pg = include_str!("../../../crates/store/migrations/postgres/0002_seed_rules.sql");
+    let text = match s.store.backend() {
+        sesame_store::Backend::Sqlite => migration,
+        sesame_store::Backend::Postgres => pg,
+    };
+    let copy = text
+        .split(';')
+        .map(|st| {
+            st.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .find(|st| st.trim_start().starts_with("UPDATE links SET tag"))
+        .expect("the data migration of the tag");
+    sqlx::query(&copy).execute(pool).await.unwrap();
+    for n in [A, B] {
+        let token = if n == A { &admin_a } else { &admin_b };
+        let (_, v) = s
+            .get(&format!("/admin/v1/accounts/{n}/users/{id}"), token)
+            .await;
+        assert_eq!(v["tag"], "OLD-TAG", "{n}: {v}");
+    }
+}
+both!(
+    migration_copies_the_tag_onto_every_link,
+    migration_copies_the_tag_onto_every_link_body
+);
+
+/// Item 3: one e-mail, one advanced identity. Creating (on any account, in any case) or
+/// renaming to an e-mail an advanced user holds is refused with 409 naming `email` and telling
+/// to associate by user key; nothing is written. Standard users are not concerned.
+async fn an_email_held_by_an_advanced_user_is_refused_body(s: &Server) {
+    let admin_a = s.account(A, ENT).await;
+    let admin_b = s.account(B, ENT).await;
+    let (st, first) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/advanced-users"),
+            &admin_a,
+            advanced_body("Premier", "dup@example.fr", &["ws_tracking"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{first}");
+    let users = s.count("users").await;
+    let mails = s.count("outbox").await;
+    for (admin, n, email) in [
+        (&admin_a, A, "dup@example.fr"),
+        (&admin_b, B, "DUP@Example.FR"),
+    ] {
+        let (st, v) = s
+            .post(
+                &format!("/admin/v1/accounts/{n}/advanced-users"),
+                admin,
+                advanced_body("Second", email, &["ws_tracking"]),
+            )
+            .await;
+        assert_eq!(st, 409, "{v}");
+        assert_eq!(v["error"]["field"], "email", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("user key"),
+            "{v}"
+        );
+    }
+    assert_eq!(s.count("users").await, users, "nothing written");
+    assert_eq!(s.count("outbox").await, mails, "no invitation sent");
+    // Renaming another (still invited) advanced user to the e-mail: refused too.
+    let (st, other) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/advanced-users"),
+            &admin_a,
+            advanced_body("Autre", "autre@example.fr", &[]),
+        )
+        .await;
+    assert_eq!(st, 201, "{other}");
+    let (st, v) = s
+        .put(
+            &format!("/admin/v1/accounts/{A}/users/{}", other["id"]),
+            &admin_a,
+            json!({"email": "Dup@example.fr", "emailConfirmation": "Dup@example.fr"}),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["error"]["field"], "email", "{v}");
+    // A standard user may share an e-mail (a collaborator is not an advanced identity).
+    let mut std = standard_body("Collab", "collabdup", &["dashboard"]);
+    std["email"] = "dup@example.fr".into();
+    std["emailConfirmation"] = "dup@example.fr".into();
+    let (st, v) = s
+        .post(&format!("/admin/v1/accounts/{A}/users"), &admin_a, std)
+        .await;
+    assert_eq!(st, 201, "{v}");
+}
+both!(
+    an_email_held_by_an_advanced_user_is_refused,
+    an_email_held_by_an_advanced_user_is_refused_body
+);
+
+/// Item 3 through the import: a line whose e-mail an advanced user holds gets the seed-style
+/// status telling to associate by user key, and importing the same file again creates nobody.
+async fn reimporting_a_file_creates_nobody_twice_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let file = "NOM;PRENOM;FONCTION;EMAIL;TELEPHONE;ADRESSE GEOGRAPHIQUE;CODE POSTAL;VILLE;WEB SERVICE SUIVI\n\
+                Martin;Zoé;Agent;zoe@example.fr;0102030405;1 rue;75001;Paris;oui\n\
+                Martin;Zoé;Agent;ZOE@example.fr;0102030405;1 rue;75001;Paris;oui\n\
+                Durand;Luc;Agent;luc@example.fr;0102030405;2 rue;75002;Paris;non\n";
+    let (st, v) = crate::csv::upload(s, A, &admin, file.as_bytes().to_vec()).await;
+    assert_eq!(st, 202, "{v}");
+    s.wait_import(A, &admin).await;
+    let taken = "Erreur sur les informations de l'utilisateur (EMAIL déjà utilisé : associer l'utilisateur avec sa clé utilisateur)";
+    let lines = crate::csv::result_lines(s, A, &admin).await;
+    assert!(lines[1].ends_with("Traitement OK"), "{lines:?}");
+    assert!(lines[2].ends_with(taken), "{lines:?}");
+    assert!(lines[3].ends_with("Traitement OK"), "{lines:?}");
+    let users = s.count("users").await;
+    let (st, v) = crate::csv::upload(s, A, &admin, file.as_bytes().to_vec()).await;
+    assert_eq!(st, 202, "{v}");
+    let done = s.wait_import(A, &admin).await;
+    assert_eq!(
+        s.count("users").await,
+        users,
+        "the same users created twice"
+    );
+    let lines = crate::csv::result_lines(s, A, &admin).await;
+    for l in &lines[1..] {
+        assert!(l.ends_with(taken), "{lines:?}");
+    }
+    assert_eq!(done["okLines"], 0, "{done}");
+}
+both!(
+    reimporting_a_file_creates_nobody_twice,
+    reimporting_a_file_creates_nobody_twice_body
+);
+
+/// Item 1: "Accès au site" means it. A collaborator without it cannot sign in (403
+/// no_site_access, a clear message) once its password is right; a wrong password stays the
+/// plain 401 (no oracle); granting it lets the collaborator in; withdrawing it ends its sessions.
+async fn site_access_gates_sign_in_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/users"),
+            &admin,
+            standard_body("Sans", "sansacces", &["dashboard"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (st, v) = s.sign_in_user("sansacces", "StdPass123").await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["error"]["code"], "no_site_access", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Accès au site"),
+        "{v}"
+    );
+    assert!(v.get("token").is_none());
+    let (st, _) = s.sign_in_user("sansacces", "wrong-pass1").await;
+    assert_eq!(st, 401, "a wrong password tells nothing more");
+    // Granted: the collaborator signs in.
+    let path = format!("/admin/v1/accounts/{A}/users/{id}");
+    let (st, v) = s
+        .put(
+            &path,
+            &admin,
+            json!({"rights": ["dashboard", "site_access"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.sign_in_user("sansacces", "StdPass123").await;
+    assert_eq!(st, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(s.get("/admin/v1/me", &token).await.0, 200);
+    // Withdrawn: its open session ends at once, and it cannot sign in again.
+    let (st, v) = s.put(&path, &admin, json!({"rights": ["dashboard"]})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(s.get("/admin/v1/me", &token).await.0, 401);
+    assert_eq!(s.sign_in_user("sansacces", "StdPass123").await.0, 403);
+    // Advanced users have no site access to withhold: they sign in to their own page.
+    active_advanced(s, A, &admin, "avance", &["ws_tracking"]).await;
+    assert_eq!(s.sign_in_user("avance", USER_PASSWORD).await.0, 201);
+}
+both!(site_access_gates_sign_in, site_access_gates_sign_in_body);
+
+/// Item 1: the catalogue says, for every right, which route it gates or that it is stored for
+/// the carrier's own applications.
+async fn every_right_says_what_it_gates_body(s: &Server) {
+    let (st, v) = s.anon_get("/admin/v1/rights").await;
+    assert_eq!(st, 200, "{v}");
+    for list in ["advanced", "standard"] {
+        for r in v[list].as_array().unwrap() {
+            let g = r["gates"].as_str().unwrap_or("");
+            assert!(
+                g.starts_with("gateway: ")
+                    || g.starts_with("admin API: ")
+                    || g.starts_with("stored for the carrier's own applications"),
+                "{list} {}: {g:?}",
+                r["id"]
+            );
+        }
+    }
+    let site = v["standard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "site_access")
+        .unwrap();
+    assert!(site["gates"]
+        .as_str()
+        .unwrap()
+        .contains("/admin/v1/sessions"));
+}
+both!(
+    every_right_says_what_it_gates,
+    every_right_says_what_it_gates_body
+);
