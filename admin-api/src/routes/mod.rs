@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod back_office;
+mod erasure;
 mod imports;
 mod invitations;
 mod links;
@@ -34,6 +35,7 @@ pub fn all(max_import_bytes: usize) -> Routes {
     let r = users::routes(r);
     let r = invitations::routes(r);
     let r = back_office::routes(r);
+    let r = erasure::routes(r);
     let r = password_resets::routes(r);
     let r = links::routes(r);
     let r = me::routes(r);

@@ -389,3 +389,185 @@ both!(
     every_right_says_what_it_gates,
     every_right_says_what_it_gates_body
 );
+
+/// Item 4: the operator erases an identity. Links removed (each account's log says so), keys
+/// revoked, sign-in gone, personal fields blanked, audit kept without the person, the e-mail
+/// free again. Nobody else may erase.
+async fn the_operator_erases_an_identity_body(s: &Server) {
+    let admin_a = s.account(A, ENT).await;
+    let admin_b = s.account(B, ENT).await;
+    let (id, user_key, key, ut) = active_advanced(s, A, &admin_a, "erased", &["ws_tracking"]).await;
+    let (st, _) = s
+        .post(
+            &format!("/admin/v1/accounts/{B}/links"),
+            &admin_b,
+            json!({"userKey": user_key, "rights": ["ws_tracking"], "tag": "SUD"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let path = format!("/admin/v1/users/{id}/erasure");
+    // Not an account admin (even a linked one), not the user itself.
+    for token in [&admin_a, &admin_b, &ut] {
+        let (st, v) = s.post(&path, token, json!({})).await;
+        assert_eq!(st, 403, "{v}");
+    }
+    let hash = s
+        .store
+        .hasher()
+        .hash_key(&ConnectionKey::parse(&key).unwrap());
+    assert!(s
+        .store
+        .principal_by_key_hash(&hash)
+        .await
+        .unwrap()
+        .is_some());
+    let (st, v) = s
+        .post(&path, OPERATOR, json!({"comment": "demande RGPD n° 42"}))
+        .await;
+    assert_eq!(st, 204, "{v}");
+    // The key authenticates nothing, the session is over, the login is gone.
+    assert!(s
+        .store
+        .principal_by_key_hash(&hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.get("/admin/v1/me", &ut).await.0, 401);
+    assert_eq!(s.sign_in_user("erased", USER_PASSWORD).await.0, 401);
+    // No account sees the user any more.
+    for (n, t) in [(A, &admin_a), (B, &admin_b)] {
+        assert_eq!(
+            s.get(&format!("/admin/v1/accounts/{n}/users/{id}"), t)
+                .await
+                .0,
+            404
+        );
+        let (_, list) = s.get(&format!("/admin/v1/accounts/{n}/users"), t).await;
+        assert!(!list.to_string().contains("erased@example.fr"), "{list}");
+    }
+    assert_eq!(
+        s.get(&format!("/admin/v1/advanced-users/{user_key}"), &admin_a)
+            .await
+            .0,
+        404
+    );
+    // The audit is kept, naming the user by its id, without the person.
+    let (_, log) = s
+        .get(
+            &format!("/admin/v1/audit?userId={id}&perPage=200"),
+            OPERATOR,
+        )
+        .await;
+    let text = log.to_string();
+    for personal in ["erased@example.fr", "Dupont", ":\"erased\"", &user_key] {
+        assert!(!text.contains(personal), "{personal} kept in {text}");
+    }
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"user.erase"), "{actions:?}");
+    assert!(actions.contains(&"user.create_advanced"), "{actions:?}");
+    // Each linked account's own log says its link went.
+    let (_, log_b) = s
+        .get(
+            &format!("/admin/v1/accounts/{B}/audit?userId={id}"),
+            &admin_b,
+        )
+        .await;
+    assert!(
+        log_b
+            .to_string()
+            .contains("identity erased by the operator"),
+        "{log_b}"
+    );
+    // No mail to the person is left queued; the e-mail is free for a new identity.
+    assert!(s.mails("erased@example.fr").await.is_empty());
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/advanced-users"),
+            &admin_a,
+            advanced_body("Nouveau", "erased@example.fr", &[]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    // Erased once: a second erasure finds nobody; the main contact is never erased.
+    assert_eq!(s.post(&path, OPERATOR, json!({})).await.0, 404);
+    let (_, users) = s
+        .get(&format!("/admin/v1/accounts/{A}/users"), &admin_a)
+        .await;
+    let main = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["mainContact"] == true)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/users/{main}/erasure"),
+            OPERATOR,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+}
+both!(
+    the_operator_erases_an_identity,
+    the_operator_erases_an_identity_body
+);
+
+/// Item 4: an account admin deleting its last link to a user who never confirmed deletes the
+/// invitation too (and the invited identity with it, freeing its e-mail); a confirmed user is
+/// only unlinked.
+async fn removing_a_never_confirmed_user_deletes_its_invitation_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/advanced-users"),
+            &admin,
+            advanced_body("Jamais", "jamais@example.fr", &["ws_tracking"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let token = s
+        .mailed_token("jamais@example.fr", "/admin/v1/invitations/")
+        .await;
+    let (users, invitations) = (s.count("users").await, s.count("invitations").await);
+    let (st, _) = s
+        .delete(&format!("/admin/v1/accounts/{A}/users/{id}"), &admin)
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(s.count("users").await, users - 1);
+    assert_eq!(s.count("invitations").await, invitations - 1);
+    assert_eq!(
+        s.anon_get(&format!("/admin/v1/invitations/{token}"))
+            .await
+            .0,
+        404
+    );
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/advanced-users"),
+            &admin,
+            advanced_body("Jamais", "jamais@example.fr", &["ws_tracking"]),
+        )
+        .await;
+    assert_eq!(st, 201, "the e-mail is free again: {v}");
+    // A confirmed user is unlinked, never deleted.
+    let (cid, _, _, _) = active_advanced(s, A, &admin, "confirme", &[]).await;
+    let users = s.count("users").await;
+    let (st, _) = s
+        .delete(&format!("/admin/v1/accounts/{A}/users/{cid}"), &admin)
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(s.count("users").await, users);
+}
+both!(
+    removing_a_never_confirmed_user_deletes_its_invitation,
+    removing_a_never_confirmed_user_deletes_its_invitation_body
+);

@@ -17,7 +17,7 @@
 //! - `rows` (column lists, decoders, snapshots), `records` (in-transaction writes shared by
 //!   resources), `identity` (who may change a user's identity);
 //! - one module per resource, each an `impl Store` block over the layers above: `accounts`,
-//!   `departments`, `users`, `links`, `invitations`, `keys`, `passwords`, `sessions`,
+//!   `departments`, `users`, `links`, `erasure`, `invitations`, `keys`, `passwords`, `sessions`,
 //!   `principals` (what the gateway loads on a miss), `imports`, `outbox`, `audit`. They call
 //!   each other's methods on `Store` but import nothing from each other, except `accounts`
 //!   using the department-name rule of `departments`.
@@ -27,6 +27,7 @@ mod audit;
 mod changes;
 mod db;
 mod departments;
+mod erasure;
 mod error;
 mod feed;
 mod identity;
@@ -51,6 +52,7 @@ pub use accounts::NewAccount;
 pub use audit::AuditFilter;
 pub use changes::NOTIFY_CHANNEL;
 pub use db::{Backend, Store, StoreSecrets};
+pub use erasure::ERASED_NAME;
 pub use error::{LinkKind, Result, RuleViolation, StoreError};
 pub use feed::ChangeFeed;
 pub use invitations::Activation;

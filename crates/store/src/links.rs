@@ -96,7 +96,8 @@ impl Store {
         self.link(user_id, account_id).await
     }
 
-    /// Removes the link between an advanced user and an account, keeping the user (seed 000 §7).
+    /// Removes the link between an advanced user and an account, keeping the user (seed 000 §7);
+    /// a user who never confirmed, removed from its last account, is deleted with its invitation.
     pub async fn unlink(&self, actor: Actor, account_id: i64, user_id: i64) -> Result<()> {
         let user = self.user_in_account(account_id, user_id).await?;
         if user.kind != UserKind::Advanced {
@@ -120,6 +121,17 @@ impl Store {
         .bind(account_id)
         .execute(&mut *w.tx)
         .await?;
+        // A user who never confirmed is only an invitation: removed from its last account, it
+        // is deleted with its invitation (nothing else holds it, and it would hold its e-mail).
+        if user.status == UserStatus::Invited {
+            sqlx::query(
+                "DELETE FROM users WHERE id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM links l WHERE l.user_id = $1)",
+            )
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         w.finish(
             NewChange::new(ChangeKind::Link, Some(account_id), Some(user_id)),
             NewAudit::new("link.delete", Some(account_id), Some(user_id))

@@ -6,3 +6,7 @@
 -- so that a rollback to the previous version still finds it).
 ALTER TABLE links ADD COLUMN tag TEXT;
 UPDATE links SET tag = (SELECT u.tag FROM users u WHERE u.id = links.user_id);
+
+-- An erased identity (right to erasure): the row stays as the anonymised reference the audit log
+-- names; the time of the erasure.
+ALTER TABLE users ADD COLUMN erased_at BIGINT;
