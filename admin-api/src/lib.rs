@@ -21,6 +21,7 @@ pub mod mail;
 mod openapi;
 mod routes;
 mod throttle;
+mod upload;
 mod views;
 
 use std::future::Future;

@@ -571,3 +571,86 @@ both!(
     removing_a_never_confirmed_user_deletes_its_invitation,
     removing_a_never_confirmed_user_deletes_its_invitation_body
 );
+
+/// A browser's form: `fields` then the file part, with `boundary`.
+fn form(boundary: &str, fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        out.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, file_name, bytes)) = file {
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+async fn post_form(s: &Server, token: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let resp = s
+        .raw(
+            reqwest::Method::POST,
+            &format!("/admin/v1/accounts/{A}/imports"),
+            Some(token),
+            Some(body),
+            content_type,
+        )
+        .await;
+    let st = resp.status().as_u16();
+    (st, resp.json().await.unwrap())
+}
+
+/// Item 7: the import takes the file as a browser uploads it (multipart/form-data, the file part
+/// among other fields), named after the part's file name; a form without a file, or a broken
+/// one, is refused naming `file`; the raw body keeps working.
+async fn imports_take_a_browser_upload_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let csv = "NOM;PRENOM;FONCTION;EMAIL;TELEPHONE;ADRESSE GEOGRAPHIQUE;CODE POSTAL;VILLE;WEB SERVICE SUIVI\n\
+               Martin;Zoé;Agent;zoe.form@example.fr;0102030405;1 rue;75001;Paris;oui\n";
+    let boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let body = form(
+        boundary,
+        &[("lang", "fr")],
+        Some(("file", "équipe.csv", csv.as_bytes())),
+    );
+    let (st, v) = post_form(s, &admin, &ct, body).await;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(v["job"]["fileName"], "équipe.csv", "{v}");
+    assert_eq!(v["job"]["totalLines"], 1, "{v}");
+    let done = s.wait_import(A, &admin).await;
+    assert_eq!(done["okLines"], 1, "{done}");
+    let lines = crate::csv::result_lines(s, A, &admin).await;
+    assert!(lines[1].ends_with("Traitement OK"), "{lines:?}");
+    // A form without a file part.
+    let (st, v) = post_form(s, &admin, &ct, form(boundary, &[("lang", "fr")], None)).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["field"], "file", "{v}");
+    // A form cut short, and a form without a boundary.
+    let mut cut = form(boundary, &[], Some(("file", "a.csv", csv.as_bytes())));
+    cut.truncate(cut.len() - 30);
+    let (st, v) = post_form(s, &admin, &ct, cut).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["field"], "file", "{v}");
+    let (st, v) = post_form(s, &admin, "multipart/form-data", csv.as_bytes().to_vec()).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["field"], "file", "{v}");
+    // The raw body still works.
+    let raw = csv.replace("zoe.form@", "zoe.raw@");
+    let (st, v) = crate::csv::upload(s, A, &admin, raw.into_bytes()).await;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(s.wait_import(A, &admin).await["okLines"], 1);
+}
+both!(
+    imports_take_a_browser_upload,
+    imports_take_a_browser_upload_body
+);
