@@ -654,3 +654,107 @@ both!(
     imports_take_a_browser_upload,
     imports_take_a_browser_upload_body
 );
+
+/// Waits for the forgotten-password work done after the answer: `n` mails to `to`.
+async fn wait_mails(s: &Server, to: &str, n: usize) {
+    for _ in 0..500 {
+        if s.mails(to).await.len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.mails(to).await.len(), n, "mails to {to}");
+}
+
+/// Item 8: the account admin's forgotten password (seed 000 §3: "renseignez votre identifiant
+/// et votre adresse mail utilisée lors de la souscription"). The 6-digit login and the main
+/// contact's e-mail get a reset link to that address; any mismatch, an unknown or disabled
+/// account get the same 202 and no mail; the link sets the admin password once and signs the
+/// old sessions out.
+async fn the_account_admin_resets_a_forgotten_password_body(s: &Server) {
+    const BOSS: &str = "direction@societe.example.fr";
+    let (st, v) = s
+        .post(
+            "/admin/v1/accounts",
+            OPERATOR,
+            json!({
+                "number": A, "company": "Société A", "entitlements": ENT,
+                "adminPassword": "AdminPass123", "upstreamLogin": A, "upstreamPassword": "upstream-secret",
+                "contact": {"lastName": "Durand", "firstName": "Anne", "function": "Gérante",
+                    "phone": "0102030405", "email": BOSS, "address": "1 rue", "postalCode": "75001",
+                    "city": "Paris", "country": "France"},
+            }),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let old_session = s.sign_in_admin(A).await;
+    let forgot = |login: &str, email: &str| {
+        let body = json!({"login": login, "email": email});
+        async move { s.anon_post("/admin/v1/password-resets", body).await }
+    };
+    // Mismatches and unknown accounts: the same answer, no mail.
+    let (st, expected) = forgot(A, "someone@else.example.fr").await;
+    assert_eq!(st, 202);
+    for (login, email) in [("999999", BOSS), ("12345", BOSS), (A, "")] {
+        let (st, v) = forgot(login, email).await;
+        assert_eq!((st, &v), (202, &expected), "{login} {email}");
+    }
+    wait_mails(s, BOSS, 0).await;
+    // The right pair: a reset link to the subscription address.
+    let (st, v) = forgot(A, "Direction@Societe.example.fr").await;
+    assert_eq!((st, &v), (202, &expected));
+    wait_mails(s, BOSS, 1).await;
+    let token = s.mailed_token(BOSS, "/admin/v1/password-resets/").await;
+    let (st, v) = s
+        .anon_get(&format!("/admin/v1/password-resets/{token}"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["login"], A, "{v}");
+    let (st, v) = s
+        .anon_post(
+            &format!("/admin/v1/password-resets/{token}"),
+            json!({"password": "Nouveau12345", "passwordConfirmation": "Nouveau12345"}),
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let (st, _) = s
+        .anon_post(
+            "/admin/v1/sessions",
+            json!({"accountNumber": A, "password": "Nouveau12345"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (st, _) = s
+        .anon_post(
+            "/admin/v1/sessions",
+            json!({"accountNumber": A, "password": "AdminPass123"}),
+        )
+        .await;
+    assert_eq!(st, 401, "the old password is gone");
+    assert_eq!(s.get("/admin/v1/me", &old_session).await.0, 401);
+    // Single use.
+    let (st, _) = s
+        .anon_post(
+            &format!("/admin/v1/password-resets/{token}"),
+            json!({"password": "Encore12345", "passwordConfirmation": "Encore12345"}),
+        )
+        .await;
+    assert_eq!(st, 410);
+    // A disabled account gets no link.
+    let (st, v) = s
+        .put(
+            &format!("/admin/v1/accounts/{A}/status"),
+            OPERATOR,
+            json!({"enabled": false, "comment": "test"}),
+        )
+        .await;
+    assert!(st == 200, "{v}");
+    let (st, v) = forgot(A, BOSS).await;
+    assert_eq!((st, &v), (202, &expected));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    wait_mails(s, BOSS, 1).await;
+}
+both!(
+    the_account_admin_resets_a_forgotten_password,
+    the_account_admin_resets_a_forgotten_password_body
+);

@@ -58,7 +58,7 @@ pub use feed::ChangeFeed;
 pub use invitations::Activation;
 pub use outbox::OutboxMail;
 pub use password_gate::PasswordLimits;
-pub use passwords::PASSWORD_RESET_TTL_MILLIS;
+pub use passwords::{ResetTarget, PASSWORD_RESET_TTL_MILLIS};
 pub use principals::{PrincipalLink, PrincipalRecord};
 pub use sessions::{NewSession, Session, SessionKind};
 pub use users::{AccountUser, NewAdvancedUser, NewStandardUser, UserFilter, UserUpdate};
