@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
+use sesame_domain::model::UserStatus;
 use sesame_domain::{Email, RightSet, Tag, UserKey};
 use sesame_store::{RuleViolation, StoreError};
 
@@ -158,9 +159,11 @@ async fn unlink(
     Path((n, id)): Path<(String, String)>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    state
-        .store
-        .unlink(caller.actor(), a.id, parse_id(&id)?)
-        .await?;
+    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
+    state.store.unlink(caller.actor(), a.id, u.id).await?;
+    if u.status == UserStatus::Active {
+        let lang = &state.cfg.default_lang;
+        mail::notify_withdrawn(&state.store, &u, &a.company, true, lang).await;
+    }
     no_content()
 }

@@ -271,12 +271,17 @@ async fn update_user(
         )
         .await?;
     let link = state.store.link(u.id, a.id).await?;
-    if u.kind == UserKind::Advanced
-        && link.rights != old_rights
-        && after.status == UserStatus::Active
-    {
+    if u.kind == UserKind::Advanced && after.status == UserStatus::Active {
         let lang = &state.cfg.default_lang;
-        mail::notify_rights(&state.store, &after, &a.company, link.rights, lang).await;
+        mail::notify_rights_change(
+            &state.store,
+            &after,
+            &a.company,
+            old_rights,
+            link.rights,
+            lang,
+        )
+        .await;
     }
     ok(UserView::new(&after, Some(link.rights)).tagged(link.tag))
 }
@@ -296,7 +301,13 @@ async fn delete_user(
                 .delete_standard_user(caller.actor(), a.id, u.id)
                 .await?
         }
-        UserKind::Advanced => state.store.unlink(caller.actor(), a.id, u.id).await?,
+        UserKind::Advanced => {
+            state.store.unlink(caller.actor(), a.id, u.id).await?;
+            if u.status == UserStatus::Active {
+                let lang = &state.cfg.default_lang;
+                mail::notify_withdrawn(&state.store, &u, &a.company, true, lang).await;
+            }
+        }
     }
     no_content()
 }

@@ -758,3 +758,101 @@ both!(
     the_account_admin_resets_a_forgotten_password,
     the_account_admin_resets_a_forgotten_password_body
 );
+
+/// Item 5: rights e-mails say what happened. Granting sends "De nouveaux droits vous ont été
+/// attribués" (listing what was granted); withdrawing sends "vos droits ont été modifiés" and
+/// unlinking "vos droits ont été retirés", each listing the rights that remain per account.
+async fn rights_mails_say_what_happened_body(s: &Server) {
+    const TO: &str = "mails@example.fr";
+    let admin_a = s.account(A, ENT).await;
+    let admin_b = s.account(B, ENT).await;
+    let (id, user_key, _, _) = active_advanced(s, A, &admin_a, "mails", &["ws_tracking"]).await;
+    let (st, _) = s
+        .post(
+            &format!("/admin/v1/accounts/{B}/links"),
+            &admin_b,
+            json!({"userKey": user_key, "rights": ["ws_postage"]}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let newest = || async { s.mails(TO).await[0].clone() };
+    let count = || async { s.mails(TO).await.len() };
+    let path = format!("/admin/v1/accounts/{A}/users/{id}");
+    // Granting: the granted right only.
+    let before = count().await;
+    let (st, _) = s
+        .put(
+            &path,
+            &admin_a,
+            json!({"rights": ["ws_tracking", "ws_postage"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(count().await, before + 1);
+    let m = newest().await;
+    let body = m["body"].as_str().unwrap();
+    assert!(
+        body.contains("De nouveaux droits vous ont été attribués par Société 910001"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Web Service Affranchissement") && !body.contains("Web Service suivi"),
+        "{body}"
+    );
+    // Withdrawing: no "new rights" mail; what remains, per account.
+    let (st, _) = s
+        .put(&path, &admin_a, json!({"rights": ["ws_postage"]}))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(count().await, before + 2);
+    let m = newest().await;
+    let body = m["body"].as_str().unwrap();
+    assert!(
+        m["subject"]
+            .as_str()
+            .unwrap()
+            .contains("vos droits ont été modifiés"),
+        "{m}"
+    );
+    assert!(!body.contains("De nouveaux droits"), "{body}");
+    assert!(
+        body.contains("- Société 910001 : Web Service Affranchissement"),
+        "{body}"
+    );
+    assert!(
+        body.contains("- Société 910002 : Web Service Affranchissement"),
+        "{body}"
+    );
+    // Unchanged rights: no mail.
+    let (st, _) = s
+        .put(&path, &admin_a, json!({"rights": ["ws_postage"]}))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(count().await, before + 2);
+    // Unlinking: "retirés", with what remains on B.
+    let (st, _) = s.delete(&path, &admin_a).await;
+    assert_eq!(st, 204);
+    assert_eq!(count().await, before + 3);
+    let m = newest().await;
+    let body = m["body"].as_str().unwrap();
+    assert!(
+        m["subject"]
+            .as_str()
+            .unwrap()
+            .contains("vos droits ont été retirés"),
+        "{m}"
+    );
+    assert!(
+        body.contains("Société 910001 a retiré votre accès"),
+        "{body}"
+    );
+    assert!(!body.contains("- Société 910001"), "{body}");
+    assert!(
+        body.contains("- Société 910002 : Web Service Affranchissement"),
+        "{body}"
+    );
+}
+both!(
+    rights_mails_say_what_happened,
+    rights_mails_say_what_happened_body
+);
