@@ -114,6 +114,10 @@ pub struct AccountView {
     pub entitlements: RightSet,
     pub status: &'static str,
     pub upstream_login: String,
+    /// Seed 004 §2: the sub-accounts module is on.
+    pub sub_accounts: bool,
+    /// The collaborators its admin creates wait for the operator's validation.
+    pub collaborator_validation: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,6 +136,8 @@ impl From<&Account> for AccountView {
             entitlements: a.entitlements,
             status: a.status.as_str(),
             upstream_login: a.upstream_login.clone(),
+            sub_accounts: a.sub_accounts,
+            collaborator_validation: a.collaborator_validation,
             created_at: a.created_at,
             updated_at: a.updated_at,
             departments: None,
@@ -184,6 +190,8 @@ pub struct UserView<X: Serialize = NoMore> {
     pub id: i64,
     pub kind: &'static str,
     pub status: &'static str,
+    /// Seed 004 §4: accepted, pending or refused.
+    pub validation_status: &'static str,
     pub login: Option<Login>,
     /// The tag of the link the answer is about (tags are per link).
     pub tag: Option<Tag>,
@@ -216,6 +224,7 @@ impl<X: Serialize> UserView<X> {
             id: u.id,
             kind: u.kind.as_str(),
             status: u.status.as_str(),
+            validation_status: u.validation.as_str(),
             login: u.login.clone(),
             tag: None,
             department_id: u.department_id,

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod back_office;
+mod collaborators;
 mod erasure;
 mod imports;
 mod invitations;
@@ -36,6 +37,7 @@ pub fn all(max_import_bytes: usize) -> Routes {
     let r = invitations::routes(r);
     let r = back_office::routes(r);
     let r = erasure::routes(r);
+    let r = collaborators::routes(r);
     let r = password_resets::routes(r);
     let r = links::routes(r);
     let r = me::routes(r);

@@ -856,3 +856,164 @@ both!(
     rights_mails_say_what_happened,
     rights_mails_say_what_happened_body
 );
+
+/// Item 6: the sub-accounts module switched on per account (seed 004 §2). Off, the account's
+/// admin creates, edits and deletes no collaborator (403 sub_accounts_off, a clear message,
+/// nothing written), while the operator's back office still may; on again, it may.
+async fn the_sub_accounts_module_gates_collaborator_management_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/users"),
+            &admin,
+            standard_body("Avant", "avant", &["dashboard"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let modules = format!("/admin/v1/accounts/{A}/modules");
+    let off = json!({"subAccounts": false, "collaboratorValidation": false});
+    // Only the operator switches modules.
+    assert_eq!(s.put(&modules, &admin, off.clone()).await.0, 403);
+    let (st, v) = s.put(&modules, OPERATOR, off).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["subAccounts"], false, "{v}");
+    let users = s.count("users").await;
+    let refused = [
+        s.post(
+            &format!("/admin/v1/accounts/{A}/users"),
+            &admin,
+            standard_body("Apres", "apres", &["dashboard"]),
+        )
+        .await,
+        s.put(
+            &format!("/admin/v1/accounts/{A}/users/{id}"),
+            &admin,
+            json!({"rights": ["dashboard", "site_access"]}),
+        )
+        .await,
+        s.delete(&format!("/admin/v1/accounts/{A}/users/{id}"), &admin)
+            .await,
+    ];
+    for (st, v) in refused {
+        assert_eq!(st, 403, "{v}");
+        assert_eq!(v["error"]["code"], "sub_accounts_off", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("sous-comptes"),
+            "{v}"
+        );
+    }
+    assert_eq!(s.count("users").await, users, "nothing written");
+    // Advanced users are not collaborators: still managed.
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/advanced-users"),
+            &admin,
+            advanced_body("Avance", "avance.mod@example.fr", &[]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    // The back office still creates collaborators.
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/users"),
+            OPERATOR,
+            standard_body("Backoffice", "backoffice", &["dashboard"]),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    // On again.
+    let on = json!({"subAccounts": true, "collaboratorValidation": false});
+    assert_eq!(s.put(&modules, OPERATOR, on).await.0, 200);
+    let (st, v) = s
+        .delete(&format!("/admin/v1/accounts/{A}/users/{id}"), &admin)
+        .await;
+    assert_eq!(st, 204, "{v}");
+}
+both!(
+    the_sub_accounts_module_gates_collaborator_management,
+    the_sub_accounts_module_gates_collaborator_management_body
+);
+
+/// Item 6: collaborators' validation status (seed 004 §4). Accepted by default when created in
+/// the back office; pending when the account's admin creates it on an account whose module
+/// requires validation; a pending or refused collaborator cannot sign in (its own message);
+/// the operator accepts or refuses, audited with its comment.
+async fn collaborators_wait_for_validation_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let (st, _) = s
+        .put(
+            &format!("/admin/v1/accounts/{A}/modules"),
+            OPERATOR,
+            json!({"subAccounts": true, "collaboratorValidation": true}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let rights = &["dashboard", "site_access"];
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/users"),
+            &admin,
+            standard_body("Attente", "attente", rights),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["validationStatus"], "pending", "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (st, v) = s
+        .post(
+            &format!("/admin/v1/accounts/{A}/users"),
+            OPERATOR,
+            standard_body("Bureau", "bureau", rights),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["validationStatus"], "accepted", "{v}");
+    assert_eq!(s.sign_in_user("bureau", "StdPass123").await.0, 201);
+    // Pending: no sign-in, with its own message once the password is right.
+    let (st, v) = s.sign_in_user("attente", "StdPass123").await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["error"]["code"], "validation_pending", "{v}");
+    assert_eq!(s.sign_in_user("attente", "wrong-pass1").await.0, 401);
+    // Only the operator validates.
+    let path = format!("/admin/v1/accounts/{A}/users/{id}/validation");
+    assert_eq!(
+        s.put(&path, &admin, json!({"status": "accepted"})).await.0,
+        403
+    );
+    let (st, v) = s.put(&path, OPERATOR, json!({"status": "maybe"})).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["field"], "status", "{v}");
+    let (st, v) = s
+        .put(
+            &path,
+            OPERATOR,
+            json!({"status": "accepted", "comment": "vérifié"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["validationStatus"], "accepted", "{v}");
+    let (st, v) = s.sign_in_user("attente", "StdPass123").await;
+    assert_eq!(st, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    // Refused: its session ends, sign-in refused.
+    let (st, _) = s.put(&path, OPERATOR, json!({"status": "refused"})).await;
+    assert_eq!(st, 200);
+    assert_eq!(s.get("/admin/v1/me", &token).await.0, 401);
+    let (st, v) = s.sign_in_user("attente", "StdPass123").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("validation_refused"))
+    );
+    let (_, log) = s
+        .get(&format!("/admin/v1/accounts/{A}/audit?userId={id}"), &admin)
+        .await;
+    assert!(log.to_string().contains("vérifié"), "{log}");
+}
+both!(
+    collaborators_wait_for_validation,
+    collaborators_wait_for_validation_body
+);

@@ -2,7 +2,9 @@
 //! admin's sign-in, entitlements, status and the account's own credentials at the carrier.
 
 use serde_json::json;
-use sesame_domain::model::{now_millis, Account, AccountStatus, ChangeKind, UpstreamCredentials};
+use sesame_domain::model::{
+    now_millis, Account, AccountStatus, ChangeKind, UpstreamCredentials, ValidationStatus,
+};
 use sesame_domain::{AccountNumber, FieldError, Profile, RightSet, UserKind, UserStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -121,6 +123,7 @@ impl Store {
                 password_hash: None,
                 department_id: None,
                 status: UserStatus::Active,
+                validation: ValidationStatus::Accepted,
                 user_key: None,
                 home_account_id: Some(account.id),
                 main_contact: true,

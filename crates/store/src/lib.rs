@@ -15,7 +15,8 @@
 //! - `error`, `password_gate`, `db` (the handle), `changes` (the change log as read),
 //!   `write` (`WriteTx`);
 //! - `rows` (column lists, decoders, snapshots), `records` (in-transaction writes shared by
-//!   resources), `identity` (who may change a user's identity);
+//!   resources), `identity` (who may change a user's identity), `collaborators` (seed 004's
+//!   sub-accounts module and validation status: the rules, and the operator's two writes);
 //! - one module per resource, each an `impl Store` block over the layers above: `accounts`,
 //!   `departments`, `users`, `links`, `erasure`, `invitations`, `keys`, `passwords`, `sessions`,
 //!   `principals` (what the gateway loads on a miss), `imports`, `outbox`, `audit`. They call
@@ -25,6 +26,7 @@
 mod accounts;
 mod audit;
 mod changes;
+mod collaborators;
 mod db;
 mod departments;
 mod erasure;

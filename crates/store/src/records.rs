@@ -2,7 +2,9 @@
 //! a profile update, re-reading a user, ending a user's sessions. The resource modules compose
 //! them; these know nothing of rules (the callers check those first).
 
-use sesame_domain::model::{now_millis, Invitation, Millis, User, UserKind, UserStatus};
+use sesame_domain::model::{
+    now_millis, Invitation, Millis, User, UserKind, UserStatus, ValidationStatus,
+};
 use sesame_domain::secrets::new_token;
 use sesame_domain::{Email, Login, Profile, Right, RightSet, Tag, UserKey};
 use sqlx::any::AnyArguments;
@@ -99,6 +101,7 @@ pub(crate) struct UserRow<'a> {
     pub password_hash: Option<String>,
     pub department_id: Option<i64>,
     pub status: UserStatus,
+    pub validation: ValidationStatus,
     pub user_key: Option<UserKey>,
     pub home_account_id: Option<i64>,
     pub main_contact: bool,
@@ -109,9 +112,9 @@ pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Resu
     let p = r.profile;
     let query = sqlx::query(
         "INSERT INTO users (kind, civility, last_name, first_name, function, phone, email, fax, address, \
-         postal_code, city, country, login, password_hash, department_id, status, user_key, \
+         postal_code, city, country, login, password_hash, department_id, status, validation, user_key, \
          home_account_id, main_contact, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) \
          RETURNING id",
     )
     .bind(r.kind.as_str());
@@ -120,6 +123,7 @@ pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Resu
         .bind(r.password_hash)
         .bind(r.department_id)
         .bind(r.status.as_str())
+        .bind(r.validation.as_str())
         .bind(r.user_key.map(|k| k.as_str().to_owned()))
         .bind(r.home_account_id)
         .bind(i64::from(r.main_contact))

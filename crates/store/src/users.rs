@@ -3,11 +3,13 @@
 
 use serde_json::json;
 use sesame_domain::model::{
-    now_millis, Actor, ChangeKind, Invitation, User, UserKind, UserStatus, INVITATION_TTL_MILLIS,
+    now_millis, Actor, ChangeKind, Invitation, User, UserKind, UserStatus, ValidationStatus,
+    INVITATION_TTL_MILLIS,
 };
 use sesame_domain::{FieldError, Login, Profile, Right, RightSet, Tag, UserKey};
 use sqlx::Row;
 
+use crate::collaborators::{check_sub_accounts, check_validated, initial_validation};
 use crate::db::Store;
 use crate::error::{corrupt, Result, RuleViolation, StoreError};
 use crate::records::{
@@ -159,6 +161,7 @@ impl Store {
         if user.status != UserStatus::Active {
             return Ok(None);
         }
+        check_validated(&user)?;
         self.check_site_access(&user).await?;
         Ok(Some(user))
     }
@@ -248,8 +251,10 @@ impl Store {
             return Err(FieldError::new("login", "must not be a 6-digit account number").into());
         }
         let account = self.account(account_id).await?;
+        check_sub_accounts(&actor, &account)?;
         RightSet::check_delegation(new.rights, account.entitlements)?;
         self.check_department(account_id, new.department_id).await?;
+        let validation = initial_validation(&actor, &account);
         let password_hash = self.passwords.hash_new(&new.password).await?;
         let mut w = self.write(actor).await?;
         let id = insert_user_row(
@@ -261,6 +266,7 @@ impl Store {
                 password_hash: Some(password_hash),
                 department_id: new.department_id,
                 status: UserStatus::Active,
+                validation,
                 user_key: None,
                 home_account_id: Some(account_id),
                 main_contact: false,
@@ -304,6 +310,7 @@ impl Store {
                 password_hash: None,
                 department_id: new.department_id,
                 status: UserStatus::Invited,
+                validation: ValidationStatus::Accepted,
                 user_key: Some(UserKey::generate()),
                 home_account_id: None,
                 main_contact: false,
@@ -342,6 +349,9 @@ impl Store {
         upd: UserUpdate,
     ) -> Result<User> {
         let before = self.user_in_account(account_id, user_id).await?;
+        if before.kind == UserKind::Standard && !before.main_contact {
+            check_sub_accounts(&actor, &self.account(account_id).await?)?;
+        }
         upd.profile.check_complete()?;
         if before.kind == UserKind::Standard && upd.tag.is_some() {
             return Err(FieldError::new("tag", "only advanced users carry a tag").into());
@@ -418,6 +428,7 @@ impl Store {
         if before.main_contact {
             return Err(StoreError::Rule(RuleViolation::MainContactDeletion));
         }
+        check_sub_accounts(&actor, &self.account(account_id).await?)?;
         let mut w = self.write(actor).await?;
         revoke_user_sessions(&mut w, user_id).await?;
         sqlx::query("DELETE FROM users WHERE id = $1")

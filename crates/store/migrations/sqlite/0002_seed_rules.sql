@@ -10,3 +10,10 @@ UPDATE links SET tag = (SELECT u.tag FROM users u WHERE u.id = links.user_id);
 -- An erased identity (right to erasure): the row stays as the anonymised reference the audit log
 -- names; the time of the erasure.
 ALTER TABLE users ADD COLUMN erased_at BIGINT;
+
+-- Seed 004 §2 and §4: the sub-accounts module per account (on for existing accounts, as they
+-- worked so far), whether its collaborators wait for validation, and each user's validation
+-- status (accepted: everyone created so far).
+ALTER TABLE accounts ADD COLUMN sub_accounts BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE accounts ADD COLUMN collaborator_validation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN validation TEXT NOT NULL DEFAULT 'accepted';
