@@ -240,9 +240,8 @@ async fn export_advanced(AccountPath { state, caller, n }: AccountPath) -> Res {
             a.id,
             &UserFilter {
                 kind: Some(UserKind::Advanced),
-                q: None,
-                offset: 0,
                 limit: 100_000,
+                ..UserFilter::default()
             },
         )
         .await?;

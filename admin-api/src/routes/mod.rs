@@ -14,6 +14,7 @@ mod invitations;
 mod links;
 mod me;
 mod password_resets;
+mod segments;
 mod sessions;
 pub mod table;
 mod users;
@@ -38,6 +39,7 @@ pub fn all(max_import_bytes: usize) -> Routes {
     let r = back_office::routes(r);
     let r = erasure::routes(r);
     let r = collaborators::routes(r);
+    let r = segments::routes(r);
     let r = password_resets::routes(r);
     let r = links::routes(r);
     let r = me::routes(r);

@@ -26,7 +26,7 @@ pub fn routes(r: Routes) -> Routes {
         "/admin/v1/accounts/{n}/users",
         get(list_users).post(create_standard_user),
         [
-            op("get", "Users table: standard and linked advanced users (kind, q, page, perPage)", ADMIN, None, 200),
+            op("get", "Users table: standard and linked advanced users (kind, q, page, perPage; segment: operator only)", ADMIN, None, 200),
             op("post", "Add a standard user (seed 000 §4)", ADMIN, Some("StandardUser"), 201),
         ],
     )
@@ -98,6 +98,13 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
         check_text("q", s, 100)?;
     }
     let (page, per, offset) = q.page(25, 200)?;
+    // Segments are the operator's back office (seed 004 §4): filtering by one is too.
+    let segment_id = q.int("segment")?;
+    if segment_id.is_some() && caller != Caller::Operator {
+        return Err(ApiError::forbidden(
+            "filtering by segment is the operator's",
+        ));
+    }
     let (items, total) = state
         .store
         .list_account_users(
@@ -105,6 +112,7 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
             &UserFilter {
                 kind,
                 q: search,
+                segment_id,
                 offset,
                 limit: per,
             },

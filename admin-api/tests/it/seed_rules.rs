@@ -1017,3 +1017,102 @@ both!(
     collaborators_wait_for_validation,
     collaborators_wait_for_validation_body
 );
+
+/// Item 6: contact segments (seed 004 §4, "Segmentation libre"), the operator's: create, add
+/// and remove contacts, filter the contacts list by segment, export a segment (cells defused);
+/// account admins reach none of it.
+async fn the_operator_segments_contacts_body(s: &Server) {
+    let admin = s.account(A, ENT).await;
+    let mut ids = Vec::new();
+    for (last, login) in [("=HYPERLINK(1)", "segun"), ("Deux", "segdeux")] {
+        let (st, v) = s
+            .post(
+                &format!("/admin/v1/accounts/{A}/users"),
+                &admin,
+                standard_body(last, login, &["dashboard"]),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    // Account admins: no segments.
+    assert_eq!(s.get("/admin/v1/segments", &admin).await.0, 403);
+    assert_eq!(
+        s.post("/admin/v1/segments", &admin, json!({"name": "VIP"}))
+            .await
+            .0,
+        403
+    );
+    let (st, v) = s
+        .post("/admin/v1/segments", OPERATOR, json!({"name": "VIP"}))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let seg = v["id"].as_i64().unwrap();
+    let (st, v) = s
+        .post("/admin/v1/segments", OPERATOR, json!({"name": " VIP "}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (409, Some("name")),
+        "{v}"
+    );
+    let (st, v) = s
+        .post("/admin/v1/segments", OPERATOR, json!({"name": ""}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("name")),
+        "{v}"
+    );
+    let member = |u: i64| format!("/admin/v1/segments/{seg}/members/{u}");
+    assert_eq!(s.put(&member(ids[0]), &admin, json!({})).await.0, 403);
+    assert_eq!(s.put(&member(ids[0]), OPERATOR, json!({})).await.0, 204);
+    assert_eq!(
+        s.put(&member(ids[0]), OPERATOR, json!({})).await.0,
+        204,
+        "idempotent"
+    );
+    assert_eq!(s.put(&member(ids[1]), OPERATOR, json!({})).await.0, 204);
+    assert_eq!(s.put(&member(999_999), OPERATOR, json!({})).await.0, 404);
+    let (_, v) = s.get("/admin/v1/segments", OPERATOR).await;
+    assert_eq!(v["items"][0]["members"], 2, "{v}");
+    // Filtered contacts list (operator only).
+    let list = format!("/admin/v1/accounts/{A}/users?segment={seg}");
+    assert_eq!(s.get(&list, &admin).await.0, 403);
+    let (st, v) = s.get(&list, OPERATOR).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["total"], 2, "{v}");
+    assert_eq!(s.delete(&member(ids[1]), OPERATOR).await.0, 204);
+    let (_, v) = s.get(&list, OPERATOR).await;
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(v["items"][0]["id"], ids[0], "{v}");
+    // Export: the segment's contacts, formulas defused.
+    let resp = s
+        .raw(
+            reqwest::Method::GET,
+            &format!("/admin/v1/segments/{seg}/export"),
+            Some(OPERATOR),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = String::from_utf8(resp.bytes().await.unwrap()[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].starts_with("'=HYPERLINK(1)"), "{text}");
+    // Deleting the segment keeps the contacts.
+    let users = s.count("users").await;
+    assert_eq!(
+        s.delete(&format!("/admin/v1/segments/{seg}"), OPERATOR)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(s.count("users").await, users);
+    assert_eq!(s.get(&list, OPERATOR).await.0, 200);
+}
+both!(
+    the_operator_segments_contacts,
+    the_operator_segments_contacts_body
+);

@@ -18,7 +18,7 @@
 //!   resources), `identity` (who may change a user's identity), `collaborators` (seed 004's
 //!   sub-accounts module and validation status: the rules, and the operator's two writes);
 //! - one module per resource, each an `impl Store` block over the layers above: `accounts`,
-//!   `departments`, `users`, `links`, `erasure`, `invitations`, `keys`, `passwords`, `sessions`,
+//!   `departments`, `users`, `links`, `erasure`, `invitations`, `keys`, `passwords`, `sessions`, `segments`,
 //!   `principals` (what the gateway loads on a miss), `imports`, `outbox`, `audit`. They call
 //!   each other's methods on `Store` but import nothing from each other, except `accounts`
 //!   using the department-name rule of `departments`.
@@ -43,6 +43,7 @@ mod passwords;
 mod principals;
 mod records;
 mod rows;
+mod segments;
 mod sessions;
 mod users;
 mod write;
@@ -62,6 +63,7 @@ pub use outbox::OutboxMail;
 pub use password_gate::PasswordLimits;
 pub use passwords::{ResetTarget, PASSWORD_RESET_TTL_MILLIS};
 pub use principals::{PrincipalLink, PrincipalRecord};
+pub use segments::{Segment, MAX_SEGMENTS};
 pub use sessions::{NewSession, Session, SessionKind};
 pub use users::{AccountUser, NewAdvancedUser, NewStandardUser, UserFilter, UserUpdate};
 pub use write::{NewAudit, NewChange, WriteTx};

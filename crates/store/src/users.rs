@@ -47,6 +47,8 @@ pub struct UserFilter {
     pub kind: Option<UserKind>,
     /// Case-insensitive search in last name, first name, e-mail and login.
     pub q: Option<String>,
+    /// Only the contacts of this segment (seed 004 §4, the operator's back office).
+    pub segment_id: Option<i64>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -203,11 +205,14 @@ impl Store {
              JOIN accounts a ON a.id = l.account_id \
              WHERE ($2 IS NULL OR u.kind = $2) AND ($3 IS NULL OR LOWER(u.last_name) LIKE $3 ESCAPE '\\' \
              OR LOWER(u.first_name) LIKE $3 ESCAPE '\\' OR LOWER(COALESCE(u.email, '')) LIKE $3 ESCAPE '\\' \
-             OR LOWER(COALESCE(u.login, '')) LIKE $3 ESCAPE '\\')";
+             OR LOWER(COALESCE(u.login, '')) LIKE $3 ESCAPE '\\') \
+             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM segment_members m WHERE m.user_id = u.id \
+             AND m.segment_id = $4))";
         let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {WHERE}"))
             .bind(account_id)
             .bind(kind.clone())
             .bind(q.clone())
+            .bind(f.segment_id)
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
@@ -215,11 +220,12 @@ impl Store {
             // The main contact's link holds every right; it is shown as the account's entitlements.
             "SELECT {USER_COLS}, CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END \
              AS link_rights, l.tag AS link_tag {WHERE} \
-             ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $4 OFFSET $5"
+             ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $5 OFFSET $6"
         ))
         .bind(account_id)
         .bind(kind)
         .bind(q)
+        .bind(f.segment_id)
         .bind(f.limit.clamp(1, 100_000))
         .bind(f.offset.max(0))
         .fetch_all(&self.pool)

@@ -17,3 +17,17 @@ ALTER TABLE users ADD COLUMN erased_at BIGINT;
 ALTER TABLE accounts ADD COLUMN sub_accounts BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE accounts ADD COLUMN collaborator_validation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN validation TEXT NOT NULL DEFAULT 'accepted';
+
+-- Seed 004 §4 "Segmentation libre": operator-defined contact segments and their members.
+CREATE TABLE segments (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT   NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE segment_members (
+    segment_id BIGINT NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    added_at   BIGINT NOT NULL,
+    PRIMARY KEY (segment_id, user_id)
+);
+CREATE INDEX segment_members_user ON segment_members (user_id);
