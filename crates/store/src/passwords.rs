@@ -19,7 +19,7 @@ use crate::write::{NewAudit, NewChange};
 #[derive(Clone, Debug)]
 pub enum ResetTarget {
     /// A user's password (its login).
-    User(User),
+    User(Box<User>),
     /// An account admin's password (the 6-digit login).
     AccountAdmin(Account),
 }
@@ -222,7 +222,7 @@ impl Store {
         let link = self.reset_link(token).await?;
         Ok(match link.account_admin {
             Some(account_id) => ResetTarget::AccountAdmin(self.account(account_id).await?),
-            None => ResetTarget::User(self.user(link.user_id).await?),
+            None => ResetTarget::User(Box::new(self.user(link.user_id).await?)),
         })
     }
 
