@@ -28,6 +28,8 @@ pub const TAG_COLUMN: &str = "TAG UTILISATEUR";
 pub const INFO_COLUMNS: [&str; 2] = ["CLE UTILISATEUR", "STATUT"];
 
 pub const STATUS_OK: &str = "Traitement OK";
+/// A line whose e-mail an existing advanced user holds (issue 15: one e-mail, one identity).
+pub const STATUS_EMAIL_TAKEN: &str = "Erreur sur les informations de l'utilisateur (EMAIL déjà utilisé : associer l'utilisateur avec sa clé utilisateur)";
 
 /// Upper-case, accents removed, inner blanks collapsed: "Adresse géographique" ≡ "ADRESSE GEOGRAPHIQUE".
 fn normalise_header(h: &str) -> String {
@@ -315,7 +317,7 @@ pub fn export(users: &[AccountUser]) -> Vec<u8> {
             p.address.as_str(),
             p.postal_code.as_str(),
             p.city.as_str(),
-            au.user.tag.as_ref().map(|t| t.as_str()).unwrap_or(""),
+            au.tag.as_ref().map(|t| t.as_str()).unwrap_or(""),
         ]
         .into_iter()
         .map(str::to_owned)

@@ -314,6 +314,7 @@ impl From<StoreError> for ApiError {
                 RuleViolation::LinkUsed(_) | RuleViolation::InvitationWithdrawn => {
                     ApiError::AlreadyUsed(rule.to_string())
                 }
+                RuleViolation::EmailTaken => ApiError::conflict("email", rule.to_string()),
                 _ => ApiError::Rule(rule.to_string().into()),
             },
             // Every password check slot and queue place is taken: the caller retries soon.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sesame_domain::model::{Actor, ImportJob, ImportStatus};
 use sesame_domain::RightSet;
-use sesame_store::{NewAdvancedUser, Store, StoreError};
+use sesame_store::{NewAdvancedUser, RuleViolation, Store, StoreError};
 use tokio::sync::{watch, Notify};
 
 use crate::{csvio, mail};
@@ -201,6 +201,11 @@ impl ImportWorker {
                         ),
                         false,
                     )
+                }
+                // One e-mail, one advanced identity: the admin associates by user key instead
+                // (so re-importing a file never creates its users twice).
+                Err(StoreError::Rule(RuleViolation::EmailTaken)) => {
+                    return (csvio::STATUS_EMAIL_TAKEN.to_owned(), false)
                 }
                 Err(e) if e.is_unavailable() && attempt < 5 => {
                     tokio::time::sleep(Duration::from_millis(500 * attempt)).await;

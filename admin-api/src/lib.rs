@@ -22,6 +22,7 @@ pub mod mail;
 mod openapi;
 mod routes;
 mod throttle;
+mod upload;
 mod views;
 
 use std::future::Future;

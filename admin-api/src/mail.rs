@@ -93,6 +93,78 @@ pub fn rights_granted(lang: &str, company: &str, rights: RightSet) -> Mail {
     }
 }
 
+/// The rights that remain, account by account ("- Société : droit, droit"), or that none does.
+fn remaining(per_account: &[(String, RightSet)], en: bool) -> String {
+    let items: Vec<String> = per_account
+        .iter()
+        .map(|(company, rights)| {
+            let names: Vec<String> = rights
+                .grants()
+                .map(|g| if en { g.label_en() } else { g.label() })
+                .collect();
+            let names = if names.is_empty() {
+                if en {
+                    "no right".to_owned()
+                } else {
+                    "aucun droit".to_owned()
+                }
+            } else {
+                names.join(", ")
+            };
+            format!("- {company} : {names}")
+        })
+        .collect();
+    if items.is_empty() {
+        if en {
+            "- (you are no longer linked to any account)".into()
+        } else {
+            "- (vous n'êtes plus rattaché à aucun compte)".into()
+        }
+    } else {
+        items.join("\n")
+    }
+}
+
+/// Rights withdrawn on an account (`unlinked`: the link itself removed): what happened, and
+/// the rights that remain on every account the user is still linked to.
+pub fn rights_withdrawn(
+    lang: &str,
+    company: &str,
+    unlinked: bool,
+    remain: &[(String, RightSet)],
+) -> Mail {
+    let en = is_en(lang);
+    let list = remaining(remain, en);
+    let (subject, what) = match (en, unlinked) {
+        (true, true) => (
+            "Gestion des utilisateurs - your rights have been withdrawn",
+            format!("{company} has removed your access to its account: your rights on it have been withdrawn."),
+        ),
+        (true, false) => (
+            "Gestion des utilisateurs - your rights have been changed",
+            format!("Your rights have been changed by {company}: some of them have been withdrawn."),
+        ),
+        (false, true) => (
+            "Gestion des utilisateurs - vos droits ont été retirés",
+            format!("{company} a retiré votre accès à son compte : vos droits sur ce compte vous ont été retirés."),
+        ),
+        (false, false) => (
+            "Gestion des utilisateurs - vos droits ont été modifiés",
+            format!("Vos droits ont été modifiés par {company} : certains vous ont été retirés."),
+        ),
+    };
+    let body = if en {
+        format!("Dear Sir or Madam,\n\n{what}\n\nThe rights you hold now, per account:\n\n{list}\n\n{FOOTER_EN}\n")
+    } else {
+        format!("Madame, Monsieur,\n\n{what}\n\nVoici les droits qui vous restent, par compte :\n\n{list}\n\n{FOOTER_FR}\n")
+    };
+    Mail {
+        subject: subject.into(),
+        body,
+        secret: None,
+    }
+}
+
 pub fn password_reset(lang: &str, link: &str) -> Mail {
     if is_en(lang) {
         Mail {
@@ -136,6 +208,75 @@ pub async fn notify_rights(
         )
         .await;
     }
+}
+
+/// What a change of a user's rights on an account says to the user (issue 15): granting sends
+/// "De nouveaux droits vous ont été attribués" listing what was granted; withdrawing sends "vos
+/// droits ont été modifiés" listing the rights that remain on each account; a change that does
+/// both sends both; an unchanged set sends nothing.
+pub async fn notify_rights_change(
+    store: &Store,
+    user: &sesame_domain::User,
+    company: &str,
+    old: RightSet,
+    new: RightSet,
+    lang: &str,
+) {
+    let Some(to) = user.profile.email.as_ref() else {
+        return;
+    };
+    let granted = new
+        .grants()
+        .filter(|g| !old.has_grant(*g))
+        .fold(RightSet::EMPTY, RightSet::grant);
+    if !granted.is_empty() {
+        send(
+            store,
+            to.as_str(),
+            &rights_granted(lang, company, granted),
+            lang,
+        )
+        .await;
+    }
+    if old.grants().any(|g| !new.has_grant(g)) {
+        notify_withdrawn(store, user, company, false, lang).await;
+    }
+}
+
+/// The user lost rights on `company`'s account (or, `unlinked`, the link itself): the mail
+/// lists the rights that remain on every account the user is still linked to.
+pub async fn notify_withdrawn(
+    store: &Store,
+    user: &sesame_domain::User,
+    company: &str,
+    unlinked: bool,
+    lang: &str,
+) {
+    let Some(to) = user.profile.email.as_ref() else {
+        return;
+    };
+    let mut remain = Vec::new();
+    match store.links_of_user(user.id).await {
+        Ok(links) => {
+            for l in links {
+                match store.account(l.account_id).await {
+                    Ok(a) => remain.push((a.company, l.rights)),
+                    Err(e) => tracing::warn!(error = %e, "rights mail: account unreadable"),
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rights mail: links unreadable; not sent");
+            return;
+        }
+    }
+    send(
+        store,
+        to.as_str(),
+        &rights_withdrawn(lang, company, unlinked, &remain),
+        lang,
+    )
+    .await;
 }
 
 /// The link of an invitation e-mail (the API's own URL: a browser gets the form).

@@ -59,6 +59,10 @@ pub struct RightView {
     /// In the catalogue of advanced rights: the CSV column.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csv_column: Option<&'static str>,
+    /// In the catalogue: the routes the right gates, or that it is stored for the carrier's own
+    /// applications (issue 15: no right silently means nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates: Option<&'static str>,
 }
 
 impl From<Grant> for RightView {
@@ -68,6 +72,7 @@ impl From<Grant> for RightView {
             label: g.label(),
             label_en: g.label_en(),
             csv_column: None,
+            gates: None,
         }
     }
 }
@@ -109,6 +114,10 @@ pub struct AccountView {
     pub entitlements: RightSet,
     pub status: &'static str,
     pub upstream_login: String,
+    /// Seed 004 §2: the sub-accounts module is on.
+    pub sub_accounts: bool,
+    /// The collaborators its admin creates wait for the operator's validation.
+    pub collaborator_validation: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,6 +136,8 @@ impl From<&Account> for AccountView {
             entitlements: a.entitlements,
             status: a.status.as_str(),
             upstream_login: a.upstream_login.clone(),
+            sub_accounts: a.sub_accounts,
+            collaborator_validation: a.collaborator_validation,
             created_at: a.created_at,
             updated_at: a.updated_at,
             departments: None,
@@ -179,7 +190,10 @@ pub struct UserView<X: Serialize = NoMore> {
     pub id: i64,
     pub kind: &'static str,
     pub status: &'static str,
+    /// Seed 004 §4: accepted, pending or refused.
+    pub validation_status: &'static str,
     pub login: Option<Login>,
+    /// The tag of the link the answer is about (tags are per link).
     pub tag: Option<Tag>,
     pub department_id: Option<i64>,
     pub user_key: Option<UserKey>,
@@ -210,8 +224,9 @@ impl<X: Serialize> UserView<X> {
             id: u.id,
             kind: u.kind.as_str(),
             status: u.status.as_str(),
+            validation_status: u.validation.as_str(),
             login: u.login.clone(),
-            tag: u.tag.clone(),
+            tag: None,
             department_id: u.department_id,
             user_key: u.user_key,
             main_contact: u.main_contact,
@@ -220,6 +235,12 @@ impl<X: Serialize> UserView<X> {
             rights,
             more,
         }
+    }
+
+    /// The answer is about the link carrying `tag`.
+    pub fn tagged(mut self, tag: Option<Tag>) -> Self {
+        self.tag = tag;
+        self
     }
 }
 

@@ -253,7 +253,6 @@ pub fn synthetic_principal(user_id: i64, links: usize, tag: &str) -> PrincipalRe
         kind: UserKind::Advanced,
         status: UserStatus::Active,
         user_key: Some(UserKey::generate()),
-        tag: Some(Tag::parse(tag).expect("tag")),
         department: None,
         key_expires_at: None,
         links: (0..links)
@@ -267,6 +266,7 @@ pub fn synthetic_principal(user_id: i64, links: usize, tag: &str) -> PrincipalRe
                         .with(Right::WsTracking)
                         .with(Right::WsPostage)
                         .with(Right::WsEligibility),
+                    tag: Some(Tag::parse(tag).expect("tag")),
                     upstream: UpstreamCredentials {
                         login: format!("{:06}", 100_000 + a),
                         password: "upstream-secret-xx".into(),

@@ -87,5 +87,5 @@ pub fn search_page(
 
 /// Whether a parcel (owner key, tag) is visible on a link: the filter phase's per-parcel check.
 pub fn parcel_visible(p: &Principal, l: &Link, user_key: Option<&str>, tag: Option<&str>) -> bool {
-    p.in_scope(Principal::tool_scope(l), user_key, tag)
+    p.in_scope(l, Principal::tool_scope(l), user_key, tag)
 }

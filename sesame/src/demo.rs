@@ -435,7 +435,7 @@ async fn seed(base: &str, operator: &str, sim: &Simulator) -> Result<Seeded, App
         Method::POST,
         "/admin/v1/accounts/832519/links",
         Some(&admin2),
-        Some(serde_json::json!({"userKey": user_key, "rights": ["ws_tracking", "ws_eligibility", "tracking_tool:own", "invoices:own"]})),
+        Some(serde_json::json!({"userKey": user_key, "tag": "ENTREPOT-NORD", "rights": ["ws_tracking", "ws_eligibility", "tracking_tool:own", "invoices:own"]})),
     )
     .await?;
     // A standard user of 900138 (legacy login/password on the web services).

@@ -58,6 +58,7 @@ async fn account(
                         q: None,
                         offset: 0,
                         limit: 200,
+                        segment_id: None,
                     },
                 )
                 .await

@@ -56,11 +56,12 @@ fn page(
                     dt { (v.t("Adresse géographique", "Street address")) } dd { (p.address) }
                     dt { (v.t("Code postal", "Postal code")) } dd { (p.postal_code) }
                     dt { (v.t("Ville", "City")) } dd { (p.city) }
-                    dt { (v.t("Tag utilisateur", "User tag")) } dd { (u.tag.as_ref().map(|t| t.as_str()).unwrap_or("—")) }
                 }
                 form method="post" action="/console/advanced-users/associate" novalidate {
                     (csrf_field(v))
                     input type="hidden" name="userKey" value=(key);
+                    // Tags are per link: this account's admin gives its own (seed 000 §7).
+                    (Field::text("tag", v.t("Tag utilisateur", "User tag"), "", false).render(v, errors))
                     (rights(v, Audience::Advanced, checked, a.entitlements, errors))
                     p { (v.t("En finalisant cette étape, l'utilisateur recevra un e-mail lui signifiant les droits dont il bénéficie.", "Once done, the user receives an e-mail listing their rights.")) }
                     div.actions {
@@ -132,7 +133,13 @@ async fn associate(
 ) -> Result<Response, Response> {
     let a = s.account(&state).await.or_page(&s.v)?;
     let v = &s.v;
-    let mut json = fields.to_json(&["userKey"], &["rights"]);
+    let mut json = fields.to_json(&["userKey", "tag"], &["rights"]);
+    // No tag typed: the link has none (an empty one is not a tag).
+    if let Some(o) = json.as_object_mut() {
+        if o.get("tag").and_then(|t| t.as_str()).is_some_and(|t| t.trim().is_empty()) {
+            o.remove("tag");
+        }
+    }
     Fields::set(&mut json, "lang", v.lang.code());
     let result = through_api(&json, |input: AssociateIn| {
         associate_user(&state, &s.caller, &a, input)

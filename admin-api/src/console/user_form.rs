@@ -354,8 +354,9 @@ async fn create_advanced(
     }
 }
 
-/// The values of a user's fields.
-fn values_of(u: &User) -> Values {
+/// The values of a user's fields; `tag` is the one this account's link gives it (tags are per
+/// link).
+fn values_of(u: &User, tag: Option<&sesame_domain::Tag>) -> Values {
     let p = &u.profile;
     let email = p
         .email
@@ -382,10 +383,7 @@ fn values_of(u: &User) -> Values {
         ("country", p.country.clone()),
         (
             "tag",
-            u.tag
-                .as_ref()
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_default(),
+            tag.map(|t| t.as_str().to_owned()).unwrap_or_default(),
         ),
     ]
     .into_iter()
@@ -478,7 +476,7 @@ async fn edit(
         StatusCode::OK,
         &EditForm {
             user: &u,
-            values: values_of(&u),
+            values: values_of(&u, link.tag.as_ref()),
             rights: link.rights,
             errors: Errors::none(),
             account: &a,
@@ -527,7 +525,8 @@ async fn save(
         Err(e) => {
             let mut known: Vec<&str> = PROFILE.to_vec();
             known.extend(["tag", "rights", "departmentId"]);
-            let mut values = values_of(&u);
+            let link = state.store.link(u.id, a.id).await.or_page(v)?;
+            let mut values = values_of(&u, link.tag.as_ref());
             for n in PROFILE.iter().chain(["tag"].iter()) {
                 if let Some(x) = fields.get(n) {
                     values.insert(n, x.to_owned());

@@ -136,6 +136,7 @@ async fn users(State(state): State<AppState>, s: SignedIn, q: Query) -> Result<R
         q: search.clone(),
         offset: 0,
         limit,
+        segment_id: None,
     };
     let (standard, std_total) = state
         .store

@@ -24,7 +24,7 @@ pub fn routes(r: Routes) -> Routes {
     r.route(
         "/admin/v1/rights",
         get(rights_catalogue),
-        [op("get", "Rights catalogue: ids, French/English labels, CSV columns", PUBLIC, None, 200)],
+        [op("get", "Rights catalogue: ids, French/English labels, CSV columns, and the routes each right gates (`gates`)", PUBLIC, None, 200)],
     )
     .route(
         "/admin/v1/accounts",
@@ -315,11 +315,48 @@ struct Catalogue {
     standard: Vec<RightView>,
 }
 
+/// What Sesame does with each right: the routes it gates, or that Sesame only stores it for the
+/// carrier's own applications (the seeds' interfaces that are not Sesame's). One line each, in
+/// the catalogue's `gates`, so no right silently means nothing.
+pub fn gates(g: Grant) -> &'static str {
+    const STORED: &str =
+        "stored for the carrier's own applications (Sesame gates no route with it)";
+    match g {
+        Grant::Plain(r) => match r {
+            Right::WsPostage => "gateway: POST /sls-ws/SlsServiceWSRest/{2.0,3.1}/generateLabel and checkGenerateLabel, SOAP /sls-ws/SlsServiceWS/2.0 (labels for the account)",
+            Right::WsPickupPoint => "gateway: POST /pointretrait-ws-cxf/rest/v2/pointretrait/findRDVPointRetraitAcheminement",
+            Right::WsTracking => "gateway: POST /tracking-timeline-ws/rest/tracking/timelineCompany, GET /suivi/v2/idships/{id} (every parcel of the account)",
+            Right::WsEligibility => "gateway: POST /api-ewe/v1/rest/additionalinformations (one answer per account holding it)",
+            Right::SiteAccess => "admin API: POST /admin/v1/sessions with a login (and the console and portal sign-in): a collaborator without it cannot sign in (403 no_site_access)",
+            Right::Coliship
+            | Right::TechSupport
+            | Right::Consumables
+            | Right::TrackingInterface
+            | Right::Dashboard
+            | Right::PassPartner
+            | Right::DeliverySimplicite
+            | Right::DeliveryFlexibilite
+            | Right::RecipientNotifications
+            | Right::TariffConditions
+            | Right::CustomerServiceChat
+            | Right::AccountGroups
+            | Right::Collection
+            | Right::OrderCreate
+            | Right::OrderValidate
+            | Right::AddressManage => STORED,
+        },
+        Grant::Scoped(ScopedRight::TrackingTool, _) => "gateway: GET /sesame/v1/parcels (search and CSV) and GET /entreprise/colis/login/parcel, for the parcels in the scope",
+        Grant::Scoped(ScopedRight::TrackingToolCs, _) => "gateway: as tracking_tool, plus POST /sesame/v1/parcels/{id}/claims, for the parcels in the scope",
+        Grant::Scoped(ScopedRight::Invoices, _) => "gateway: GET /sesame/v1/invoices, GET /sesame/v1/invoices/{account}/{number}/pdf, POST /sesame/v1/invoices/zip, for the invoices in the scope",
+    }
+}
+
 async fn rights_catalogue() -> Res {
     let advanced = ADVANCED_GRANTS
         .iter()
         .map(|(g, col)| RightView {
             csv_column: Some(col),
+            gates: Some(gates(*g)),
             ..RightView::from(*g)
         })
         .collect();
@@ -337,7 +374,10 @@ async fn rights_catalogue() -> Res {
                     ]
                 }),
         )
-        .map(RightView::from)
+        .map(|g| RightView {
+            gates: Some(gates(g)),
+            ..RightView::from(g)
+        })
         .collect();
     ok(Catalogue { advanced, standard })
 }

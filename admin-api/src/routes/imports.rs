@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -12,13 +12,12 @@ use sesame_store::UserFilter;
 
 use super::table::Routes;
 use crate::auth::{account_for, AccountPath, Caller};
-use crate::csvio;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::forms::check_text;
 use crate::openapi::{op, ADMIN};
 use crate::views::{ok, reply, Res};
-use crate::AppState;
+use crate::{csvio, upload, AppState};
 
 pub fn routes(r: Routes, max_import_bytes: usize) -> Routes {
     r.route(
@@ -37,7 +36,7 @@ pub fn routes(r: Routes, max_import_bytes: usize) -> Routes {
         post(upload_import).layer(DefaultBodyLimit::max(max_import_bytes)),
         [op(
             "post",
-            "Upload a CSV (body = file; fileName query); processed in the background",
+            "Upload a CSV: the raw body, or multipart/form-data with the file part (named `file`, or the first part with a file name) as a browser sends it; fileName query (default: the part's file name); processed in the background",
             ADMIN,
             Some("Csv"),
             202,
@@ -157,11 +156,18 @@ struct Uploaded {
 async fn upload_import(
     AccountPath { state, caller, n }: AccountPath,
     q: Query,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let file_name = q.str("fileName").unwrap_or("import.csv").to_owned();
-    let (job, warning) = start_import(&state, &caller, &a, &file_name, &body).await?;
+    // The raw body, or the file part of a browser's form (whose name is the default name).
+    let file = upload::file_of(&headers, body).await?;
+    let file_name = q
+        .str("fileName")
+        .map(str::to_owned)
+        .or(file.file_name)
+        .unwrap_or_else(|| "import.csv".to_owned());
+    let (job, warning) = start_import(&state, &caller, &a, &file_name, &file.bytes).await?;
     reply(
         StatusCode::ACCEPTED,
         Uploaded {
@@ -256,9 +262,8 @@ pub async fn export_download(state: &AppState, a: &Account) -> Res {
             a.id,
             &UserFilter {
                 kind: Some(UserKind::Advanced),
-                q: None,
-                offset: 0,
                 limit: 100_000,
+                ..UserFilter::default()
             },
         )
         .await?;

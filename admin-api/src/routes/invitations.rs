@@ -131,7 +131,7 @@ async fn get_invitation(
             ok(InvitationView {
                 user: InvitedUser {
                     profile: ProfileView::from(&u.profile),
-                    tag: u.tag,
+                    tag: state.store.link(u.id, inv.account_id).await?.tag,
                     user_key: u.user_key,
                 },
                 account: AccountRef {

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
-use sesame_domain::model::{Account, User};
+use sesame_domain::model::{Account, User, UserStatus};
 use sesame_domain::{Email, RightSet, Tag, UserKey};
 use sesame_store::{RuleViolation, StoreError};
 
@@ -13,7 +13,7 @@ use crate::auth::{account_for, AccountPath, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::forms::{lang_of, parse_id};
-use crate::openapi::{obj, op, rights, s, ADMIN};
+use crate::openapi::{max_len, obj, op, rights, s, ADMIN};
 use crate::views::{created, no_content, ok, Res, UserView};
 use crate::{mail, AppState};
 
@@ -61,6 +61,7 @@ pub fn routes(r: Routes) -> Routes {
                     serde_json::json!({"type": "string", "pattern": "^[0-9A-Fa-f]{32}$"}),
                 ),
                 ("rights", rights()),
+                ("tag", max_len(35)),
                 ("lang", s("string")),
             ],
         ),
@@ -82,7 +83,6 @@ struct FoundUser {
     postal_code: String,
     city: String,
     country: String,
-    tag: Option<Tag>,
     status: &'static str,
 }
 
@@ -110,7 +110,6 @@ async fn find_advanced(
         postal_code: p.postal_code,
         city: p.city,
         country: p.country,
-        tag: u.tag,
         status: u.status.as_str(),
     })
 }
@@ -121,6 +120,9 @@ pub struct AssociateIn {
     user_key: UserKey,
     #[serde(default)]
     rights: RightSet,
+    /// "Tag utilisateur": the tag this account gives the user (per link).
+    #[serde(default)]
+    tag: Option<Tag>,
     #[serde(default)]
     lang: Option<String>,
 }
@@ -141,9 +143,9 @@ async fn associate(
     Json(b): Json<AssociateIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let rights = b.rights;
+    let (rights, tag) = (b.rights, b.tag.clone());
     let u = associate_user(&state, &caller, &a, b).await?;
-    created(UserView::new(&u, Some(rights)))
+    created(UserView::new(&u, Some(rights)).tagged(tag))
 }
 
 /// Links the advanced user of `b.user_key` to account `a` with `b.rights` and tells the user
@@ -157,7 +159,7 @@ pub async fn associate_user(
     let lang = lang_of(state, b.lang.as_deref())?;
     let u = state
         .store
-        .associate(caller.actor(), a.id, &b.user_key, b.rights)
+        .associate(caller.actor(), a.id, &b.user_key, b.rights, b.tag.clone())
         .await
         .map_err(associate_error)?;
     mail::notify_rights(&state.store, &u, &a.company, b.rights, &lang).await;
@@ -170,9 +172,11 @@ async fn unlink(
     Path((n, id)): Path<(String, String)>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    state
-        .store
-        .unlink(caller.actor(), a.id, parse_id(&id)?)
-        .await?;
+    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
+    state.store.unlink(caller.actor(), a.id, u.id).await?;
+    if u.status == UserStatus::Active {
+        let lang = &state.cfg.default_lang;
+        mail::notify_withdrawn(&state.store, &u, &a.company, true, lang).await;
+    }
     no_content()
 }

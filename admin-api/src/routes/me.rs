@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sesame_domain::model::now_millis;
-use sesame_domain::{AccountNumber, RightSet};
+use sesame_domain::{AccountNumber, RightSet, Tag};
 
 use super::table::Routes;
 use crate::auth::Caller;
@@ -103,6 +103,8 @@ struct MyAccount {
     effective_rights: RightSet,
     rights_detail: Vec<RightView>,
     account_status: &'static str,
+    /// The tag this account gives the user.
+    tag: Option<Tag>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +137,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Res {
                     effective_rights: eff,
                     rights_detail: rights_detail(eff),
                     account_status: a.status.as_str(),
+                    tag: l.tag,
                 });
             }
             ok(UserView::with(

@@ -7,11 +7,14 @@
 mod accounts;
 mod audit;
 mod back_office;
+mod collaborators;
+mod erasure;
 pub(crate) mod imports;
 pub(crate) mod invitations;
 pub(crate) mod links;
 pub(crate) mod me;
 pub(crate) mod password_resets;
+mod segments;
 pub(crate) mod sessions;
 pub mod table;
 pub(crate) mod users;
@@ -34,6 +37,9 @@ pub fn all(max_import_bytes: usize) -> Routes {
     let r = users::routes(r);
     let r = invitations::routes(r);
     let r = back_office::routes(r);
+    let r = erasure::routes(r);
+    let r = collaborators::routes(r);
+    let r = segments::routes(r);
     let r = password_resets::routes(r);
     let r = links::routes(r);
     let r = me::routes(r);

@@ -8,7 +8,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sesame_domain::model::{Actor, UserStatus};
 use sesame_domain::secrets::check_password_policy;
-use sesame_store::StoreError;
+use sesame_domain::AccountNumber;
+use sesame_store::{ResetTarget, StoreError};
 
 use super::back_office::check_exclusive;
 use super::table::Routes;
@@ -31,7 +32,7 @@ pub fn routes(r: Routes) -> Routes {
         post(forgot_password),
         [Op {
             too_many: Some("too many requests being handled: try again"),
-            ..op("post", "Forgotten password: login and e-mail on file; a reset link is mailed if they match (always 202)", PUBLIC, Some("Forgot"), 202)
+            ..op("post", "Forgotten password: login and e-mail on file (a user's login and e-mail, or the account admin's 6-digit number and the main contact's e-mail given at subscription); a reset link is mailed if they match (always 202)", PUBLIC, Some("Forgot"), 202)
         }],
     )
     .route(
@@ -142,6 +143,11 @@ async fn send_forgotten_reset(
     email: &str,
     lang: &str,
 ) -> sesame_store::Result<()> {
+    // The account admin's login is the 6-digit number; the address is the main contact's, given
+    // at subscription (seed 000 §3). Users' logins are never 6-digit numbers.
+    if let Ok(number) = AccountNumber::parse(login.trim()) {
+        return send_forgotten_admin_reset(state, &number, email, lang).await;
+    }
     let Some(u) = state.store.user_by_login(login).await? else {
         return Ok(());
     };
@@ -170,6 +176,35 @@ async fn send_forgotten_reset(
     Ok(())
 }
 
+async fn send_forgotten_admin_reset(
+    state: &AppState,
+    number: &AccountNumber,
+    email: &str,
+    lang: &str,
+) -> sesame_store::Result<()> {
+    let account = match state.store.account_by_number(number).await {
+        Ok(a) => a,
+        Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let Some((to, token, _)) = state
+        .store
+        .create_admin_password_reset(Actor::System, account.id, email)
+        .await?
+    else {
+        return Ok(());
+    };
+    let link = mail::password_reset_link(&state.cfg.public_url, &token);
+    mail::send(
+        &state.store,
+        to.as_str(),
+        &mail::password_reset(lang, &link),
+        lang,
+    )
+    .await;
+    Ok(())
+}
+
 fn reset_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound(_) => ApiError::NotFound("password reset link"),
@@ -190,24 +225,32 @@ async fn get_password_reset(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Res {
-    let found = state.store.password_reset_by_token(&token).await;
+    let found = state.store.password_reset_target(&token).await;
     html::token_page(
         &headers,
         found.map_err(reset_error),
-        |(_, u), browser| async move {
-            let login = u
-                .login
-                .as_ref()
-                .map(|l| l.as_str().to_owned())
-                .unwrap_or_default();
+        |target, browser| async move {
+            let view = match target {
+                ResetTarget::User(u) => ResetView {
+                    login: u
+                        .login
+                        .as_ref()
+                        .map(|l| l.as_str().to_owned())
+                        .unwrap_or_default(),
+                    last_name: u.profile.last_name,
+                    first_name: u.profile.first_name,
+                },
+                // The account admin signs in with the account number.
+                ResetTarget::AccountAdmin(a) => ResetView {
+                    login: a.number.to_string(),
+                    last_name: a.company,
+                    first_name: String::new(),
+                },
+            };
             if browser {
-                return Ok(html::reset_page(&login));
+                return Ok(html::reset_page(&view.login));
             }
-            ok(ResetView {
-                login,
-                last_name: u.profile.last_name,
-                first_name: u.profile.first_name,
-            })
+            ok(view)
         },
     )
     .await

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::routing::{delete, post};
 use serde::Deserialize;
-use sesame_domain::model::{AccountStatus, Actor, UserStatus};
+use sesame_domain::model::{AccountStatus, Actor};
 use sesame_domain::AccountNumber;
 use sesame_store::{NewSession, Session, SessionKind};
 
@@ -155,11 +155,12 @@ pub async fn open_session(
                 .throttle
                 .reserve(&format!("login:{}", login.trim()), ip)
                 .await?;
+            // A right password of a collaborator without "Accès au site" is refused with its
+            // own message (403 no_site_access), and the attempt stays counted as failed.
             let user = state
                 .store
-                .verify_user_login(login, password)
+                .sign_in_user(login, password)
                 .await?
-                .filter(|u| u.status == UserStatus::Active)
                 .ok_or(ApiError::BadCredentials)?;
             (
                 Actor::User { user_id: user.id },

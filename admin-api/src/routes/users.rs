@@ -26,7 +26,7 @@ pub fn routes(r: Routes) -> Routes {
         "/admin/v1/accounts/{n}/users",
         get(list_users).post(create_standard_user),
         [
-            op("get", "Users table: standard and linked advanced users (kind, q, page, perPage)", ADMIN, None, 200),
+            op("get", "Users table: standard and linked advanced users (kind, q, page, perPage; segment: operator only)", ADMIN, None, 200),
             op("post", "Add a standard user (seed 000 §4)", ADMIN, Some("StandardUser"), 201),
         ],
     )
@@ -98,6 +98,13 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
         check_text("q", s, 100)?;
     }
     let (page, per, offset) = q.page(25, 200)?;
+    // Segments are the operator's back office (seed 004 §4): filtering by one is too.
+    let segment_id = q.int("segment")?;
+    if segment_id.is_some() && caller != Caller::Operator {
+        return Err(ApiError::forbidden(
+            "filtering by segment is the operator's",
+        ));
+    }
     let (items, total) = state
         .store
         .list_account_users(
@@ -105,6 +112,7 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
             &UserFilter {
                 kind,
                 q: search,
+                segment_id,
                 offset,
                 limit: per,
             },
@@ -113,7 +121,7 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
     ok(Page {
         items: items
             .iter()
-            .map(|u| UserView::new(&u.user, Some(u.rights)))
+            .map(|u| UserView::new(&u.user, Some(u.rights)).tagged(u.tag.clone()))
             .collect(),
         page,
         per_page: per,
@@ -198,9 +206,9 @@ async fn create_advanced_user(
     Json(b): Json<AdvancedUserIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let rights = b.rights;
+    let (rights, tag) = (b.rights, b.tag.clone());
     let (u, invitation) = add_advanced_user(&state, &caller, &a, b).await?;
-    created(UserView::with(&u, Some(rights), Invited { invitation }))
+    created(UserView::with(&u, Some(rights), Invited { invitation }).tagged(tag))
 }
 
 /// Adds an advanced user to account `a` and mails the invitation (the API's and the console's
@@ -220,7 +228,7 @@ pub async fn add_advanced_user(
             a.id,
             NewAdvancedUser {
                 profile,
-                tag: b.tag,
+                tag: b.tag.clone(),
                 rights: b.rights,
                 department_id: b.department_id,
             },
@@ -230,13 +238,15 @@ pub async fn add_advanced_user(
     Ok((u, sent))
 }
 
-/// What viewing one user adds: its rights with their labels, and what they allow on this
-/// account.
+/// What viewing one user adds: its rights with their labels, what they allow on this account,
+/// and how many other accounts the user is linked to (a count only: which ones is none of this
+/// account's business).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RightsOnAccount {
     rights_detail: Vec<RightView>,
     effective_rights: RightSet,
+    other_accounts: i64,
 }
 
 async fn get_user(
@@ -247,14 +257,17 @@ async fn get_user(
     let a = account_for(&state, &caller, &n).await?;
     let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
     let link = state.store.link(u.id, a.id).await?;
+    let other_accounts = state.store.other_links_count(u.id, a.id).await?;
     ok(UserView::with(
         &u,
         Some(link.rights),
         RightsOnAccount {
             rights_detail: rights_detail(link.rights),
             effective_rights: RightSet::effective(link.rights, a.entitlements),
+            other_accounts,
         },
-    ))
+    )
+    .tagged(link.tag))
 }
 
 async fn update_user(
@@ -265,7 +278,8 @@ async fn update_user(
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let (after, rights) = edit_user(&state, &caller, &a, parse_id(&id)?, b).await?;
-    ok(UserView::new(&after, Some(rights)))
+    let tag = state.store.link(after.id, a.id).await?.tag;
+    ok(UserView::new(&after, Some(rights)).tagged(tag))
 }
 
 /// Edits a user of account `a`: the identity where the editor owns it, the link's rights, tag
@@ -280,13 +294,14 @@ pub async fn edit_user(
 ) -> ApiResult<(User, RightSet)> {
     let u = state.store.user_in_account(a.id, id).await?;
     let profile = b.profile.apply(&u.profile)?;
+    let old = state.store.link(u.id, a.id).await?;
     let tag = match &b.tag {
-        None => u.tag.clone(),
+        None => old.tag,
         Some(t) if t.trim().is_empty() => None,
         Some(t) => Some(Tag::parse(t)?),
     };
     let department_id = b.department_id.or(u.department_id);
-    let old_rights = state.store.link(u.id, a.id).await?.rights;
+    let old_rights = old.rights;
     let after = state
         .store
         .update_user(
@@ -302,12 +317,17 @@ pub async fn edit_user(
         )
         .await?;
     let link = state.store.link(u.id, a.id).await?;
-    if u.kind == UserKind::Advanced
-        && link.rights != old_rights
-        && after.status == UserStatus::Active
-    {
+    if u.kind == UserKind::Advanced && after.status == UserStatus::Active {
         let lang = &state.cfg.default_lang;
-        mail::notify_rights(&state.store, &after, &a.company, link.rights, lang).await;
+        mail::notify_rights_change(
+            &state.store,
+            &after,
+            &a.company,
+            old_rights,
+            link.rights,
+            lang,
+        )
+        .await;
     }
     Ok((after, link.rights))
 }
@@ -339,7 +359,13 @@ pub async fn remove_user(
                 .delete_standard_user(caller.actor(), a.id, u.id)
                 .await?
         }
-        UserKind::Advanced => state.store.unlink(caller.actor(), a.id, u.id).await?,
+        UserKind::Advanced => {
+            state.store.unlink(caller.actor(), a.id, u.id).await?;
+            if u.status == UserStatus::Active {
+                let lang = &state.cfg.default_lang;
+                mail::notify_withdrawn(&state.store, &u, &a.company, true, lang).await;
+            }
+        }
     }
     Ok(u.kind)
 }

@@ -695,12 +695,14 @@ both!(
 );
 
 async fn back_office_actions_body(s: &Server) {
-    let admin = s.account("900700", &["ws_tracking", "dashboard"]).await;
+    let admin = s
+        .account("900700", &["ws_tracking", "dashboard", "site_access"])
+        .await;
     let (st, v) = s
         .post(
             "/admin/v1/accounts/me/users",
             &admin,
-            standard_body("Collab", "collab", &["dashboard"]),
+            standard_body("Collab", "collab", &["dashboard", "site_access"]),
         )
         .await;
     assert_eq!(st, 201, "{v}");
@@ -714,7 +716,7 @@ async fn back_office_actions_body(s: &Server) {
         .get(&format!("/admin/v1/accounts/me/users/{id}"), &admin)
         .await;
     assert_eq!(st, 200);
-    assert_eq!(v["rights"], json!(["dashboard"]));
+    assert_eq!(v["rights"], json!(["dashboard", "site_access"]));
     // Disable with a comment: audited, sessions stop, sign-in refused.
     let (st, v) = s
         .put(

@@ -8,4 +8,5 @@ mod flows;
 mod hostile_identity;
 mod hostile_resources;
 mod hostile_throttle;
+mod seed_rules;
 mod smtp;

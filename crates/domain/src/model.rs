@@ -44,6 +44,12 @@ text_enum!(
     UserStatus { Invited => "invited", Active => "active", Disabled => "disabled" }
 );
 text_enum!(AccountStatus { Active => "active", Disabled => "disabled" });
+text_enum!(
+    /// A collaborator's validation status (seed 004 §4): accepted by default when created in the
+    /// back office, pending when created from the extranet on an account whose module requires
+    /// validation, then accepted or refused by the operator. Only an accepted one signs in.
+    ValidationStatus { Accepted => "accepted", Pending => "pending", Refused => "refused" }
+);
 text_enum!(Civility { Madame => "madame", Monsieur => "monsieur" });
 
 /// A client account. Its upstream password is never part of this struct: it is decrypted only
@@ -59,6 +65,11 @@ pub struct Account {
     pub status: AccountStatus,
     /// The upstream contract number (the login the carrier knows the account by).
     pub upstream_login: String,
+    /// Seed 004 §2, "Gestion des sous-comptes clients" switched on for this account: off, its
+    /// admin manages no collaborators.
+    pub sub_accounts: bool,
+    /// Collaborators its admin creates wait for the operator's validation (seed 004 §4).
+    pub collaborator_validation: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -167,9 +178,10 @@ pub struct User {
     pub kind: UserKind,
     pub profile: Profile,
     pub login: Option<Login>,
-    pub tag: Option<Tag>,
     pub department_id: Option<i64>,
     pub status: UserStatus,
+    /// A collaborator's validation status (seed 004 §4); `Accepted` for everyone else.
+    pub validation: ValidationStatus,
     /// Advanced users only.
     pub user_key: Option<UserKey>,
     /// Standard users: the one account they belong to.
@@ -188,6 +200,9 @@ pub struct Link {
     pub user_id: i64,
     pub account_id: i64,
     pub rights: RightSet,
+    /// The "tag utilisateur" this account gives the user (seed 000 §5.1, §6): per link, since
+    /// each linked account's admin sets its own and its parcels are matched against it.
+    pub tag: Option<Tag>,
     pub created_at: Millis,
 }
 

@@ -2,7 +2,9 @@
 //! admin's sign-in, entitlements, status and the account's own credentials at the carrier.
 
 use serde_json::json;
-use sesame_domain::model::{now_millis, Account, AccountStatus, ChangeKind, UpstreamCredentials};
+use sesame_domain::model::{
+    now_millis, Account, AccountStatus, ChangeKind, UpstreamCredentials, ValidationStatus,
+};
 use sesame_domain::{AccountNumber, FieldError, Profile, RightSet, UserKind, UserStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -119,9 +121,9 @@ impl Store {
                 profile: &contact,
                 login: None,
                 password_hash: None,
-                tag: None,
                 department_id: None,
                 status: UserStatus::Active,
+                validation: ValidationStatus::Accepted,
                 user_key: None,
                 home_account_id: Some(account.id),
                 main_contact: true,
@@ -130,7 +132,7 @@ impl Store {
         .await?;
         // The main contact holds everything; effective rights cut that down to the account's
         // entitlements, so it always has "the same rights as the account".
-        insert_link(&mut w, contact_id, account.id, RightSet::everything()).await?;
+        insert_link(&mut w, contact_id, account.id, RightSet::everything(), None).await?;
         w.finish(
             NewChange::new(ChangeKind::Account, Some(account.id), None),
             NewAudit::new("account.create", Some(account.id), None).after(snapshot(&account)),

@@ -107,6 +107,9 @@ pub enum RuleViolation {
     /// One import at a time per account.
     #[error("an import is already in progress for this account")]
     ImportInProgress,
+    /// One e-mail, one advanced identity (SPEC §2): another advanced user holds this e-mail.
+    #[error("email: an advanced user already holds this e-mail; associate that user with its user key instead")]
+    EmailTaken,
 }
 
 impl LinkKind {
@@ -259,6 +262,10 @@ mod tests {
             (
                 R::ImportInProgress,
                 "an import is already in progress for this account",
+            ),
+            (
+                R::EmailTaken,
+                "email: an advanced user already holds this e-mail; associate that user with its user key instead",
             ),
         ];
         for (rule, message) in cases {

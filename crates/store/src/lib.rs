@@ -15,9 +15,10 @@
 //! - `error`, `password_gate`, `db` (the handle), `changes` (the change log as read),
 //!   `write` (`WriteTx`);
 //! - `rows` (column lists, decoders, snapshots), `records` (in-transaction writes shared by
-//!   resources), `identity` (who may change a user's identity);
+//!   resources), `identity` (who may change a user's identity), `collaborators` (seed 004's
+//!   sub-accounts module and validation status: the rules, and the operator's two writes);
 //! - one module per resource, each an `impl Store` block over the layers above: `accounts`,
-//!   `departments`, `users`, `links`, `invitations`, `keys`, `passwords`, `sessions`,
+//!   `departments`, `users`, `links`, `erasure`, `invitations`, `keys`, `passwords`, `sessions`, `segments`,
 //!   `principals` (what the gateway loads on a miss), `imports`, `outbox`, `audit`. They call
 //!   each other's methods on `Store` but import nothing from each other, except `accounts`
 //!   using the department-name rule of `departments`.
@@ -25,8 +26,10 @@
 mod accounts;
 mod audit;
 mod changes;
+mod collaborators;
 mod db;
 mod departments;
+mod erasure;
 mod error;
 mod feed;
 mod identity;
@@ -40,6 +43,7 @@ mod passwords;
 mod principals;
 mod records;
 mod rows;
+mod segments;
 mod sessions;
 mod users;
 mod write;
@@ -51,13 +55,15 @@ pub use accounts::NewAccount;
 pub use audit::AuditFilter;
 pub use changes::NOTIFY_CHANNEL;
 pub use db::{Backend, Store, StoreSecrets};
+pub use erasure::ERASED_NAME;
 pub use error::{LinkKind, Result, RuleViolation, StoreError};
 pub use feed::ChangeFeed;
 pub use invitations::Activation;
 pub use outbox::OutboxMail;
 pub use password_gate::PasswordLimits;
-pub use passwords::PASSWORD_RESET_TTL_MILLIS;
+pub use passwords::{ResetTarget, PASSWORD_RESET_TTL_MILLIS};
 pub use principals::{PrincipalLink, PrincipalRecord};
+pub use segments::{Segment, MAX_SEGMENTS};
 pub use sessions::{NewSession, Session, SessionKind};
 pub use users::{AccountUser, NewAdvancedUser, NewStandardUser, UserFilter, UserUpdate};
 pub use write::{NewAudit, NewChange, WriteTx};

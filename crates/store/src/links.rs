@@ -3,11 +3,12 @@
 
 use serde_json::json;
 use sesame_domain::model::{now_millis, Actor, ChangeKind, Link, User, UserKind, UserStatus};
-use sesame_domain::{RightSet, UserKey};
+use sesame_domain::{RightSet, Tag, UserKey};
+use sqlx::Row;
 
 use crate::db::Store;
 use crate::error::{Result, RuleViolation, StoreError};
-use crate::records::{insert_link, update_link_rights};
+use crate::records::{end_sessions_without_site_access, insert_link, update_link_rights};
 use crate::rows::{link_from_row, LINK_COLS};
 use crate::write::{NewAudit, NewChange};
 
@@ -28,13 +29,27 @@ impl Store {
         link_from_row(&self.row_or_not_found(query, "link").await?)
     }
 
-    /// Links an existing advanced user to an account with rights (seed 000 §6).
+    /// How many accounts other than `account_id` the user is linked to: all an account admin
+    /// learns of a shared user's other links (issue 15: who they are is none of its business).
+    pub async fn other_links_count(&self, user_id: i64, account_id: i64) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM links WHERE user_id = $1 AND account_id <> $2")
+                .bind(user_id)
+                .bind(account_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Links an existing advanced user to an account with rights and the tag this account gives
+    /// it (seed 000 §6: the association form asks for "Tag utilisateur").
     pub async fn associate(
         &self,
         actor: Actor,
         account_id: i64,
         user_key: &UserKey,
         rights: RightSet,
+        tag: Option<Tag>,
     ) -> Result<User> {
         rights.check_advanced()?;
         let account = self.account(account_id).await?;
@@ -45,11 +60,11 @@ impl Store {
             return Err(StoreError::Rule(RuleViolation::InvitationPending));
         }
         let mut w = self.write(actor).await?;
-        insert_link(&mut w, user.id, account_id, rights).await?;
+        insert_link(&mut w, user.id, account_id, rights, tag.as_ref()).await?;
         w.finish(
             NewChange::new(ChangeKind::Link, Some(account_id), Some(user.id)),
             NewAudit::new("link.create", Some(account_id), Some(user.id))
-                .after(json!({"rights": rights})),
+                .after(json!({"rights": rights, "tag": tag})),
         )
         .await?;
         Ok(user)
@@ -70,6 +85,7 @@ impl Store {
         let before = self.link(user_id, account_id).await?;
         let mut w = self.write(actor).await?;
         update_link_rights(&mut w, user_id, account_id, rights).await?;
+        end_sessions_without_site_access(&mut w, &user, before.rights, rights).await?;
         w.finish(
             NewChange::new(ChangeKind::Link, Some(account_id), Some(user_id)),
             NewAudit::new("link.rights", Some(account_id), Some(user_id))
@@ -80,7 +96,8 @@ impl Store {
         self.link(user_id, account_id).await
     }
 
-    /// Removes the link between an advanced user and an account, keeping the user (seed 000 §7).
+    /// Removes the link between an advanced user and an account, keeping the user (seed 000 §7);
+    /// a user who never confirmed, removed from its last account, is deleted with its invitation.
     pub async fn unlink(&self, actor: Actor, account_id: i64, user_id: i64) -> Result<()> {
         let user = self.user_in_account(account_id, user_id).await?;
         if user.kind != UserKind::Advanced {
@@ -104,10 +121,21 @@ impl Store {
         .bind(account_id)
         .execute(&mut *w.tx)
         .await?;
+        // A user who never confirmed is only an invitation: removed from its last account, it
+        // is deleted with its invitation (nothing else holds it, and it would hold its e-mail).
+        if user.status == UserStatus::Invited {
+            sqlx::query(
+                "DELETE FROM users WHERE id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM links l WHERE l.user_id = $1)",
+            )
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         w.finish(
             NewChange::new(ChangeKind::Link, Some(account_id), Some(user_id)),
             NewAudit::new("link.delete", Some(account_id), Some(user_id))
-                .before(json!({"rights": before.rights})),
+                .before(json!({"rights": before.rights, "tag": before.tag})),
         )
         .await
     }

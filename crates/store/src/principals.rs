@@ -18,7 +18,6 @@ pub struct PrincipalRecord {
     pub kind: UserKind,
     pub status: UserStatus,
     pub user_key: Option<UserKey>,
-    pub tag: Option<Tag>,
     /// The user's department name: the `group` of document scopes.
     pub department: Option<String>,
     /// Set when the key matched is a regenerated key still in its grace period.
@@ -41,10 +40,13 @@ pub struct PrincipalLink {
     pub number: AccountNumber,
     pub company: String,
     pub rights: RightSet,
+    /// The tag this account gives the user: the `group` of parcel scopes on this link, and what
+    /// labels posted for this account are stamped with.
+    pub tag: Option<Tag>,
     pub upstream: UpstreamCredentials,
 }
 
-const PRINCIPAL_COLS: &str = "u.id, u.kind, u.status, u.user_key, u.tag, u.conn_key_hash, \
+const PRINCIPAL_COLS: &str = "u.id, u.kind, u.status, u.user_key, u.conn_key_hash, \
      u.prev_key_expires_at, d.name AS department";
 
 impl Store {
@@ -118,7 +120,7 @@ impl Store {
         let kind: String = row.try_get("kind")?;
         let status: String = row.try_get("status")?;
         let links = sqlx::query(
-            "SELECT l.account_id, l.rights, a.number, a.company, a.entitlements, a.status, a.upstream_login, \
+            "SELECT l.account_id, l.rights, l.tag, a.number, a.company, a.entitlements, a.status, a.upstream_login, \
              a.upstream_secret FROM links l JOIN accounts a ON a.id = l.account_id WHERE l.user_id = $1 ORDER BY a.number",
         )
         .bind(user_id)
@@ -143,6 +145,7 @@ impl Store {
                     RightSet::from_db(&rights).map_err(|e| corrupt("links", e))?,
                     RightSet::from_db(&ent).map_err(|e| corrupt("accounts", e))?,
                 ),
+                tag: parse_opt(l, "tag", "links", Tag::parse)?,
                 upstream: self.decrypt_upstream(l)?,
             });
         }
@@ -151,7 +154,6 @@ impl Store {
             kind: UserKind::parse(&kind).map_err(c)?,
             status: UserStatus::parse(&status).map_err(c)?,
             user_key: parse_opt(row, "user_key", "users", UserKey::parse)?,
-            tag: parse_opt(row, "tag", "users", Tag::parse)?,
             department: row.try_get("department")?,
             key_expires_at: row.try_get("prev_key_expires_at")?,
             links: out,

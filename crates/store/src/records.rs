@@ -2,9 +2,11 @@
 //! a profile update, re-reading a user, ending a user's sessions. The resource modules compose
 //! them; these know nothing of rules (the callers check those first).
 
-use sesame_domain::model::{now_millis, Invitation, Millis, User, UserKind, UserStatus};
+use sesame_domain::model::{
+    now_millis, Invitation, Millis, User, UserKind, UserStatus, ValidationStatus,
+};
 use sesame_domain::secrets::new_token;
-use sesame_domain::{Login, Profile, RightSet, Tag, UserKey};
+use sesame_domain::{Email, Login, Profile, Right, RightSet, Tag, UserKey};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
@@ -37,6 +39,45 @@ fn bind_profile<'q>(
         .bind(country)
 }
 
+/// One e-mail, one advanced identity (SPEC §2, issue 15): refuses `email` when an advanced user
+/// other than `except` holds it (compared case-insensitively). Checked inside the write, where
+/// writers are serialised, so two concurrent creations cannot both pass.
+pub(crate) async fn check_email_free(
+    w: &mut WriteTx<'_>,
+    email: Option<&Email>,
+    except: Option<i64>,
+) -> Result<()> {
+    let Some(email) = email else { return Ok(()) };
+    let taken = sqlx::query(
+        "SELECT 1 AS x FROM users WHERE kind = 'advanced' AND LOWER(email) = LOWER($1) \
+         AND ($2 IS NULL OR id <> $2) LIMIT 1",
+    )
+    .bind(email.as_str().to_owned())
+    .bind(except)
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    match taken {
+        Some(_) => Err(StoreError::Rule(RuleViolation::EmailTaken)),
+        None => Ok(()),
+    }
+}
+
+/// Sets the tag this account gives the user (per link).
+pub(crate) async fn update_link_tag(
+    w: &mut WriteTx<'_>,
+    user_id: i64,
+    account_id: i64,
+    tag: Option<&Tag>,
+) -> Result<()> {
+    sqlx::query("UPDATE links SET tag = $1 WHERE user_id = $2 AND account_id = $3")
+        .bind(tag.map(|t| t.as_str().to_owned()))
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *w.tx)
+        .await?;
+    Ok(())
+}
+
 /// Replaces the rights of a link.
 pub(crate) async fn update_link_rights(
     w: &mut WriteTx<'_>,
@@ -58,9 +99,9 @@ pub(crate) struct UserRow<'a> {
     pub profile: &'a Profile,
     pub login: Option<&'a Login>,
     pub password_hash: Option<String>,
-    pub tag: Option<&'a Tag>,
     pub department_id: Option<i64>,
     pub status: UserStatus,
+    pub validation: ValidationStatus,
     pub user_key: Option<UserKey>,
     pub home_account_id: Option<i64>,
     pub main_contact: bool,
@@ -71,7 +112,7 @@ pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Resu
     let p = r.profile;
     let query = sqlx::query(
         "INSERT INTO users (kind, civility, last_name, first_name, function, phone, email, fax, address, \
-         postal_code, city, country, login, password_hash, tag, department_id, status, user_key, \
+         postal_code, city, country, login, password_hash, department_id, status, validation, user_key, \
          home_account_id, main_contact, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) \
          RETURNING id",
@@ -80,9 +121,9 @@ pub(crate) async fn insert_user_row(w: &mut WriteTx<'_>, r: UserRow<'_>) -> Resu
     let row = bind_profile(query, p)
         .bind(r.login.map(|l| l.as_str().to_owned()))
         .bind(r.password_hash)
-        .bind(r.tag.map(|t| t.as_str().to_owned()))
         .bind(r.department_id)
         .bind(r.status.as_str())
+        .bind(r.validation.as_str())
         .bind(r.user_key.map(|k| k.as_str().to_owned()))
         .bind(r.home_account_id)
         .bind(i64::from(r.main_contact))
@@ -97,13 +138,15 @@ pub(crate) async fn insert_link(
     user_id: i64,
     account_id: i64,
     rights: RightSet,
+    tag: Option<&Tag>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO links (user_id, account_id, rights, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO links (user_id, account_id, rights, tag, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(user_id)
     .bind(account_id)
     .bind(rights.to_db())
+    .bind(tag.map(|t| t.as_str().to_owned()))
     .bind(now_millis())
     .execute(&mut *w.tx)
     .await
@@ -178,5 +221,20 @@ pub(crate) async fn revoke_user_sessions(w: &mut WriteTx<'_>, user_id: i64) -> R
         .bind(user_id)
         .execute(&mut *w.tx)
         .await?;
+    Ok(())
+}
+
+/// A collaborator whose new rights withdraw "Accès au site" is signed out at once (seed 004 §3:
+/// without it, it cannot be signed in), inside the write that withdraws it.
+pub(crate) async fn end_sessions_without_site_access(
+    w: &mut WriteTx<'_>,
+    user: &User,
+    old: RightSet,
+    new: RightSet,
+) -> Result<()> {
+    if user.kind == UserKind::Standard && old.has(Right::SiteAccess) && !new.has(Right::SiteAccess)
+    {
+        revoke_user_sessions(w, user.id).await?;
+    }
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! through these; none of them writes.
 
 use serde_json::json;
-use sesame_domain::model::{Account, AccountStatus, Invitation, Link, User, UserKind, UserStatus};
+use sesame_domain::model::{
+    Account, AccountStatus, Invitation, Link, User, UserKind, UserStatus, ValidationStatus,
+};
 use sesame_domain::{
     AccountNumber, Civility, Email, FieldError, Login, Profile, RightSet, Tag, UserKey,
 };
@@ -17,11 +19,11 @@ use crate::error::{corrupt, Result, StoreError};
 /// A link as the API shows it. The main contact's link is stored with every right so that it
 /// follows the account's entitlements; it is shown as those entitlements, never as the catalogue.
 pub(crate) const LINK_COLS: &str = "l.user_id, l.account_id, \
-     CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END AS rights, l.created_at \
+     CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END AS rights, l.tag, l.created_at \
      FROM links l JOIN users u ON u.id = l.user_id JOIN accounts a ON a.id = l.account_id";
 
 pub(crate) const USER_COLS: &str = "u.id, u.kind, u.civility, u.last_name, u.first_name, u.function, u.phone, \
-     u.email, u.fax, u.address, u.postal_code, u.city, u.country, u.login, u.tag, u.department_id, u.status, \
+     u.email, u.fax, u.address, u.postal_code, u.city, u.country, u.login, u.department_id, u.status, u.validation, \
      u.user_key, u.home_account_id, u.main_contact, u.created_at, u.updated_at";
 
 /// An optional text column parsed by `parse`; a value that does not parse is a corrupt row of
@@ -44,6 +46,7 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     let c = |e: FieldError| corrupt("users", e);
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
+    let validation: String = row.try_get("validation")?;
     Ok(User {
         id: row.try_get("id")?,
         kind: UserKind::parse(&kind).map_err(c)?,
@@ -61,9 +64,9 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
             country: row.try_get("country")?,
         },
         login: parse_opt(row, "login", "users", Login::parse)?,
-        tag: parse_opt(row, "tag", "users", Tag::parse)?,
         department_id: row.try_get("department_id")?,
         status: UserStatus::parse(&status).map_err(c)?,
+        validation: ValidationStatus::parse(&validation).map_err(c)?,
         user_key: parse_opt(row, "user_key", "users", UserKey::parse)?,
         home_account_id: row.try_get("home_account_id")?,
         main_contact: row.try_get::<i64, _>("main_contact")? != 0,
@@ -75,13 +78,14 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
 /// What the audit log records of a user: identity and status, never a secret.
 pub(crate) fn user_snapshot(u: &User) -> serde_json::Value {
     json!({
-        "kind": u.kind.as_str(), "profile": u.profile, "login": u.login, "tag": u.tag,
+        "kind": u.kind.as_str(), "profile": u.profile, "login": u.login,
         "departmentId": u.department_id, "status": u.status.as_str(), "userKey": u.user_key,
     })
 }
 
 pub(crate) const ACCOUNT_COLS: &str =
-    "id, number, company, contract_type, entitlements, status, upstream_login, created_at, updated_at";
+    "id, number, company, contract_type, entitlements, status, upstream_login, sub_accounts, \
+     collaborator_validation, created_at, updated_at";
 
 pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account> {
     let number: String = row.try_get("number")?;
@@ -95,6 +99,8 @@ pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account> {
         entitlements: RightSet::from_db(&ent).map_err(|e| corrupt("accounts", e))?,
         status: AccountStatus::parse(&status).map_err(|e| corrupt("accounts", e))?,
         upstream_login: row.try_get("upstream_login")?,
+        sub_accounts: row.try_get::<i64, _>("sub_accounts")? != 0,
+        collaborator_validation: row.try_get::<i64, _>("collaborator_validation")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -121,6 +127,7 @@ pub(crate) fn link_from_row(row: &AnyRow) -> Result<Link> {
         user_id: row.try_get("user_id")?,
         account_id: row.try_get("account_id")?,
         rights: RightSet::from_db(&rights).map_err(|e| corrupt("links", e))?,
+        tag: parse_opt(row, "tag", "links", Tag::parse)?,
         created_at: row.try_get("created_at")?,
     })
 }

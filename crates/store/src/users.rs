@@ -3,18 +3,21 @@
 
 use serde_json::json;
 use sesame_domain::model::{
-    now_millis, Actor, ChangeKind, Invitation, User, UserKind, UserStatus, INVITATION_TTL_MILLIS,
+    now_millis, Actor, ChangeKind, Invitation, User, UserKind, UserStatus, ValidationStatus,
+    INVITATION_TTL_MILLIS,
 };
-use sesame_domain::{FieldError, Login, Profile, RightSet, Tag, UserKey};
+use sesame_domain::{FieldError, Login, Profile, Right, RightSet, Tag, UserKey};
 use sqlx::Row;
 
+use crate::collaborators::{check_sub_accounts, check_validated, initial_validation};
 use crate::db::Store;
 use crate::error::{corrupt, Result, RuleViolation, StoreError};
 use crate::records::{
-    insert_link, insert_token, insert_user_row, revoke_user_sessions, update_link_rights,
-    update_profile, user_after_insert, UserRow,
+    check_email_free, end_sessions_without_site_access, insert_link, insert_token, insert_user_row,
+    revoke_user_sessions, update_link_rights, update_link_tag, update_profile, user_after_insert,
+    UserRow,
 };
-use crate::rows::{user_from_row, user_snapshot as snapshot, USER_COLS};
+use crate::rows::{parse_opt, user_from_row, user_snapshot as snapshot, USER_COLS};
 use crate::write::{NewAudit, NewChange};
 
 /// A standard user as the admin creates it (seed 000 §4, seed 004 §3): login and password set
@@ -44,21 +47,27 @@ pub struct UserFilter {
     pub kind: Option<UserKind>,
     /// Case-insensitive search in last name, first name, e-mail and login.
     pub q: Option<String>,
+    /// Only the contacts of this segment (seed 004 §4, the operator's back office).
+    pub segment_id: Option<i64>,
     pub offset: i64,
     pub limit: i64,
 }
 
-/// A row of the users table: the user and the rights of its link with the account.
+/// A row of the users table: the user, and the rights and tag of its link with the account.
 #[derive(Clone, Debug)]
 pub struct AccountUser {
     pub user: User,
     pub rights: RightSet,
+    /// The tag this account gives the user (per link).
+    pub tag: Option<Tag>,
 }
 
 /// A full replacement of a user's editable data, as the edit form submits it (seed 000 §8).
 #[derive(Clone, Debug)]
 pub struct UserUpdate {
     pub profile: Profile,
+    /// The tag of the user's link with the editing account (per link: other accounts' tags are
+    /// untouched).
     pub tag: Option<Tag>,
     pub department_id: Option<i64>,
     /// New rights of the link with the account; `None` keeps them.
@@ -140,6 +149,46 @@ impl Store {
         Ok(Some(user_from_row(&row)?))
     }
 
+    /// A user signing in to Sesame's own pages (admin API `POST /admin/v1/sessions` with a
+    /// login, the console, the portal): `verify_user_login`, then the seeds' gates. `None` for a
+    /// wrong login or password and for a disabled or invited user (no oracle). Once the password
+    /// is right, a collaborator (standard user) whose effective rights on its account lack "Accès
+    /// au site" (seed 004 §3: "s'il n'a pas les accès, il ne pourra pas se connecter") is
+    /// refused with `Forbidden { code: "no_site_access" }`. Advanced users sign in to manage
+    /// their own identity: their catalogue has no site access to withhold.
+    pub async fn sign_in_user(&self, login: &str, password: &str) -> Result<Option<User>> {
+        let Some(user) = self.verify_user_login(login, password).await? else {
+            return Ok(None);
+        };
+        if user.status != UserStatus::Active {
+            return Ok(None);
+        }
+        check_validated(&user)?;
+        self.check_site_access(&user).await?;
+        Ok(Some(user))
+    }
+
+    /// Refuses a standard user whose effective rights on its home account lack `site_access`.
+    pub async fn check_site_access(&self, user: &User) -> Result<()> {
+        let (UserKind::Standard, Some(home)) = (user.kind, user.home_account_id) else {
+            return Ok(());
+        };
+        let account = self.account(home).await?;
+        let link = self.link(user.id, home).await?;
+        if RightSet::effective(link.rights, account.entitlements).has(Right::SiteAccess) {
+            Ok(())
+        } else {
+            Err(StoreError::Forbidden {
+                code: "no_site_access",
+                field: "login",
+                message: "Accès au site non autorisé : ce collaborateur ne peut pas se connecter \
+                          (droit « Accès au site » non attribué). Adressez-vous à l'administrateur \
+                          de votre compte."
+                    .to_owned(),
+            })
+        }
+    }
+
     /// The users table of an account: its standard users and the advanced users linked to it,
     /// with the link's rights; returns the page and the total count.
     pub async fn list_account_users(
@@ -156,23 +205,27 @@ impl Store {
              JOIN accounts a ON a.id = l.account_id \
              WHERE ($2 IS NULL OR u.kind = $2) AND ($3 IS NULL OR LOWER(u.last_name) LIKE $3 ESCAPE '\\' \
              OR LOWER(u.first_name) LIKE $3 ESCAPE '\\' OR LOWER(COALESCE(u.email, '')) LIKE $3 ESCAPE '\\' \
-             OR LOWER(COALESCE(u.login, '')) LIKE $3 ESCAPE '\\')";
+             OR LOWER(COALESCE(u.login, '')) LIKE $3 ESCAPE '\\') \
+             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM segment_members m WHERE m.user_id = u.id \
+             AND m.segment_id = $4))";
         let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {WHERE}"))
             .bind(account_id)
             .bind(kind.clone())
             .bind(q.clone())
+            .bind(f.segment_id)
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
         let rows = sqlx::query(&format!(
             // The main contact's link holds every right; it is shown as the account's entitlements.
             "SELECT {USER_COLS}, CASE WHEN u.main_contact <> 0 THEN a.entitlements ELSE l.rights END \
-             AS link_rights {WHERE} \
-             ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $4 OFFSET $5"
+             AS link_rights, l.tag AS link_tag {WHERE} \
+             ORDER BY u.main_contact DESC, u.kind DESC, LOWER(u.last_name), LOWER(u.first_name), u.id LIMIT $5 OFFSET $6"
         ))
         .bind(account_id)
         .bind(kind)
         .bind(q)
+        .bind(f.segment_id)
         .bind(f.limit.clamp(1, 100_000))
         .bind(f.offset.max(0))
         .fetch_all(&self.pool)
@@ -184,6 +237,7 @@ impl Store {
                 Ok(AccountUser {
                     user: user_from_row(r)?,
                     rights: RightSet::from_db(&rights).map_err(|e| corrupt("links", e))?,
+                    tag: parse_opt(r, "link_tag", "links", Tag::parse)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -203,8 +257,10 @@ impl Store {
             return Err(FieldError::new("login", "must not be a 6-digit account number").into());
         }
         let account = self.account(account_id).await?;
+        check_sub_accounts(&actor, &account)?;
         RightSet::check_delegation(new.rights, account.entitlements)?;
         self.check_department(account_id, new.department_id).await?;
+        let validation = initial_validation(&actor, &account);
         let password_hash = self.passwords.hash_new(&new.password).await?;
         let mut w = self.write(actor).await?;
         let id = insert_user_row(
@@ -214,16 +270,16 @@ impl Store {
                 profile: &new.profile,
                 login: Some(&new.login),
                 password_hash: Some(password_hash),
-                tag: None,
                 department_id: new.department_id,
                 status: UserStatus::Active,
+                validation,
                 user_key: None,
                 home_account_id: Some(account_id),
                 main_contact: false,
             },
         )
         .await?;
-        insert_link(&mut w, id, account_id, new.rights).await?;
+        insert_link(&mut w, id, account_id, new.rights, None).await?;
         let user = user_after_insert(&mut w, id).await?;
         let mut after = snapshot(&user);
         after["rights"] = json!(new.rights);
@@ -250,6 +306,7 @@ impl Store {
         RightSet::check_delegation(new.rights, account.entitlements)?;
         self.check_department(account_id, new.department_id).await?;
         let mut w = self.write(actor).await?;
+        check_email_free(&mut w, new.profile.email.as_ref(), None).await?;
         let id = insert_user_row(
             &mut w,
             UserRow {
@@ -257,16 +314,16 @@ impl Store {
                 profile: &new.profile,
                 login: None,
                 password_hash: None,
-                tag: new.tag.as_ref(),
                 department_id: new.department_id,
                 status: UserStatus::Invited,
+                validation: ValidationStatus::Accepted,
                 user_key: Some(UserKey::generate()),
                 home_account_id: None,
                 main_contact: false,
             },
         )
         .await?;
-        insert_link(&mut w, id, account_id, new.rights).await?;
+        insert_link(&mut w, id, account_id, new.rights, new.tag.as_ref()).await?;
         let (invitation, token) = insert_token(
             &mut w,
             "invitation",
@@ -279,6 +336,7 @@ impl Store {
         let user = user_after_insert(&mut w, id).await?;
         let mut after = snapshot(&user);
         after["rights"] = json!(new.rights);
+        after["tag"] = json!(new.tag);
         w.finish(
             NewChange::new(ChangeKind::User, Some(account_id), Some(id)),
             NewAudit::new("user.create_advanced", Some(account_id), Some(id)).after(after),
@@ -297,6 +355,9 @@ impl Store {
         upd: UserUpdate,
     ) -> Result<User> {
         let before = self.user_in_account(account_id, user_id).await?;
+        if before.kind == UserKind::Standard && !before.main_contact {
+            check_sub_accounts(&actor, &self.account(account_id).await?)?;
+        }
         upd.profile.check_complete()?;
         if before.kind == UserKind::Standard && upd.tag.is_some() {
             return Err(FieldError::new("tag", "only advanced users carry a tag").into());
@@ -306,7 +367,8 @@ impl Store {
         if upd.department_id != before.department_id {
             self.check_department(account_id, upd.department_id).await?;
         }
-        let old_rights = self.link(user_id, account_id).await?.rights;
+        let old_link = self.link(user_id, account_id).await?;
+        let old_rights = old_link.rights;
         if let Some(rights) = upd.rights {
             self.check_link_rights(&before, account_id, rights, rights == old_rights)
                 .await?;
@@ -314,9 +376,11 @@ impl Store {
         self.check_profile_edit(&actor, &before, &upd.profile, Some(account_id))
             .await?;
         let mut w = self.write(actor).await?;
+        if before.kind == UserKind::Advanced && upd.profile.email != before.profile.email {
+            check_email_free(&mut w, upd.profile.email.as_ref(), Some(user_id)).await?;
+        }
         update_profile(&mut w, user_id, &upd.profile).await?;
-        sqlx::query("UPDATE users SET tag = $1, department_id = $2 WHERE id = $3")
-            .bind(upd.tag.as_ref().map(|t| t.as_str().to_owned()))
+        sqlx::query("UPDATE users SET department_id = $1 WHERE id = $2")
             .bind(upd.department_id)
             .bind(user_id)
             .execute(&mut *w.tx)
@@ -324,6 +388,13 @@ impl Store {
         let rights = upd.rights.unwrap_or(old_rights);
         if rights != old_rights {
             update_link_rights(&mut w, user_id, account_id, rights).await?;
+            end_sessions_without_site_access(&mut w, &before, old_rights, rights).await?;
+        }
+        if upd.tag != old_link.tag {
+            update_link_tag(&mut w, user_id, account_id, upd.tag.as_ref()).await?;
+        }
+        // The gateway caches the link (rights and tag): evict it.
+        if rights != old_rights || upd.tag != old_link.tag {
             w.change(NewChange::new(
                 ChangeKind::Link,
                 Some(account_id),
@@ -334,8 +405,10 @@ impl Store {
         let after = user_after_insert(&mut w, user_id).await?;
         let mut b = snapshot(&before);
         b["rights"] = json!(old_rights);
+        b["tag"] = json!(old_link.tag);
         let mut a = snapshot(&after);
         a["rights"] = json!(rights);
+        a["tag"] = json!(upd.tag);
         w.finish(
             NewChange::new(ChangeKind::User, Some(account_id), Some(user_id)),
             NewAudit::new("user.update", Some(account_id), Some(user_id))
@@ -361,6 +434,7 @@ impl Store {
         if before.main_contact {
             return Err(StoreError::Rule(RuleViolation::MainContactDeletion));
         }
+        check_sub_accounts(&actor, &self.account(account_id).await?)?;
         let mut w = self.write(actor).await?;
         revoke_user_sessions(&mut w, user_id).await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
@@ -392,6 +466,9 @@ impl Store {
         self.check_profile_edit(&actor, &before, &profile, account)
             .await?;
         let mut w = self.write(actor).await?;
+        if before.kind == UserKind::Advanced && profile.email != before.profile.email {
+            check_email_free(&mut w, profile.email.as_ref(), Some(user_id)).await?;
+        }
         update_profile(&mut w, user_id, &profile).await?;
         let after = user_after_insert(&mut w, user_id).await?;
         w.finish(

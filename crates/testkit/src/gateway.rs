@@ -81,6 +81,7 @@ pub struct TestUser {
     pub id: i64,
     pub key: String,
     pub user_key: String,
+    /// The tag of the user's link with the account it was created on.
     pub tag: Option<String>,
     pub department: Option<String>,
 }
@@ -213,19 +214,40 @@ impl Stack {
         );
     }
 
-    /// Links `u` to `account_id` with `ids`, then waits for the gateway to see it.
+    /// Links `u` to `account_id` with `ids` and the same tag as its first link, then waits for
+    /// the gateway to see it.
     pub async fn associate(&self, account_id: i64, u: &TestUser, ids: &[&str]) {
-        seed::associate(&self.store, account_id, &u.user_key, rights(ids)).await;
+        self.associate_tagged(account_id, u, ids, u.tag.as_deref())
+            .await;
+    }
+
+    /// Links `u` to `account_id` with `ids` and the tag this account gives it (tags are per
+    /// link), then waits for the gateway to see it.
+    pub async fn associate_tagged(
+        &self,
+        account_id: i64,
+        u: &TestUser,
+        ids: &[&str],
+        tag: Option<&str>,
+    ) {
+        seed::associate_tagged(&self.store, account_id, &u.user_key, rights(ids), tag).await;
         self.settle().await;
     }
 
-    /// Attributes some of the account's synthetic parcels and invoices to the user.
+    /// Attributes some of the account's synthetic parcels and invoices to the user, tagged with
+    /// the tag of its first link.
     pub fn stamp(&self, number: &str, u: &TestUser) {
+        self.stamp_tagged(number, u, u.tag.as_deref());
+    }
+
+    /// Attributes some of the account's synthetic parcels (bearing `tag`) and invoices to the
+    /// user.
+    pub fn stamp_tagged(&self, number: &str, u: &TestUser, tag: Option<&str>) {
         self.sim.add_stamps(
             number,
             vec![Stamp {
                 user_key: u.user_key.clone(),
-                tag: u.tag.clone(),
+                tag: tag.map(str::to_owned),
                 department: u.department.clone(),
             }],
         );

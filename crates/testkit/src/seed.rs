@@ -94,9 +94,28 @@ pub async fn advanced_user(
 
 /// Links the user `user_key` to `account_id` with `rights` (as that account's admin).
 pub async fn associate(store: &Store, account_id: i64, user_key: &str, rights: RightSet) {
+    associate_tagged(store, account_id, user_key, rights, None).await;
+}
+
+/// Links the advanced user holding `user_key` to `account_id`, which gives it `tag` (tags are
+/// per link).
+pub async fn associate_tagged(
+    store: &Store,
+    account_id: i64,
+    user_key: &str,
+    rights: RightSet,
+    tag: Option<&str>,
+) {
     let uk = sesame_domain::UserKey::parse(user_key).expect("user key");
+    let tag = tag.map(|t| Tag::parse(t).expect("tag"));
     store
-        .associate(Actor::AccountAdmin { account_id }, account_id, &uk, rights)
+        .associate(
+            Actor::AccountAdmin { account_id },
+            account_id,
+            &uk,
+            rights,
+            tag,
+        )
         .await
         .expect("associate");
 }

@@ -54,6 +54,7 @@ impl Accounts {
                     account_id: l.account_id,
                     number: l.number,
                     rights: l.rights,
+                    tag: l.tag,
                     account,
                 }
             })
@@ -62,7 +63,6 @@ impl Accounts {
             user_id: r.user_id,
             active: r.status == UserStatus::Active,
             user_key: r.user_key,
-            tag: r.tag,
             department: r.department,
             key_expires_at: r.key_expires_at,
             links,

@@ -13,7 +13,6 @@ pub struct Principal {
     pub user_id: i64,
     pub active: bool,
     pub user_key: Option<UserKey>,
-    pub tag: Option<Tag>,
     pub department: Option<String>,
     /// Set for a regenerated key still in its grace period.
     pub key_expires_at: Option<Millis>,
@@ -26,6 +25,9 @@ pub struct Link {
     pub account_id: i64,
     pub number: AccountNumber,
     pub rights: RightSet,
+    /// The tag this account gives the user (per link): the `group` scope of this account's
+    /// parcels, and the tag stamped on labels posted for it.
+    pub tag: Option<Tag>,
     /// Shared by every principal linked to the account (a million principals over a few
     /// thousand accounts would otherwise hold a million copies of the same credentials).
     pub account: Arc<AccountInfo>,
@@ -66,16 +68,18 @@ impl Principal {
         self.links.iter().filter(move |l| l.rights.has(r))
     }
 
-    /// Whether a parcel/document owned by (`user_key`, `tag`) is inside `scope` for this caller.
-    /// Own = the item bears the caller's user key; group = the item bears the caller's tag.
+    /// Whether a parcel of link `l`'s account owned by (`user_key`, `tag`) is inside `scope` for
+    /// this caller. Own = the parcel bears the caller's user key; group = the parcel bears the
+    /// tag *that account* gives the caller (tags are per link).
     pub fn in_scope(
         &self,
+        l: &Link,
         scope: sesame_domain::Scope,
         user_key: Option<&str>,
         tag: Option<&str>,
     ) -> bool {
         let owner = matches!((self.user_key.as_ref(), user_key), (Some(mine), Some(k)) if mine.as_str().eq_ignore_ascii_case(k));
-        let group = matches!((self.tag.as_ref(), tag), (Some(mine), Some(t)) if mine.as_str() == t);
+        let group = matches!((l.tag.as_ref(), tag), (Some(mine), Some(t)) if mine.as_str() == t);
         scope.allows(owner, group)
     }
 

@@ -9,7 +9,7 @@ use super::credentials::credentials;
 use super::kind::Service;
 use super::phases::{authenticate, authenticate_creds, forward_json, pass, select_into};
 use super::request::{header_bytes, parse_object, read_body, Req};
-use crate::auth::Principal;
+use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
 use crate::error::R;
 use crate::response::Resp;
@@ -66,7 +66,7 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     }
     // Rewrite: credentials, and the stamps that let the tracking tool find the parcel later. A
     // caller cannot stamp someone else's key or tag: any stamp it sent is replaced.
-    select_into(
+    let link = select_into(
         gw,
         &p,
         c.account.as_deref(),
@@ -74,14 +74,14 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
         "contractNumber",
         &mut m,
     )?;
-    stamp(&mut m, &p);
+    stamp(&mut m, &p, link);
     let up = forward_json(gw, Service::Labels, uri.path(), &m, false).await?;
     Ok(pass(up))
 }
 
-/// `fields.field[]` gets the caller's USER_KEY and TAG_USER (and loses ACCOUNT_NUMBER and any
-/// stamp the caller sent).
-fn stamp(m: &mut Map<String, Value>, p: &Principal) {
+/// `fields.field[]` gets the caller's USER_KEY and the TAG_USER the label's account gives it (and
+/// loses ACCOUNT_NUMBER and any stamp the caller sent).
+fn stamp(m: &mut Map<String, Value>, p: &Principal, link: &Link) {
     let fields = m.entry("fields").or_insert_with(|| json!({}));
     if fields.is_null() {
         *fields = json!({});
@@ -101,7 +101,7 @@ fn stamp(m: &mut Map<String, Value>, p: &Principal) {
             if let Some(k) = &p.user_key {
                 arr.push(json!({"key": "USER_KEY", "value": k.as_str()}));
             }
-            if let Some(t) = &p.tag {
+            if let Some(t) = &link.tag {
                 arr.push(json!({"key": "TAG_USER", "value": t.as_str()}));
             }
         }

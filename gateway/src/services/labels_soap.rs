@@ -195,7 +195,7 @@ fn rewrite(body: &[u8], link: &Link, p: &Principal) -> R<Vec<u8>> {
     // A `field` is buffered until its key is known.
     let mut field: Option<(Vec<Event<'static>>, String, bool)> = None;
     let mut saw_fields = false;
-    let stamps = stamps(p);
+    let stamps = stamps(p, link);
     walk(body, |path, ev| {
         let depth = path.len();
         if let Some(d) = skip {
@@ -283,13 +283,14 @@ fn rewrite(body: &[u8], link: &Link, p: &Principal) -> R<Vec<u8>> {
     Ok(w.into_inner())
 }
 
-/// The stamps of the caller: (key, value) of USER_KEY and TAG_USER.
-fn stamps(p: &Principal) -> Vec<(&'static str, String)> {
+/// The stamps of the caller: (key, value) of USER_KEY and TAG_USER (the tag the label's account
+/// gives the user: tags are per link).
+fn stamps(p: &Principal, link: &Link) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if let Some(k) = &p.user_key {
         out.push(("USER_KEY", k.as_str().to_owned()));
     }
-    if let Some(t) = &p.tag {
+    if let Some(t) = &link.tag {
         out.push(("TAG_USER", t.as_str().to_owned()));
     }
     out

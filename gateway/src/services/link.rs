@@ -43,7 +43,7 @@ pub(crate) async fn visible_parcel<'p>(
     let in_scope = |l: &Link, v: &Value| {
         let parcel = v.get("parcel");
         let field = |k: &str| parcel.and_then(|x| x.get(k)).and_then(Value::as_str);
-        p.in_scope(scope_of(l), field("userKey"), field("tag"))
+        p.in_scope(l, scope_of(l), field("userKey"), field("tag"))
     };
     // The scope is checked while the accounts answer (out of scope ≡ unknown, see
     // `find_parcel`). Invalid parcel number etc.: for the tool, that is simply "not found".

@@ -82,6 +82,7 @@ impl ParcelFilter {
 pub(crate) fn keep_parcel(p: &Principal, l: &Link, filter: &ParcelFilter, parcel: &Value) -> bool {
     parcel.get("accountNumber").and_then(Value::as_str) == Some(l.number.as_str())
         && p.in_scope(
+            l,
             Principal::tool_scope(l),
             parcel.get("userKey").and_then(Value::as_str),
             parcel.get("tag").and_then(Value::as_str),

@@ -111,18 +111,18 @@ pub(crate) fn select_by<'p>(
 
 /// [`select`], then the single-account rewrite of a JSON body: any key removed, the selected
 /// account's upstream credentials in (its login under `field`, the field that names it).
-pub(crate) fn select_into(
+pub(crate) fn select_into<'p>(
     gw: &Inner,
-    p: &Principal,
+    p: &'p Principal,
     explicit: Option<&str>,
     right: Right,
     field: &'static str,
     m: &mut Map<String, Value>,
-) -> R<()> {
+) -> R<&'p Link> {
     let link = select(gw, p, explicit, right, field)?;
     strip_keys(m);
     inject_credentials(m, field, link);
-    Ok(())
+    Ok(link)
 }
 
 /// Authorize for every account: the links holding `right` (none → forbidden), each within its

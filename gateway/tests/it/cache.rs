@@ -28,6 +28,36 @@ where
     }
 }
 
+both!(an_erased_identity_is_refused_at_once);
+/// Issue 15: the operator erases an identity on another node; every gateway refuses its cached
+/// key as soon as it hears of it (the erasure names each revoked key in the change log).
+async fn an_erased_identity_is_refused_at_once(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let other: Store = Store::connect(s.store.url(), test_secrets())
+        .await
+        .expect("second node");
+    let a1 = s.account("300011", ALL_RIGHTS).await;
+    let a2 = s.account("300012", ALL_RIGHTS).await;
+    let u = s.user(a1, "erasable", None, None, &["ws_tracking"]).await;
+    s.associate(a2, &u, &["ws_tracking"]).await;
+    let p1 = s.sim.parcels("300011")[0].number.clone();
+    let p2 = s.sim.parcels("300012")[0].number.clone();
+    // Cached on the gateway.
+    assert_eq!(status_code(&s.track(&u.key, &p1).await), "0");
+    assert_eq!(status_code(&s.track(&u.key, &p2).await), "0");
+    other
+        .erase_user(Actor::Operator, u.id, Some("right to erasure"))
+        .await
+        .unwrap();
+    let t = eventually("erasure", || async {
+        status_code(&s.track(&u.key, &p1).await) == "201"
+    })
+    .await;
+    assert_eq!(status_code(&s.track(&u.key, &p2).await), "201");
+    println!("erasure visible after {t:?}");
+    s.shutdown().await;
+}
+
 both!(revocation_is_seen);
 /// Every kind of change made by ANOTHER node (a second store handle on the same database, so
 /// the gateway cannot hear it through the same-process channel) is visible quickly.

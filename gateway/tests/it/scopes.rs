@@ -13,10 +13,20 @@ use crate::common::*;
 const A: &str = "200001";
 const B: &str = "200002";
 
-/// What each user may see on each account: (tracking tool ∪ with-CS scope, CS scope, invoices).
+/// What each user may see on each account: (tracking tool ∪ with-CS scope, CS scope, invoices),
+/// and the tag each account gives it (tags are per link).
 struct Case {
     user: TestUser,
     scopes: HashMap<&'static str, (Scope, Scope, Scope)>,
+    tags: HashMap<&'static str, Option<String>>,
+}
+
+impl Case {
+    /// A case whose user carries the same tag on every account (as `Stack::associate` links).
+    fn same_tag(user: TestUser, scopes: HashMap<&'static str, (Scope, Scope, Scope)>) -> Case {
+        let tags = [A, B].into_iter().map(|a| (a, user.tag.clone())).collect();
+        Case { user, scopes, tags }
+    }
 }
 
 struct World {
@@ -72,28 +82,25 @@ async fn world(backend: Backend) -> World {
     }
     let n = Scope::NONE;
     let cases = vec![
-        Case {
-            user: own,
-            scopes: HashMap::from([
+        Case::same_tag(
+            own,
+            HashMap::from([
                 (A, (Scope::OWN, n, Scope::OWN)),
                 (B, (Scope::OWN, Scope::OWN, n)),
             ]),
-        },
-        Case {
-            user: group,
-            scopes: HashMap::from([
+        ),
+        Case::same_tag(
+            group,
+            HashMap::from([
                 (A, (Scope::GROUP, n, Scope::GROUP)),
                 (B, (Scope::GROUP, Scope::GROUP, Scope::GROUP)),
             ]),
-        },
-        Case {
-            user: all,
-            scopes: HashMap::from([(A, (Scope::ALL, n, Scope::ALL)), (B, (n, n, n))]),
-        },
-        Case {
-            user: none,
-            scopes: HashMap::from([(A, (n, n, n))]),
-        },
+        ),
+        Case::same_tag(
+            all,
+            HashMap::from([(A, (Scope::ALL, n, Scope::ALL)), (B, (n, n, n))]),
+        ),
+        Case::same_tag(none, HashMap::from([(A, (n, n, n))])),
     ];
     World { stack: s, cases }
 }
@@ -104,7 +111,9 @@ fn parcel_visible(c: &Case, acc: &str, p: &sesame_simulator::Parcel, cs: bool) -
     };
     let scope = if cs { *csd } else { *tool };
     let owner = p.user_key.as_deref() == Some(c.user.user_key.as_str());
-    let group = c.user.tag.is_some() && p.tag == c.user.tag;
+    // Group: the parcel bears the tag *this account* gives the user.
+    let tag = c.tags.get(acc).cloned().flatten();
+    let group = tag.is_some() && p.tag == tag;
     scope.allows(owner, group)
 }
 
@@ -660,7 +669,8 @@ fn scope_grants(right: &str, s: Scope) -> Vec<String> {
 }
 
 both!(property_random_worlds_stay_within_scope, sync);
-/// A random world (users with random tags, departments, links and scope sets on two accounts),
+/// A random world (users with random departments, links, scope sets and a random tag per link
+/// on two accounts: tags are per link, so each account's parcels match that link's tag),
 /// then thousands of random queries: the search and the tracking link never show a parcel, and
 /// the invoice list never an invoice, outside what the reference model of SPEC §3 allows.
 fn property_random_worlds_stay_within_scope(backend: Backend) {
@@ -676,12 +686,12 @@ fn property_random_worlds_stay_within_scope(backend: Backend) {
         failure_persistence: None,
         ..ProptestConfig::default()
     });
-    // One world per run (a fresh random seed each run): 6 users × (tag, department, per-account
-    // link presence and three scope sets).
+    // One world per run (a fresh random seed each run): 6 users × (department, per-account
+    // link presence, tag and three scope sets).
+    let tag = || proptest::option::of(prop_oneof![Just("NORD"), Just("SUD")]);
     let user_strategy = (
-        proptest::option::of(prop_oneof![Just("NORD"), Just("SUD")]),
         proptest::option::of(prop_oneof![Just("Logistique"), Just("Compta")]),
-        proptest::collection::vec((proptest::bool::ANY, 0u8..8, 0u8..8, 0u8..8), 2),
+        proptest::collection::vec((proptest::bool::ANY, 0u8..8, 0u8..8, 0u8..8, tag()), 2),
     );
     let world_desc = proptest::collection::vec(user_strategy, 6)
         .new_tree(&mut runner)
@@ -694,10 +704,11 @@ fn property_random_worlds_stay_within_scope(backend: Backend) {
             s.account(B, ALL_RIGHTS).await,
         ];
         let mut cases = Vec::new();
-        for (i, (tag, dept, links)) in world_desc.iter().enumerate() {
+        for (i, (dept, links)) in world_desc.iter().enumerate() {
             let mut scopes = HashMap::new();
+            let mut tags = HashMap::new();
             let mut user: Option<TestUser> = None;
-            for (k, (linked, tool, cs, inv)) in links.iter().enumerate() {
+            for (k, (linked, tool, cs, inv, tag)) in links.iter().enumerate() {
                 // The first account always links (the user is created there), maybe with nothing.
                 if k > 0 && !linked {
                     continue;
@@ -715,15 +726,19 @@ fn property_random_worlds_stay_within_scope(backend: Backend) {
                     None => {
                         user = Some(s.user(ids[k], &format!("random{i}"), *tag, *dept, &g).await)
                     }
-                    Some(u) => s.associate(ids[k], u, &g).await,
+                    Some(u) => s.associate_tagged(ids[k], u, &g, *tag).await,
                 }
                 scopes.insert([A, B][k], (tool.union(cs), cs, inv));
+                tags.insert([A, B][k], tag.map(str::to_owned));
             }
             let user = user.unwrap();
-            for acc in [A, B] {
-                s.stamp(acc, &user);
+            // Each account's parcels of the user bear a random tag (not necessarily the one the
+            // account gives it), so a parcel bearing another account's tag must stay hidden.
+            for (k, acc) in [A, B].into_iter().enumerate() {
+                let stamped = links[(k + i) % 2].4;
+                s.stamp_tagged(acc, &user, stamped);
             }
-            cases.push(Case { user, scopes });
+            cases.push(Case { user, scopes, tags });
         }
         (s, cases)
     });

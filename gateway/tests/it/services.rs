@@ -101,8 +101,10 @@ async fn labels_select_account_check_right_and_stamp(backend: Backend) {
     let (st, _) = s.post_json(LABEL, &[("apiKey", key)], &b).await;
     assert_eq!(st, 200);
 
-    // Two accounts with ws_postage: the error names the missing field.
-    s.associate(a3, &u, &["ws_postage"]).await;
+    // Two accounts with ws_postage: the error names the missing field. The second account gives
+    // the user its own tag (tags are per link).
+    s.associate_tagged(a3, &u, &["ws_postage"], Some("SUD"))
+        .await;
     let (st, v) = s
         .post_json(LABEL, &[("apiKey", key)], &label_body(None))
         .await;
@@ -115,6 +117,18 @@ async fn labels_select_account_check_right_and_stamp(backend: Backend) {
         .post_json(LABEL, &[("apiKey", key)], &label_body(Some("100003")))
         .await;
     assert_eq!(st, 200);
+    // A label for 100003 carries the tag 100003 gives the user, not 100001's.
+    let last = s.sim.captured().pop().unwrap();
+    let fwd: Value = serde_json::from_slice(&last.body).unwrap();
+    let fields = fwd["fields"]["field"].as_array().unwrap();
+    assert!(
+        fields.contains(&json!({"key": "TAG_USER", "value": "SUD"})),
+        "{fwd}"
+    );
+    assert!(
+        !fields.contains(&json!({"key": "TAG_USER", "value": "NORD"})),
+        "{fwd}"
+    );
 
     // Bad key, no key.
     let (st, v) = s

@@ -28,7 +28,7 @@ both!(
         // Not linkable before confirmation.
         let uk = adv.user_key.unwrap();
         let early = store
-            .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY)
+            .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY, None)
             .await;
         assert_eq!(rule(early), RuleViolation::InvitationPending);
         let victim = Login::parse("victim").unwrap();
@@ -37,7 +37,7 @@ both!(
             .await
             .unwrap();
         store
-            .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY)
+            .associate(admin_b.clone(), b.id, &uk, RightSet::EMPTY, None)
             .await
             .unwrap();
         let audits = audit_of_user(&store, adv.id).await.len();

@@ -20,8 +20,8 @@ both!(
             .expect("principal");
         assert_eq!(p.user_id, user_id);
         assert_eq!(p.status, sesame_domain::model::UserStatus::Active);
-        assert_eq!(p.tag.as_ref().map(|t| t.as_str()), Some("NORD"));
         assert_eq!(p.links.len(), 1);
+        assert_eq!(p.links[0].tag.as_ref().map(|t| t.as_str()), Some("NORD"));
         assert_eq!(p.links[0].account_id, acc);
         assert_eq!(
             p.links[0].rights.ids(),

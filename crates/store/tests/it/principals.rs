@@ -20,15 +20,27 @@ both!(
         // Associate by user key on a second account with other rights.
         let by_other = admin(other.id);
         store
-            .associate(by_other.clone(), other.id, &uk, rights(&["ws_eligibility"]))
+            .associate(
+                by_other.clone(),
+                other.id,
+                &uk,
+                rights(&["ws_eligibility"]),
+                None,
+            )
             .await
             .unwrap();
         let again = store
-            .associate(by_other.clone(), other.id, &uk, RightSet::EMPTY)
+            .associate(by_other.clone(), other.id, &uk, RightSet::EMPTY, None)
             .await;
         assert_eq!(rule(again), RuleViolation::AlreadyLinked);
         let unknown = store
-            .associate(by_other, other.id, &UserKey::generate(), RightSet::EMPTY)
+            .associate(
+                by_other,
+                other.id,
+                &UserKey::generate(),
+                RightSet::EMPTY,
+                None,
+            )
             .await;
         assert!(matches!(unknown, Err(StoreError::NotFound("user"))));
         let h = store.hasher().hash_key(&key);

@@ -87,11 +87,9 @@ both!(users_table_edit_and_delete, |store: Store| async move {
         .await
         .unwrap();
     assert_eq!(u.profile.last_name, "Renamed");
-    assert_eq!(u.tag.unwrap().as_str(), "SUD");
-    assert_eq!(
-        store.link(adv.id, acc.id).await.unwrap().rights,
-        rights(&["ws_postage"])
-    );
+    let link = store.link(adv.id, acc.id).await.unwrap();
+    assert_eq!(link.tag.unwrap().as_str(), "SUD");
+    assert_eq!(link.rights, rights(&["ws_postage"]));
     assert_eq!(count(&store, "audit_log").await, audits + 1);
     // Another account's user is not found.
     let res = store
