@@ -7,12 +7,13 @@ use serde_json::json;
 use sesame_domain::model::{AccountStatus, Actor};
 use sesame_domain::rights::{Grant, Right, ScopedRight, ADVANCED_GRANTS};
 use sesame_domain::{AccountNumber, Civility, Email, RightSet, Scope};
+use sesame_store::AccountFilter;
 
 use super::table::Routes;
 use crate::auth::{account_for, AccountPath, Caller, OperatorOnly};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
-use crate::forms::{check_comment, StatusIn};
+use crate::forms::{check_comment, check_text, StatusIn};
 use crate::openapi::{max_len, obj, op, rights, s, ADMIN, OPERATOR, PUBLIC};
 use crate::views::{
     created, departments, no_content, ok, rights_detail, AccountView, DepartmentView, Items, Page,
@@ -30,7 +31,7 @@ pub fn routes(r: Routes) -> Routes {
         "/admin/v1/accounts",
         get(list_accounts).post(create_account),
         [
-            op("get", "List accounts (page, perPage)", OPERATOR, None, 200),
+            op("get", "List accounts with their number of users (q: in the number or company name, status, page, perPage)", OPERATOR, None, 200),
             op("post", "Create an account with entitlements, upstream credentials, admin password, departments", OPERATOR, Some("NewAccount"), 201),
         ],
     )
@@ -189,14 +190,52 @@ async fn create_account(
     })
 }
 
+/// The back office's filters of the accounts list: `q` (in the number or the company name),
+/// `status`, `page`, `perPage`.
+pub(crate) fn account_filter(q: &Query) -> ApiResult<AccountFilter> {
+    let search = q.str("q").map(str::to_owned);
+    if let Some(s) = &search {
+        check_text("q", s, 100)?;
+    }
+    let status = q
+        .str("status")
+        .map(|s| {
+            AccountStatus::parse(s)
+                .map_err(|_| ApiError::invalid("status", "status: active or disabled"))
+        })
+        .transpose()?;
+    let (_, per, offset) = q.page(50, 500)?;
+    Ok(AccountFilter {
+        q: search,
+        status,
+        offset,
+        limit: per,
+    })
+}
+
+/// A row of the accounts list: the account and its number of users.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountRow {
+    #[serde(flatten)]
+    account: AccountView,
+    users: i64,
+}
+
 async fn list_accounts(State(state): State<AppState>, _op: OperatorOnly, q: Query) -> Res {
-    let (page, per, offset) = q.page(50, 500)?;
-    let items = state.store.list_accounts(offset, per).await?;
+    let f = account_filter(&q)?;
+    let (items, total) = state.store.search_accounts(&f).await?;
     ok(Page {
-        items: items.iter().map(AccountView::from).collect(),
-        page,
-        per_page: per,
-        total: None,
+        items: items
+            .iter()
+            .map(|s| AccountRow {
+                account: AccountView::from(&s.account),
+                users: s.users,
+            })
+            .collect(),
+        page: f.offset / f.limit + 1,
+        per_page: f.limit,
+        total: Some(total),
     })
 }
 

@@ -4,14 +4,14 @@
 //! Errors are [`crate::error::ApiError`], answers are views (`crate::views`), bodies are read by
 //! `crate::extract`, callers are `crate::auth::Caller`.
 
-mod accounts;
-mod audit;
-mod back_office;
+pub(crate) mod accounts;
+pub(crate) mod audit;
+pub(crate) mod back_office;
 mod imports;
 mod invitations;
 mod links;
 mod me;
-mod password_resets;
+pub(crate) mod password_resets;
 mod sessions;
 pub mod table;
 mod users;

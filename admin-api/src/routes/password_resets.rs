@@ -6,14 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use sesame_domain::model::{Actor, UserStatus};
+use sesame_domain::model::{Account, Actor, UserStatus};
 use sesame_domain::secrets::check_password_policy;
 use sesame_store::StoreError;
 
 use super::back_office::check_exclusive;
 use super::table::Routes;
 use crate::auth::{account_for, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::forms::{check_new_password, check_text, lang_of, parse_id};
 use crate::openapi::{obj, op, s, Op, ADMIN, PUBLIC, PUBLIC_TOKEN};
@@ -60,6 +60,31 @@ pub fn routes(r: Routes) -> Routes {
     ])
 }
 
+/// E-mails a user of `account` a password-reset link (seed 004 §4 "Renvoyer le mot de passe"):
+/// the rule of `POST …/password-reset` and of the console's action.
+pub(crate) async fn send_reset(
+    state: &AppState,
+    caller: &Caller,
+    account: &Account,
+    user_id: i64,
+    lang: &str,
+) -> ApiResult<SentView> {
+    let u = state.store.user_in_account(account.id, user_id).await?;
+    check_exclusive(state, caller, account.id, &u).await?;
+    let (u, token, expires) = state
+        .store
+        .create_password_reset(caller.actor(), Some(account.id), u.id)
+        .await?;
+    let link = mail::password_reset_link(&state.cfg.public_url, &token);
+    let to = mail::address_of(&u);
+    let queued = mail::send(&state.store, &to, &mail::password_reset(lang, &link), lang).await;
+    Ok(SentView {
+        expires_at: expires,
+        sent_to: to,
+        queued,
+    })
+}
+
 async fn send_password_reset(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,26 +93,7 @@ async fn send_password_reset(
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let lang = lang_of(&state, q.str("lang"))?;
-    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
-    check_exclusive(&state, &caller, a.id, &u).await?;
-    let (u, token, expires) = state
-        .store
-        .create_password_reset(caller.actor(), Some(a.id), u.id)
-        .await?;
-    let link = mail::password_reset_link(&state.cfg.public_url, &token);
-    let to = mail::address_of(&u);
-    let queued = mail::send(
-        &state.store,
-        &to,
-        &mail::password_reset(&lang, &link),
-        &lang,
-    )
-    .await;
-    ok(SentView {
-        expires_at: expires,
-        sent_to: to,
-        queued,
-    })
+    ok(send_reset(&state, &caller, &a, parse_id(&id)?, &lang).await?)
 }
 
 #[derive(Deserialize)]

@@ -28,15 +28,6 @@ async fn key_works(s: &Server, key: &str) -> bool {
         .is_some_and(|p| p.is_usable(sesame_domain::model::now_millis()))
 }
 
-fn actions(v: &Value) -> Vec<String> {
-    v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// A standard user "collab" of the admin's account (password StdPass123); returns its id.
 async fn collab(s: &Server, admin: &str) -> i64 {
     let (st, v) = s

@@ -14,7 +14,7 @@ use crate::records::{
     insert_link, insert_token, insert_user_row, revoke_user_sessions, update_link_rights,
     update_profile, user_after_insert, UserRow,
 };
-use crate::rows::{user_from_row, user_snapshot as snapshot, USER_COLS};
+use crate::rows::{like_pattern, user_from_row, user_snapshot as snapshot, USER_COLS};
 use crate::write::{NewAudit, NewChange};
 
 /// A standard user as the admin creates it (seed 000 §4, seed 004 §3): login and password set
@@ -63,19 +63,6 @@ pub struct UserUpdate {
     pub department_id: Option<i64>,
     /// New rights of the link with the account; `None` keeps them.
     pub rights: Option<RightSet>,
-}
-
-fn like_pattern(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.trim().to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 impl Store {
