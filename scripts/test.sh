@@ -11,10 +11,13 @@ export SESAME_TEST_REDIS_URL="${SESAME_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 scripts/ensure-redis.sh
 
 # External tools some tests need (they fail without them, never skip): qpdf checks the
-# simulator's PDFs, promtool (Debian package prometheus) the alert rules and their unit tests.
+# simulator's PDFs, promtool (Debian package prometheus) the alert rules and their unit tests,
+# Debian's Chromium and its driver run the web console's browser tests (admin-api/tests/console).
 missing=()
 command -v qpdf >/dev/null || missing+=(qpdf)
 command -v promtool >/dev/null || missing+=(prometheus)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -90,52 +90,62 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        if !state.operator_token.is_empty()
-            && ct_eq(token.as_bytes(), state.operator_token.as_bytes())
-        {
+        if is_operator_token(state, token) {
             return Ok(Caller::Operator);
         }
-        let session = state
-            .store
-            .session_by_token(token)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        // A disabled account or user authenticates nothing, even with a session opened before.
-        match (
-            session.kind,
-            session.account_id,
-            session.user_id,
-            session.impersonator_account_id,
-        ) {
-            (SessionKind::Admin, Some(account_id), ..) => {
-                active_account(state, account_id).await?;
-                Ok(Caller::Admin { account_id })
-            }
-            (SessionKind::User, _, Some(user_id), _) => {
-                let user = active_user(state, user_id).await?;
-                // A standard user belongs to its account: a disabled account ends its sessions.
-                if let Some(home) = user.home_account_id {
-                    active_account(state, home).await?;
-                }
-                Ok(Caller::User { user_id })
-            }
-            (
-                kind @ (SessionKind::Impersonation | SessionKind::OperatorImpersonation),
-                _,
-                Some(user_id),
-                Some(account_id),
-            ) => {
-                // Disabling the user ends the impersonation at once, as it ends the user's own.
-                active_user(state, user_id).await?;
-                active_account(state, account_id).await?;
-                Ok(Caller::Impersonating {
-                    account_id,
-                    user_id,
-                    by_operator: kind == SessionKind::OperatorImpersonation,
-                })
-            }
-            _ => Err(ApiError::Unauthorized),
+        caller_of_session(state, token).await
+    }
+}
+
+/// The operator token, compared in constant time (an empty configured token matches nothing).
+pub fn is_operator_token(state: &AppState, token: &str) -> bool {
+    !state.operator_token.is_empty() && ct_eq(token.as_bytes(), state.operator_token.as_bytes())
+}
+
+/// Who a session token speaks for: the API's bearer tokens and the console's session cookie
+/// resolve through here alike, so a disabled account or user ends both at once.
+pub async fn caller_of_session(state: &AppState, token: &str) -> ApiResult<Caller> {
+    let session = state
+        .store
+        .session_by_token(token)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    // A disabled account or user authenticates nothing, even with a session opened before.
+    match (
+        session.kind,
+        session.account_id,
+        session.user_id,
+        session.impersonator_account_id,
+    ) {
+        (SessionKind::Admin, Some(account_id), ..) => {
+            active_account(state, account_id).await?;
+            Ok(Caller::Admin { account_id })
         }
+        (SessionKind::User, _, Some(user_id), _) => {
+            let user = active_user(state, user_id).await?;
+            // A standard user belongs to its account: a disabled account ends its sessions.
+            if let Some(home) = user.home_account_id {
+                active_account(state, home).await?;
+            }
+            Ok(Caller::User { user_id })
+        }
+        (
+            kind @ (SessionKind::Impersonation | SessionKind::OperatorImpersonation),
+            _,
+            Some(user_id),
+            Some(account_id),
+        ) => {
+            // Disabling the user ends the impersonation at once, as it ends the user's own.
+            active_user(state, user_id).await?;
+            active_account(state, account_id).await?;
+            Ok(Caller::Impersonating {
+                account_id,
+                user_id,
+                by_operator: kind == SessionKind::OperatorImpersonation,
+            })
+        }
+        (SessionKind::Operator, None, None, None) => Ok(Caller::Operator),
+        _ => Err(ApiError::Unauthorized),
     }
 }
 

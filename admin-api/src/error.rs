@@ -238,6 +238,10 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         self.parts().field
     }
+    /// The right a delegation refusal names.
+    pub fn right(&self) -> Option<&str> {
+        self.parts().right
+    }
 
     /// The internal detail of a server error, for the log (never for the caller).
     fn detail(&self) -> Option<ServerErrorDetail> {

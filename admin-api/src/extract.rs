@@ -102,6 +102,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// A request type read from a JSON value (the console's forms, converted at the edge): the same
+/// type, rules and field names as the API's body.
+pub fn parse_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    let bytes =
+        serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("form as JSON: {e}")))?;
+    parse_json(&bytes)
+}
+
 impl<S, T> FromRequest<S> for Json<T>
 where
     S: Send + Sync,

@@ -8,6 +8,7 @@
 
 mod auth;
 mod config;
+mod console;
 pub mod csvio;
 mod error;
 mod extract;
@@ -85,6 +86,7 @@ impl AdminApi {
         let doc = openapi::Document::new(&openapi::document(&routes.ops, &routes.schemas));
         routes
             .router
+            .merge(console::routes(self.state.cfg.max_import_bytes))
             .fallback(routes::fallback)
             .method_not_allowed_fallback(routes::method_not_allowed)
             .layer(axum::middleware::map_response(error::json_rejections))

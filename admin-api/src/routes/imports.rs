@@ -7,17 +7,18 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use sesame_domain::model::{now_millis, ImportJob, Millis, UserKind};
+use sesame_domain::model::{now_millis, Account, ImportJob, Millis, UserKind};
 use sesame_store::UserFilter;
 
 use super::table::Routes;
-use crate::auth::{account_for, AccountPath};
+use crate::auth::{account_for, AccountPath, Caller};
 use crate::csvio;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::forms::check_text;
 use crate::openapi::{op, ADMIN};
 use crate::views::{ok, reply, Res};
+use crate::AppState;
 
 pub fn routes(r: Routes, max_import_bytes: usize) -> Routes {
     r.route(
@@ -78,7 +79,7 @@ pub fn routes(r: Routes, max_import_bytes: usize) -> Routes {
 }
 
 /// A date as the seed writes it (`31/12/2026`).
-fn fmt_date(ms: i64) -> String {
+pub fn fmt_date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%d/%m/%Y").to_string())
         .unwrap_or_default()
@@ -143,10 +144,7 @@ fn csv_response(name: &str, bytes: Vec<u8>) -> Response {
 
 async fn import_template(AccountPath { state, caller, n }: AccountPath) -> Res {
     account_for(&state, &caller, &n).await?;
-    Ok(csv_response(
-        "import_utilisateurs_avances.csv",
-        csvio::template(),
-    ))
+    Ok(template_download())
 }
 
 #[derive(Serialize)]
@@ -163,14 +161,34 @@ async fn upload_import(
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let file_name = q.str("fileName").unwrap_or("import.csv").to_owned();
-    check_text("fileName", &file_name, 200)?;
-    let upload = csvio::check_upload(&body, state.cfg.max_import_lines)?;
+    let (job, warning) = start_import(&state, &caller, &a, &file_name, &body).await?;
+    reply(
+        StatusCode::ACCEPTED,
+        Uploaded {
+            job: JobView::from(&job),
+            warning,
+        },
+    )
+}
+
+/// Starts the import of `body` for account `a` (the API's upload and the console's file
+/// picker): checks the file, replaces the previous job, wakes the worker. Returns the job and,
+/// when a previous result was still available, the warning that it is gone.
+pub async fn start_import(
+    state: &AppState,
+    caller: &Caller,
+    a: &Account,
+    file_name: &str,
+    body: &[u8],
+) -> ApiResult<(ImportJob, Option<String>)> {
+    check_text("fileName", file_name, 200)?;
+    let upload = csvio::check_upload(body, state.cfg.max_import_lines)?;
     let (job, previous) = state
         .store
         .start_import(
             caller.actor(),
             a.id,
-            &file_name,
+            file_name,
             upload.lines,
             upload.text.as_bytes(),
         )
@@ -185,13 +203,7 @@ async fn upload_import(
                 fmt_date(p.expires_at)
             )
         });
-    reply(
-        StatusCode::ACCEPTED,
-        Uploaded {
-            job: JobView::from(&job),
-            warning,
-        },
-    )
+    Ok((job, warning))
 }
 
 async fn current_import(AccountPath { state, caller, n }: AccountPath) -> Res {
@@ -214,6 +226,11 @@ async fn current_import(AccountPath { state, caller, n }: AccountPath) -> Res {
 
 async fn import_result(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
+    result_download(&state, &a).await
+}
+
+/// The current import's result file as a download.
+pub async fn result_download(state: &AppState, a: &Account) -> Res {
     let (job, bytes) = state
         .store
         .import_result(a.id)
@@ -227,6 +244,12 @@ async fn import_result(AccountPath { state, caller, n }: AccountPath) -> Res {
 
 async fn export_advanced(AccountPath { state, caller, n }: AccountPath) -> Res {
     let a = account_for(&state, &caller, &n).await?;
+    export_download(&state, &a).await
+}
+
+/// "Exporter les utilisateurs avancés": the account's advanced users and their rights, as a
+/// download.
+pub async fn export_download(state: &AppState, a: &Account) -> Res {
     let (users, _) = state
         .store
         .list_account_users(
@@ -243,4 +266,9 @@ async fn export_advanced(AccountPath { state, caller, n }: AccountPath) -> Res {
         &format!("utilisateurs_avances_{}.csv", a.number),
         csvio::export(&users),
     ))
+}
+
+/// The import template as a download.
+pub fn template_download() -> Response {
+    csv_response("import_utilisateurs_avances.csv", csvio::template())
 }

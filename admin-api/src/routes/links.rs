@@ -4,12 +4,13 @@
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
+use sesame_domain::model::{Account, User};
 use sesame_domain::{Email, RightSet, Tag, UserKey};
 use sesame_store::{RuleViolation, StoreError};
 
 use super::table::Routes;
 use crate::auth::{account_for, AccountPath, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::forms::{lang_of, parse_id};
 use crate::openapi::{obj, op, rights, s, ADMIN};
@@ -116,7 +117,7 @@ async fn find_advanced(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AssociateIn {
+pub struct AssociateIn {
     user_key: UserKey,
     #[serde(default)]
     rights: RightSet,
@@ -140,14 +141,27 @@ async fn associate(
     Json(b): Json<AssociateIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let lang = lang_of(&state, b.lang.as_deref())?;
+    let rights = b.rights;
+    let u = associate_user(&state, &caller, &a, b).await?;
+    created(UserView::new(&u, Some(rights)))
+}
+
+/// Links the advanced user of `b.user_key` to account `a` with `b.rights` and tells the user
+/// (the API's and the console's form).
+pub async fn associate_user(
+    state: &AppState,
+    caller: &Caller,
+    a: &Account,
+    b: AssociateIn,
+) -> ApiResult<User> {
+    let lang = lang_of(state, b.lang.as_deref())?;
     let u = state
         .store
         .associate(caller.actor(), a.id, &b.user_key, b.rights)
         .await
         .map_err(associate_error)?;
     mail::notify_rights(&state.store, &u, &a.company, b.rights, &lang).await;
-    created(UserView::new(&u, Some(b.rights)))
+    Ok(u)
 }
 
 async fn unlink(

@@ -7,14 +7,14 @@
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod back_office;
-mod imports;
-mod invitations;
-mod links;
-mod me;
+pub(crate) mod imports;
+pub(crate) mod invitations;
+pub(crate) mod links;
+pub(crate) mod me;
 pub(crate) mod password_resets;
-mod sessions;
+pub(crate) mod sessions;
 pub mod table;
-mod users;
+pub(crate) mod users;
 
 use axum::routing::get;
 

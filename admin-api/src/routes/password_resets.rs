@@ -115,20 +115,31 @@ struct Notice {
 /// lookup, the reset and the mail are done after the answer (on bounded slots).
 async fn forgot_password(State(state): State<AppState>, Json(b): Json<ForgotIn>) -> Res {
     let lang = lang_of(&state, b.lang.as_deref())?;
-    check_text("login", &b.login, 64)?;
-    check_text("email", &b.email, 254)?;
-    let st = state.clone();
-    state.throttle.off_request(async move {
-        if let Err(e) = send_forgotten_reset(&st, &b.login, &b.email, &lang).await {
-            tracing::warn!(error = %e, "forgotten password: could not send the reset");
-        }
-    })?;
+    request_reset(&state, b.login, b.email, lang)?;
     reply(
         StatusCode::ACCEPTED,
         Notice {
             message: "Si ces informations correspondent à un compte, un e-mail a été envoyé. If these details match an account, an e-mail has been sent.",
         },
     )
+}
+
+/// "Mot de passe oublié ?" (the API's and the console's): checks the sizes, then does the work
+/// after the answer on a bounded slot, so the answer says nothing and takes as long.
+pub fn request_reset(
+    state: &AppState,
+    login: String,
+    email: String,
+    lang: String,
+) -> ApiResult<()> {
+    check_text("login", &login, 64)?;
+    check_text("email", &email, 254)?;
+    let st = state.clone();
+    state.throttle.off_request(async move {
+        if let Err(e) = send_forgotten_reset(&st, &login, &email, &lang).await {
+            tracing::warn!(error = %e, "forgotten password: could not send the reset");
+        }
+    })
 }
 
 async fn send_forgotten_reset(

@@ -4,13 +4,13 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use sesame_domain::model::{UserKind, UserStatus};
+use sesame_domain::model::{Account, User, UserKind, UserStatus};
 use sesame_domain::{Login, RightSet, Tag};
 use sesame_store::{NewAdvancedUser, NewStandardUser, UserFilter, UserUpdate};
 
 use super::table::Routes;
 use crate::auth::{account_for, AccountPath, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::forms::{check_new_password, check_text, lang_of, parse_id, ProfileForm, UserEditIn};
 use crate::openapi::{lang, max_len, obj, op, profile_props, rights, s, ADMIN, REQUIRED_PROFILE};
@@ -124,7 +124,7 @@ async fn list_users(AccountPath { state, caller, n }: AccountPath, q: Query) -> 
 /// A standard user (seed 000 §4): identity, login and password set by the admin.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct StandardUserIn {
+pub struct StandardUserIn {
     #[serde(flatten, deserialize_with = "crate::extract::flattened")]
     profile: ProfileForm,
     login: Login,
@@ -141,9 +141,21 @@ async fn create_standard_user(
     Json(b): Json<StandardUserIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
+    let rights = b.rights;
+    let u = add_standard_user(&state, &caller, &a, b).await?;
+    created(UserView::new(&u, Some(rights)))
+}
+
+/// Adds a standard user to account `a` (the API's and the console's form).
+pub async fn add_standard_user(
+    state: &AppState,
+    caller: &Caller,
+    a: &Account,
+    b: StandardUserIn,
+) -> ApiResult<User> {
     let profile = b.profile.into_profile()?;
     check_new_password(&b.password, &b.password_confirmation)?;
-    let u = state
+    Ok(state
         .store
         .create_standard_user(
             caller.actor(),
@@ -156,15 +168,14 @@ async fn create_standard_user(
                 department_id: b.department_id,
             },
         )
-        .await?;
-    created(UserView::new(&u, Some(b.rights)))
+        .await?)
 }
 
 /// An advanced user (seed 000 §5.1): identity, tag and rights; login and password come later,
 /// from the user, through the invitation.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AdvancedUserIn {
+pub struct AdvancedUserIn {
     #[serde(flatten, deserialize_with = "crate::extract::flattened")]
     profile: ProfileForm,
     #[serde(default)]
@@ -187,7 +198,20 @@ async fn create_advanced_user(
     Json(b): Json<AdvancedUserIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let lang = lang_of(&state, b.lang.as_deref())?;
+    let rights = b.rights;
+    let (u, invitation) = add_advanced_user(&state, &caller, &a, b).await?;
+    created(UserView::with(&u, Some(rights), Invited { invitation }))
+}
+
+/// Adds an advanced user to account `a` and mails the invitation (the API's and the console's
+/// form).
+pub async fn add_advanced_user(
+    state: &AppState,
+    caller: &Caller,
+    a: &Account,
+    b: AdvancedUserIn,
+) -> ApiResult<(User, SentView)> {
+    let lang = lang_of(state, b.lang.as_deref())?;
     let profile = b.profile.into_profile()?;
     let (u, inv, token) = state
         .store
@@ -202,21 +226,8 @@ async fn create_advanced_user(
             },
         )
         .await?;
-    created(UserView::with(
-        &u,
-        Some(b.rights),
-        Invited {
-            invitation: super::invitations::send(
-                &state,
-                &u,
-                &a.company,
-                &token,
-                &lang,
-                inv.expires_at,
-            )
-            .await,
-        },
-    ))
+    let sent = super::invitations::send(state, &u, &a.company, &token, &lang, inv.expires_at).await;
+    Ok((u, sent))
 }
 
 /// What viewing one user adds: its rights with their labels, and what they allow on this
@@ -253,7 +264,21 @@ async fn update_user(
     Json(b): Json<UserEditIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
+    let (after, rights) = edit_user(&state, &caller, &a, parse_id(&id)?, b).await?;
+    ok(UserView::new(&after, Some(rights)))
+}
+
+/// Edits a user of account `a`: the identity where the editor owns it, the link's rights, tag
+/// and department; an advanced user is told of new rights (the API's and the console's form).
+/// Returns the user and the link's rights after.
+pub async fn edit_user(
+    state: &AppState,
+    caller: &Caller,
+    a: &Account,
+    id: i64,
+    b: UserEditIn,
+) -> ApiResult<(User, RightSet)> {
+    let u = state.store.user_in_account(a.id, id).await?;
     let profile = b.profile.apply(&u.profile)?;
     let tag = match &b.tag {
         None => u.tag.clone(),
@@ -284,7 +309,7 @@ async fn update_user(
         let lang = &state.cfg.default_lang;
         mail::notify_rights(&state.store, &after, &a.company, link.rights, lang).await;
     }
-    ok(UserView::new(&after, Some(link.rights)))
+    Ok((after, link.rights))
 }
 
 /// Deleting a standard user deletes it; for an advanced user it removes the link only (seed 000 §7).
@@ -294,7 +319,19 @@ async fn delete_user(
     Path((n, id)): Path<(String, String)>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
+    remove_user(&state, &caller, &a, parse_id(&id)?).await?;
+    no_content()
+}
+
+/// Deletes a standard user of account `a`; for an advanced user, removes the link only ("Suppression
+/// des liens", seed 000 §7). Returns the user's kind.
+pub async fn remove_user(
+    state: &AppState,
+    caller: &Caller,
+    a: &Account,
+    id: i64,
+) -> ApiResult<UserKind> {
+    let u = state.store.user_in_account(a.id, id).await?;
     match u.kind {
         UserKind::Standard => {
             state
@@ -304,5 +341,5 @@ async fn delete_user(
         }
         UserKind::Advanced => state.store.unlink(caller.actor(), a.id, u.id).await?,
     }
-    no_content()
+    Ok(u.kind)
 }

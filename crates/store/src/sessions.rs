@@ -25,6 +25,9 @@ pub enum SessionKind {
     Impersonation,
     /// The operator acting as a user for a short while (audited as the operator's).
     OperatorImpersonation,
+    /// The operator in the web console: opened by proving the operator token once, so the
+    /// token itself never sits in a browser cookie (and a sign-out ends it).
+    Operator,
 }
 
 impl SessionKind {
@@ -34,6 +37,7 @@ impl SessionKind {
             SessionKind::User => "user",
             SessionKind::Impersonation => "impersonation",
             SessionKind::OperatorImpersonation => "operator_impersonation",
+            SessionKind::Operator => "operator",
         }
     }
     pub fn parse(s: &str) -> Result<Self, FieldError> {
@@ -42,6 +46,7 @@ impl SessionKind {
             "user" => Ok(SessionKind::User),
             "impersonation" => Ok(SessionKind::Impersonation),
             "operator_impersonation" => Ok(SessionKind::OperatorImpersonation),
+            "operator" => Ok(SessionKind::Operator),
             _ => Err(FieldError::new(
                 "kind",
                 format!("unknown session kind '{s}'"),
@@ -85,6 +90,7 @@ impl Session {
                     user_id,
                 }
             }
+            (SessionKind::Operator, None, None, None) => Actor::Operator,
             // Rows are written by `create_session` only; anything else acts as nobody in particular.
             _ => Actor::System,
         }

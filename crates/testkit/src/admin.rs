@@ -38,6 +38,17 @@ impl Server {
 
     /// Like [`Server::start`], with the configuration adjusted first.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut AdminConfig)) -> Server {
+        Self::start_at(backend, |cfg, _| tweak(cfg)).await
+    }
+
+    /// A server whose public URL is its own address (`http://127.0.0.1:<port>`): the links it
+    /// mails open on it, as a browser test needs (and its cookies are not `Secure`: plain HTTP).
+    pub async fn start_own_url(backend: Backend) -> Server {
+        Self::start_at(backend, |cfg, base| cfg.public_url = base.to_owned()).await
+    }
+
+    /// Like [`Server::start_with`]; the tweak also gets the server's base URL.
+    pub async fn start_at(backend: Backend, tweak: impl FnOnce(&mut AdminConfig, &str)) -> Server {
         let (store, db) = fresh_store(backend).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -45,7 +56,7 @@ impl Server {
             public_url: "https://sesame.example".into(),
             ..AdminConfig::default()
         };
-        tweak(&mut cfg);
+        tweak(&mut cfg, &format!("http://{addr}"));
         let api = AdminApi::new(cfg, store.clone(), OPERATOR.into());
         let running = Running::spawn(|rx| {
             api.run(listener, async move {

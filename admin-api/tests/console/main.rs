@@ -1,0 +1,8 @@
+//! The web console's tests: over HTTP (cookies, CSRF, sessions, both backends) and in a real
+//! browser (Debian's Chromium through chromedriver, see `browser.rs`; SQLite).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod browser;
+mod client;
+mod http;
+mod screens;
