@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sesame_domain::model::{AccountStatus, Actor};
+use sesame_domain::model::{Account, AccountStatus, Actor};
 use sesame_domain::rights::{Grant, Right, ScopedRight, ADVANCED_GRANTS};
 use sesame_domain::{AccountNumber, Civility, Email, RightSet, Scope};
 use sesame_store::AccountFilter;
@@ -97,10 +97,10 @@ pub fn routes(r: Routes) -> Routes {
     ])
 }
 
-/// What the operator gives to create an account.
+/// What the operator gives to create an account (the API's body, the console's form).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewAccount {
+pub(crate) struct NewAccount {
     number: AccountNumber,
     company: String,
     #[serde(default = "default_contract")]
@@ -174,15 +174,21 @@ impl From<NewAccount> for sesame_store::NewAccount {
     }
 }
 
+/// Creates an account (the operator's): the rule of `POST /admin/v1/accounts` and of the
+/// console's form.
+pub(crate) async fn add_account(state: &AppState, body: NewAccount) -> ApiResult<Account> {
+    Ok(state
+        .store
+        .create_account(Actor::Operator, body.into())
+        .await?)
+}
+
 async fn create_account(
     State(state): State<AppState>,
     _op: OperatorOnly,
     Json(body): Json<NewAccount>,
 ) -> Res {
-    let a = state
-        .store
-        .create_account(Actor::Operator, body.into())
-        .await?;
+    let a = add_account(&state, body).await?;
     let deps = state.store.departments(a.id).await?;
     created(AccountView {
         departments: Some(departments(&deps)),
