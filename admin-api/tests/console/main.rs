@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod back_office;
+mod back_office_screens;
 mod browser;
 mod client;
 mod http;

@@ -159,10 +159,10 @@ fn access_form(v: &Visitor, sheet: &str, u: &User) -> Markup {
             } @else {
                 form method="post" action={ (sheet) "/access" } {
                     (csrf_field(v))
-                    div.field {
+                    div.field.check {
                         input #f-allowed type="checkbox" name="allowed" value="true" checked[u.status == UserStatus::Active] disabled[pending];
                         " "
-                        label for="f-allowed" style="display:inline" { (v.t("Accès autorisé", "Access allowed")) }
+                        label for="f-allowed" { (v.t("Accès autorisé", "Access allowed")) }
                         @if pending { p.muted { (v.t("Invitation en attente : l'accès s'ouvre quand le collaborateur confirme son compte.", "Invitation pending: access opens when the collaborator confirms their account.")) } }
                     }
                     div.field {
