@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sesame_domain::model::{Account, AccountStatus, Actor};
+use sesame_domain::model::{Account, AccountStatus, Actor, Department};
 use sesame_domain::rights::{Grant, Right, ScopedRight, ADVANCED_GRANTS};
 use sesame_domain::{AccountNumber, Civility, Email, RightSet, Scope};
 use sesame_store::AccountFilter;
@@ -340,17 +340,28 @@ async fn add_department(
     Json(body): Json<DepartmentIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let d = state
+    let d = new_department(&state, &caller, &a, &body.name).await?;
+    created(DepartmentView::from(&d))
+}
+
+/// Adds a department ("service") to `account`: the rule of `POST …/departments` and of the
+/// console's form; a name the account has already is a conflict on `name`.
+pub(crate) async fn new_department(
+    state: &AppState,
+    caller: &Caller,
+    account: &Account,
+    name: &str,
+) -> ApiResult<Department> {
+    state
         .store
-        .add_department(caller.actor(), a.id, &body.name)
+        .add_department(caller.actor(), account.id, name)
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::Conflict { .. } | ApiError::Rule(_) => {
                 ApiError::conflict("name", "a department with this name exists")
             }
             other => other,
-        })?;
-    created(DepartmentView::from(&d))
+        })
 }
 
 /// The catalogue of rights: `{"advanced": […], "standard": […]}`.

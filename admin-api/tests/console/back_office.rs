@@ -527,3 +527,132 @@ async fn outbox_shows_mails_with_clickable_links(backend: Backend) {
     s.shutdown().await;
 }
 both!(outbox_shows_mails_with_clickable_links);
+
+async fn accounts_are_changed_after_creation(backend: Backend) {
+    let (s, id, _) = server(backend).await;
+    let mut b = operator(&s).await;
+    let base = format!("/console/back-office/accounts/{NUMBER}");
+    let edit = b.get(&format!("{base}/edit")).await;
+    assert_eq!(edit.status, 200);
+    // Entitlements replaced: "dashboard" withdrawn from the account, and so from its user.
+    let p = b
+        .submit(
+            &format!("{base}/edit"),
+            &format!("{base}/entitlements"),
+            &[
+                ("entitlements", "ws_tracking"),
+                ("entitlements", "site_access"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (p.status, p.location()),
+        (303, format!("{base}?done=entitlements").as_str())
+    );
+    let (_, v) = s
+        .get(&format!("/admin/v1/accounts/{NUMBER}"), OPERATOR)
+        .await;
+    assert_eq!(
+        v["entitlements"],
+        serde_json::json!(["ws_tracking", "site_access"])
+    );
+    let (_, u) = s
+        .get(&format!("/admin/v1/accounts/{NUMBER}/users/{id}"), OPERATOR)
+        .await;
+    assert_eq!(u["effectiveRights"], serde_json::json!(["site_access"]));
+    // An unknown right is refused, naming the field; nothing changes.
+    let p = b
+        .submit(
+            &format!("{base}/edit"),
+            &format!("{base}/entitlements"),
+            &[("entitlements", "everything")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("f-entitlements-error"));
+    // Carrier credentials: replaced, the password never shown.
+    let p = b
+        .submit(
+            &format!("{base}/edit"),
+            &format!("{base}/upstream"),
+            &[
+                ("upstreamLogin", "900138-b"),
+                ("upstreamPassword", "nouveau-secret"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(
+        s.store
+            .upstream_credentials(
+                s.store
+                    .account_by_number(&NUMBER.parse().unwrap())
+                    .await
+                    .unwrap()
+                    .id
+            )
+            .await
+            .unwrap()
+            .password,
+        "nouveau-secret"
+    );
+    assert!(!b
+        .get(&format!("{base}/edit"))
+        .await
+        .body
+        .contains("nouveau-secret"));
+    let p = b
+        .submit(
+            &format!("{base}/edit"),
+            &format!("{base}/upstream"),
+            &[("upstreamLogin", "x")],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("f-upstreamPassword-error"), "{}", p.body);
+    // A department, then the same name again: refused next to the field.
+    let p = b
+        .submit(
+            &format!("{base}/edit"),
+            &format!("{base}/departments"),
+            &[("name", "Expédition")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let p = b
+        .submit(
+            &format!("{base}/edit"),
+            &format!("{base}/departments"),
+            &[("name", "Expédition")],
+        )
+        .await;
+    assert_eq!(p.status, 409);
+    assert!(p.body.contains("f-name-error"), "{}", p.body);
+    // Without its token, or from an account admin, nothing is done.
+    let p = b
+        .post(
+            &format!("{base}/entitlements"),
+            &[("entitlements", "ws_postage")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let mut admin = Visitor::new(&s.base);
+    admin.sign_in(NUMBER, ADMIN_PASSWORD).await;
+    let p = admin
+        .submit(
+            "/console/account",
+            &format!("{base}/entitlements"),
+            &[("entitlements", "ws_postage")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let (_, v) = s
+        .get(&format!("/admin/v1/accounts/{NUMBER}"), OPERATOR)
+        .await;
+    assert_eq!(
+        v["entitlements"],
+        serde_json::json!(["ws_tracking", "site_access"])
+    );
+    s.shutdown().await;
+}
+both!(accounts_are_changed_after_creation);

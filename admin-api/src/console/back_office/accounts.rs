@@ -176,7 +176,7 @@ fn grant_groups() -> [(&'static str, &'static str, Vec<Grant>); 3] {
     ]
 }
 
-fn entitlements_field(v: &Visitor, checked: RightSet, errors: &Errors) -> Markup {
+pub(super) fn entitlements_field(v: &Visitor, checked: RightSet, errors: &Errors) -> Markup {
     let error = errors.of("entitlements");
     html! {
         fieldset.rights aria-describedby=[error.map(|_| "f-entitlements-error")] {
@@ -403,6 +403,7 @@ async fn sheet(
                     dt { (v.t("Identifiant transporteur", "Carrier login")) } dd { (a.upstream_login) }
                     dt { (v.t("Services", "Departments")) } dd { @for (i, d) in deps.iter().enumerate() { @if i > 0 { ", " } (d.name) } }
                 }
+                p { a href={ (account_path(a.number.as_str())) "/edit" } { (v.t("Modifier les droits, les identifiants transporteur, les services", "Change entitlements, carrier credentials, departments")) } }
                 p { a href={ "/console/back-office/audit?accountNumber=" (a.number) } { (v.t("Journal d'audit du compte", "The account's audit log")) } }
             }
             section.tile {

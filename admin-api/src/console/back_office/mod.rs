@@ -9,6 +9,7 @@
 //! signed in goes to the operator's sign-in. Every action calls the API's own function
 //! (`crate::routes::*`) as the operator: the same rules, the same audit.
 
+mod account_edit;
 mod accounts;
 mod audit;
 mod contacts;
@@ -28,6 +29,7 @@ use sesame_domain::model::Account;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = accounts::routes(r);
+    let r = account_edit::routes(r);
     let r = contacts::routes(r);
     let r = impersonation::routes(r);
     audit::routes(r)
