@@ -221,6 +221,20 @@ pub fn print_info(info: &DemoInfo, out: &mut impl Write) -> std::io::Result<()> 
     writeln!(out, "  user key        {}", info.user_key)?;
     writeln!(out, "  connection key  {}", info.connection_key)?;
     writeln!(out, "Standard user 'jean.dupont' and account admins 900138, 832519, 839181: password {DEMO_PASSWORD}\n")?;
+    writeln!(out, "Web console  http://{}/console/", info.admin)?;
+    writeln!(
+        out,
+        "  account admin  Identifiant 900138 (or 832519, 839181), Mot de passe {DEMO_PASSWORD}"
+    )?;
+    writeln!(
+        out,
+        "  users          Identifiant kadj-mco (advanced) or jean.dupont (standard), Mot de passe {DEMO_PASSWORD}"
+    )?;
+    writeln!(
+        out,
+        "  operator       http://{}/console/operator/sign-in, Jeton opérateur {}\n",
+        info.admin, info.operator_token
+    )?;
     for c in &info.commands {
         writeln!(out, "# {}\n{}\n", c.title, c.curl)?;
     }

@@ -19,6 +19,7 @@ async fn every_printed_curl_command_succeeds() {
     let curls: Vec<&str> = printed.lines().filter(|l| l.starts_with("curl ")).collect();
     assert!(curls.len() >= 10, "{printed}");
     assert!(printed.contains(&d.info.connection_key));
+    console_sign_in_works_as_printed(&printed).await;
     for cmd in curls {
         // Blocking on purpose: the demo serves from the runtime's other threads meanwhile.
         let c = cmd.to_owned();
@@ -54,6 +55,57 @@ async fn every_printed_curl_command_succeeds() {
         }
     }
     d.stop().await.expect("clean stop");
+}
+
+/// The console's URL and the account admin's sign-in, as printed, open the console.
+async fn console_sign_in_works_as_printed(printed: &str) {
+    let url = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("Web console  "))
+        .unwrap_or_else(|| panic!("no console URL in:\n{printed}"))
+        .trim()
+        .to_owned();
+    let line = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("account admin"))
+        .unwrap();
+    let id = line
+        .split("Identifiant ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let password = line.split("Mot de passe ").nth(1).unwrap().trim();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(format!("{url}sign-in")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let pre = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = page.text().await.unwrap();
+    let marker = "name=\"_csrf\" value=\"";
+    let at = body.find(marker).unwrap() + marker.len();
+    let csrf = &body[at..at + 64];
+    let resp = http
+        .post(format!("{url}sign-in"))
+        .header("cookie", pre)
+        .form(&[("_csrf", csrf), ("identifiant", id), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{printed}");
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("sesame_session="));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

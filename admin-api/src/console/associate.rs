@@ -11,12 +11,11 @@ use maud::html;
 use sesame_domain::model::{Account, User, UserKind};
 use sesame_domain::{RightSet, UserKey};
 
-use super::form::Form;
+use super::form::{through_api, Fields, Form};
 use super::layout::{csrf_field, page_with, see_other, OrPage};
 use super::session::{SignedIn, Visitor};
 use super::widgets::{rights, Audience, Errors, Field};
 use crate::error::ApiError;
-use crate::extract::parse_value;
 use crate::routes::links::{associate_user, AssociateIn};
 use crate::AppState;
 
@@ -134,17 +133,13 @@ async fn associate(
     let a = s.account(&state).await.or_page(&s.v)?;
     let v = &s.v;
     let mut json = fields.to_json(&["userKey"], &["rights"]);
-    if let Some(o) = json.as_object_mut() {
-        o.insert("lang".into(), v.lang.code().into());
-    }
-    let result = match parse_value::<AssociateIn>(&json) {
-        Ok(input) => associate_user(&state, &s.caller, &a, input)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    Fields::set(&mut json, "lang", v.lang.code());
+    let result = through_api(&json, |input: AssociateIn| {
+        associate_user(&state, &s.caller, &a, input)
+    })
+    .await;
     match result {
-        Ok(()) => Ok(see_other("/console/users?done=associated")),
+        Ok(_) => Ok(see_other("/console/users?done=associated")),
         Err(e) => {
             let key = fields.get("userKey").unwrap_or("");
             let found = find(&state, key).await.ok();

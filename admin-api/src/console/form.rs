@@ -8,7 +8,20 @@ use axum::response::Response;
 use super::csrf;
 use super::layout;
 use super::session::Visitor;
+use crate::error::ApiResult;
+use crate::extract::parse_value;
 use crate::AppState;
+
+/// Runs the API's function `f` on the form read as the API's request type `T` (`json`, from
+/// [`Fields::to_json`]): the rule, its field names and its audit are the API's.
+pub async fn through_api<T, U, F, Fut>(json: &serde_json::Value, f: F) -> ApiResult<U>
+where
+    T: serde::de::DeserializeOwned,
+    F: FnOnce(T) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<U>>,
+{
+    f(parse_value::<T>(json)?).await
+}
 
 /// Largest console form body (the import's file travels as multipart, bounded on its own).
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -73,6 +86,12 @@ impl Fields {
             o.insert((*l).to_owned(), serde_json::Value::Array(vs));
         }
         serde_json::Value::Object(o)
+    }
+    /// Adds `name: value` to that JSON object (what the form does not carry, e.g. `lang`).
+    pub fn set(json: &mut serde_json::Value, name: &str, value: &str) {
+        if let Some(o) = json.as_object_mut() {
+            o.insert(name.to_owned(), value.into());
+        }
     }
     /// `name` as an integer field of that JSON object, when given; a value that is not a
     /// number is left as text for the API's type to refuse, naming the field.

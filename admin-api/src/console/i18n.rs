@@ -66,8 +66,15 @@ impl Lang {
             .filter(|(f, _)| Some(*f) == e.field())
             .map_or(english.as_str(), |(_, d)| d)
             .to_owned();
+        let missing = detail.starts_with("missing field")
+            || detail == "is required"
+            || detail == "must not be empty";
         if self == Lang::En {
-            return detail;
+            return if missing {
+                "This field is required.".to_owned()
+            } else {
+                detail
+            };
         }
         let code = e.code();
         let fr = match (code, detail.as_str()) {
@@ -87,7 +94,7 @@ impl Lang {
                     .and_then(|r| Grant::parse(r).ok())
                     .map_or_else(|| detail.clone(), |g| g.label())
             ),
-            (_, "is required" | "must not be empty") => "Ce champ est obligatoire.".to_owned(),
+            _ if missing => "Ce champ est obligatoire.".to_owned(),
             (_, "wrong operator token") => "Jeton opérateur incorrect.".to_owned(),
             (_, "does not match") => "Les deux saisies ne correspondent pas.".to_owned(),
             (_, "is not a valid e-mail address") => "Adresse e-mail invalide.".to_owned(),
@@ -114,7 +121,9 @@ mod tests {
     fn field_errors_in_french_name_what_to_fix() {
         let e = ApiError::invalid("lastName", "lastName: is required");
         assert_eq!(Lang::Fr.error(&e), "Ce champ est obligatoire.");
-        assert_eq!(Lang::En.error(&e), "is required");
+        assert_eq!(Lang::En.error(&e), "This field is required.");
+        let e = ApiError::invalid("lastName", "lastName: missing field `lastName`");
+        assert_eq!(Lang::Fr.error(&e), "Ce champ est obligatoire.");
         let e = ApiError::invalid("emailConfirmation", "emailConfirmation: does not match");
         assert_eq!(Lang::Fr.error(&e), "Les deux saisies ne correspondent pas.");
         assert_eq!(

@@ -58,8 +58,8 @@ async fn show(
         .filter(|j| j.finished_at.is_some() && j.expires_at > now);
     let body = html! {
         @match done {
-            Some("uploaded") => (notice(v.t("Votre fichier a été chargé : son traitement est en cours.", "Your file was uploaded: it is being processed."))),
-            Some("replaced") => (notice(v.t("Votre fichier a été chargé : son traitement est en cours. Suite à ce nouvel import, le fichier de résultat du précédent import a été supprimé.", "Your file was uploaded and is being processed. The previous import's result file has been replaced."))),
+            Some("uploaded") => (notice(v.t("Votre fichier a été chargé : sa progression s'affiche ci-dessous.", "Your file was uploaded: its progress shows below."))),
+            Some("replaced") => (notice(v.t("Votre fichier a été chargé : sa progression s'affiche ci-dessous. Suite à ce nouvel import, le fichier de résultat du précédent import a été supprimé.", "Your file was uploaded: its progress shows below. The previous import's result file has been replaced."))),
             _ => {}
         }
         h2 { (v.t("Ajouter plusieurs utilisateurs", "Add several users")) }

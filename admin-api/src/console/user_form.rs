@@ -15,12 +15,13 @@ use maud::{html, Markup};
 use sesame_domain::model::{Account, Department, User, UserKind, UserStatus};
 use sesame_domain::RightSet;
 
-use super::form::{Fields, Form};
+use super::form::{through_api, Fields, Form};
 use super::layout::{csrf_field, page_with, see_other, OrPage};
 use super::session::{SignedIn, Visitor};
 use super::widgets::{rights, Audience, Errors, Field};
-use crate::extract::{parse_value, Query};
+use crate::extract::Query;
 use crate::forms::{parse_id, UserEditIn};
+use crate::openapi::REQUIRED_PROFILE as ADVANCED_TEXTS;
 use crate::routes::users::{
     add_advanced_user, add_standard_user, edit_user, AdvancedUserIn, StandardUserIn,
 };
@@ -247,14 +248,12 @@ async fn create_standard(
         }
     }
     fields.set_int(&mut json, "departmentId");
-    let result = match parse_value::<StandardUserIn>(&json) {
-        Ok(input) => add_standard_user(&state, &s.caller, &a, input)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let result = through_api(&json, |input: StandardUserIn| {
+        add_standard_user(&state, &s.caller, &a, input)
+    })
+    .await;
     match result {
-        Ok(()) => Ok(see_other("/console/users?done=standard-added")),
+        Ok(_) => Ok(see_other("/console/users?done=standard-added")),
         Err(e) => {
             let mut known: Vec<&str> = PROFILE.to_vec();
             known.extend(STANDARD_FIELDS);
@@ -277,19 +276,6 @@ async fn create_standard(
         }
     }
 }
-
-/// The advanced form's own fields.
-const ADVANCED_TEXTS: [&str; 9] = [
-    "lastName",
-    "firstName",
-    "function",
-    "phone",
-    "email",
-    "emailConfirmation",
-    "address",
-    "postalCode",
-    "city",
-];
 
 fn advanced_page(
     v: &Visitor,
@@ -352,18 +338,14 @@ async fn create_advanced(
     texts.push("tag");
     let mut json = fields.to_json(&texts, &["rights"]);
     fields.set_int(&mut json, "departmentId");
-    if let Some(o) = json.as_object_mut() {
-        // The invitation in the admin's language.
-        o.insert("lang".into(), v.lang.code().into());
-    }
-    let result = match parse_value::<AdvancedUserIn>(&json) {
-        Ok(input) => add_advanced_user(&state, &s.caller, &a, input)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    // The invitation in the admin's language.
+    Fields::set(&mut json, "lang", v.lang.code());
+    let result = through_api(&json, |input: AdvancedUserIn| {
+        add_advanced_user(&state, &s.caller, &a, input)
+    })
+    .await;
     match result {
-        Ok(()) => Ok(see_other("/console/users?done=advanced-added")),
+        Ok(_) => Ok(see_other("/console/users?done=advanced-added")),
         Err(e) => {
             let mut known: Vec<&str> = ADVANCED_TEXTS.to_vec();
             known.extend(["tag", "rights", "departmentId"]);
@@ -547,14 +529,12 @@ async fn save(
             o.remove("emailConfirmation");
         }
     }
-    let result = match parse_value::<UserEditIn>(&json) {
-        Ok(input) => edit_user(&state, &s.caller, &a, id, input)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let result = through_api(&json, |input: UserEditIn| {
+        edit_user(&state, &s.caller, &a, id, input)
+    })
+    .await;
     match result {
-        Ok(()) => Ok(see_other(&format!("/console/users/{id}?done=saved"))),
+        Ok(_) => Ok(see_other(&format!("/console/users/{id}?done=saved"))),
         Err(e) => {
             let mut known: Vec<&str> = PROFILE.to_vec();
             known.extend(["tag", "rights", "departmentId"]);

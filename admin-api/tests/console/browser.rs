@@ -139,6 +139,14 @@ impl Browser {
         e.send_keys(text).await.unwrap();
     }
 
+    /// Signs in through the sign-in form (account number or login).
+    pub async fn sign_in(&self, id: &str, password: &str) {
+        self.goto("/console/sign-in").await;
+        self.fill("#f-identifiant", id).await;
+        self.fill("#f-password", password).await;
+        self.click("main form button[type=submit]").await;
+    }
+
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }
@@ -149,9 +157,18 @@ impl Browser {
         active.send_keys(keys).await.unwrap();
     }
 
-    /// The text of `css`.
+    /// The text of `css` (found again if the page reloads meanwhile: the import page does).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        for _ in 0..50 {
+            if let Ok(t) = self.find(css).await.text().await {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the text of {css} could not be read on {}",
+            self.url().await
+        )
     }
 
     /// The whole page's visible text.

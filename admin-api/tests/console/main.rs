@@ -6,5 +6,6 @@ mod back_office;
 mod back_office_screens;
 mod browser;
 mod client;
+mod forms;
 mod http;
 mod screens;
