@@ -371,6 +371,14 @@ async fn audit_page_filters(backend: Backend) {
     .await;
     let all = b.get("/console/back-office/audit").await;
     assert!(all.body.contains("Connexion") && all.body.contains("motif A"));
+    // Accounts are shown by their numbers, not the store's ids.
+    assert!(
+        all.body
+            .contains(&format!("Administrateur du compte {NUMBER}")),
+        "{}",
+        all.body
+    );
+    assert!(all.body.contains(&format!("<td>{NUMBER}</td>")));
     let only = b.get("/console/back-office/audit?action=user.status").await;
     assert!(only.body.contains("motif A"), "{}", only.body);
     let rows = &only.body[only.body.find("<tbody>").unwrap()..];

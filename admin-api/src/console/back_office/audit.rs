@@ -2,6 +2,8 @@
 //! rendering of entries that the contact sheet's "Suivi client" shares: who acted, when, what
 //! (in words), the comment left, and what changed.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -172,12 +174,40 @@ fn action_text(v: &Visitor, action: &str) -> String {
         .map_or_else(|| action.to_owned(), |(_, fr, en)| v.t(fr, en).to_owned())
 }
 
-fn actor_text(v: &Visitor, a: &Actor) -> String {
+/// The numbers of the accounts a page of entries names (as actor or as subject), so that the
+/// log shows account numbers rather than internal ids. At most two lookups per entry shown.
+pub struct Numbers(HashMap<i64, String>);
+
+impl Numbers {
+    pub async fn of(state: &AppState, entries: &[AuditEntry]) -> Numbers {
+        let mut ids: Vec<i64> = entries
+            .iter()
+            .flat_map(|e| [e.account_id, e.actor.ids().0])
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut map = HashMap::new();
+        for id in ids {
+            // An account deleted since is shown by its id.
+            if let Ok(a) = state.store.account(id).await {
+                map.insert(id, a.number.to_string());
+            }
+        }
+        Numbers(map)
+    }
+    fn show(&self, id: i64) -> String {
+        self.0.get(&id).cloned().unwrap_or_else(|| format!("#{id}"))
+    }
+}
+
+fn actor_text(v: &Visitor, a: &Actor, n: &Numbers) -> String {
     match *a {
         Actor::Operator => v.t("Opérateur", "Operator").to_owned(),
         Actor::AccountAdmin { account_id } => format!(
-            "{} #{account_id}",
-            v.t("Administrateur du compte", "Admin of account")
+            "{} {}",
+            v.t("Administrateur du compte", "Admin of account"),
+            n.show(account_id)
         ),
         Actor::User { user_id } => format!("{} #{user_id}", v.t("Utilisateur", "User")),
         Actor::Impersonating { user_id, .. } => format!(
@@ -229,7 +259,7 @@ fn change_text(v: &Visitor, e: &AuditEntry) -> Option<String> {
 }
 
 /// Entries as a timeline (newest first): date, who, what, the comment.
-pub fn timeline(v: &Visitor, entries: &[AuditEntry]) -> Markup {
+pub fn timeline(v: &Visitor, entries: &[AuditEntry], n: &Numbers) -> Markup {
     html! {
         @if entries.is_empty() {
             p.muted { (v.t("Aucun événement.", "No event.")) }
@@ -237,7 +267,7 @@ pub fn timeline(v: &Visitor, entries: &[AuditEntry]) -> Markup {
             ol.timeline {
                 @for e in entries {
                     li {
-                        p.when { time { (v.lang.date_time(e.at)) } " — " (actor_text(v, &e.actor)) }
+                        p.when { time { (v.lang.date_time(e.at)) } " — " (actor_text(v, &e.actor, n)) }
                         p.what { strong { (action_text(v, &e.action)) } @if let Some(c) = change_text(v, e) { " (" (c) ")" } }
                         @if let Some(c) = &e.comment {
                             blockquote.comment { span.muted { (v.t("Commentaire", "Comment")) " : " } (c) }
@@ -312,6 +342,7 @@ async fn audit(
     let mut entries = state.store.audit_log(&fetch).await.or_page(&v)?;
     let more = entries.len() as i64 > per;
     entries.truncate(per as usize);
+    let numbers = Numbers::of(&state, &entries).await;
     let page_no = filter.offset.unwrap_or(0) / per + 1;
     let keep = |name: &str| q.str(name).unwrap_or("").to_owned();
     let link = |p: i64| {
@@ -349,9 +380,9 @@ async fn audit(
                 @for e in &entries {
                     tr {
                         td { (v.lang.date_time(e.at)) }
-                        td { (actor_text(&v, &e.actor)) }
+                        td { (actor_text(&v, &e.actor, &numbers)) }
                         td { (action_text(&v, &e.action)) @if let Some(c) = change_text(&v, e) { br; span.muted { (c) } } }
-                        td { @if let Some(a) = e.account_id { "#" (a) } }
+                        td { @if let Some(a) = e.account_id { (numbers.show(a)) } }
                         td { @if let Some(u) = e.user_id { a href={ "/console/back-office/audit?userId=" (u) } { "#" (u) } } }
                         td { (e.comment.as_deref().unwrap_or("")) }
                     }

@@ -16,7 +16,7 @@ use sesame_domain::model::{Account, AuditEntry, User, UserKind, UserStatus};
 use sesame_domain::RightSet;
 use sesame_store::AuditFilter;
 
-use super::audit::timeline;
+use super::audit::{timeline, Numbers};
 use super::{account_of, account_path, contact_path, require_operator, OperatorPage};
 use crate::auth::Caller;
 use crate::console::form::{Fields, Form};
@@ -104,6 +104,7 @@ async fn sheet(
         })
         .await
         .or_page(&v)?;
+    let numbers = Numbers::of(&state, &entries).await;
     let sheet = contact_path(a.number.as_str(), u.id);
     let p = &u.profile;
     let body = html! {
@@ -139,7 +140,7 @@ async fn sheet(
         (access_form(&v, &sheet, &u))
         (actions(&v, &sheet, &u))
         h2 #suivi { (v.t("Suivi client", "Customer follow-up")) }
-        (timeline(&v, &entries))
+        (timeline(&v, &entries, &numbers))
     };
     Ok(page(
         &v,
