@@ -108,6 +108,7 @@ pub fn page_with(v: &Visitor, status: StatusCode, title: &str, body: Markup) -> 
                         }
                     }
                 }
+                (super::assistance::banner(v))
                 main #main {
                     h1 { (title) }
                     (body)

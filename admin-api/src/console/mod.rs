@@ -14,13 +14,16 @@
 
 mod account;
 mod assets;
+mod assistance;
 mod associate;
+mod back_office;
 pub mod csrf;
 pub mod form;
 mod guide;
 pub mod i18n;
 mod import;
 pub mod layout;
+mod outbox;
 pub mod session;
 mod sign_in;
 mod user_form;
@@ -49,6 +52,8 @@ pub fn routes(max_import_bytes: usize) -> Router<AppState> {
     let r = user_form::routes(r);
     let r = associate::routes(r);
     let r = import::routes(r, max_import_bytes);
+    let r = back_office::routes(r);
+    let r = outbox::routes(r);
     guide::routes(r)
 }
 

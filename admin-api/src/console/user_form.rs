@@ -56,23 +56,29 @@ pub const PROFILE: [&str; 12] = [
 ];
 
 /// What the form shows in its fields.
-type Values = BTreeMap<&'static str, String>;
+pub(crate) type Values = BTreeMap<&'static str, String>;
 
-fn posted(fields: &Fields, names: &[&'static str]) -> Values {
+pub(crate) fn posted(fields: &Fields, names: &[&'static str]) -> Values {
     names
         .iter()
         .map(|n| (*n, fields.get(n).unwrap_or("").to_owned()))
         .collect()
 }
 
-fn val<'a>(values: &'a Values, name: &str) -> &'a str {
+pub(crate) fn val<'a>(values: &'a Values, name: &str) -> &'a str {
     values.get(name).map_or("", String::as_str)
 }
 
 /// "Informations du compte utilisateur": the identity fields. `standard`: the civility, fax
 /// and country fields of the standard form too; `locked`: shown, not editable (a confirmed
 /// advanced user's identity is its own).
-fn identity(v: &Visitor, values: &Values, errors: &Errors, standard: bool, locked: bool) -> Markup {
+pub(crate) fn identity(
+    v: &Visitor,
+    values: &Values,
+    errors: &Errors,
+    standard: bool,
+    locked: bool,
+) -> Markup {
     let f = |name: &'static str, fr: &'static str, en: &'static str, required: bool| {
         let mut field = Field::text(name, v.t(fr, en), val(values, name), required && !locked);
         if name.starts_with("email") {
@@ -128,7 +134,12 @@ fn identity(v: &Visitor, values: &Values, errors: &Errors, standard: bool, locke
 }
 
 /// The department select (seed 004 "services"), when the account has departments.
-fn department(v: &Visitor, deps: &[Department], current: Option<i64>, errors: &Errors) -> Markup {
+pub(crate) fn department(
+    v: &Visitor,
+    deps: &[Department],
+    current: Option<i64>,
+    errors: &Errors,
+) -> Markup {
     html! {
         @if !deps.is_empty() {
             div.field.invalid[errors.of("departmentId").is_some()] {

@@ -4,15 +4,16 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sesame_domain::model::{AccountStatus, Actor};
+use sesame_domain::model::{Account, AccountStatus, Actor, Department};
 use sesame_domain::rights::{Grant, Right, ScopedRight, ADVANCED_GRANTS};
 use sesame_domain::{AccountNumber, Civility, Email, RightSet, Scope};
+use sesame_store::AccountFilter;
 
 use super::table::Routes;
 use crate::auth::{account_for, AccountPath, Caller, OperatorOnly};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
-use crate::forms::{check_comment, StatusIn};
+use crate::forms::{check_comment, check_text, StatusIn};
 use crate::openapi::{max_len, obj, op, rights, s, ADMIN, OPERATOR, PUBLIC};
 use crate::views::{
     created, departments, no_content, ok, rights_detail, AccountView, DepartmentView, Items, Page,
@@ -30,7 +31,7 @@ pub fn routes(r: Routes) -> Routes {
         "/admin/v1/accounts",
         get(list_accounts).post(create_account),
         [
-            op("get", "List accounts (page, perPage)", OPERATOR, None, 200),
+            op("get", "List accounts with their number of users (q: in the number or company name, status, page, perPage)", OPERATOR, None, 200),
             op("post", "Create an account with entitlements, upstream credentials, admin password, departments", OPERATOR, Some("NewAccount"), 201),
         ],
     )
@@ -96,10 +97,10 @@ pub fn routes(r: Routes) -> Routes {
     ])
 }
 
-/// What the operator gives to create an account.
+/// What the operator gives to create an account (the API's body, the console's form).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewAccount {
+pub(crate) struct NewAccount {
     number: AccountNumber,
     company: String,
     #[serde(default = "default_contract")]
@@ -173,15 +174,21 @@ impl From<NewAccount> for sesame_store::NewAccount {
     }
 }
 
+/// Creates an account (the operator's): the rule of `POST /admin/v1/accounts` and of the
+/// console's form.
+pub(crate) async fn add_account(state: &AppState, body: NewAccount) -> ApiResult<Account> {
+    Ok(state
+        .store
+        .create_account(Actor::Operator, body.into())
+        .await?)
+}
+
 async fn create_account(
     State(state): State<AppState>,
     _op: OperatorOnly,
     Json(body): Json<NewAccount>,
 ) -> Res {
-    let a = state
-        .store
-        .create_account(Actor::Operator, body.into())
-        .await?;
+    let a = add_account(&state, body).await?;
     let deps = state.store.departments(a.id).await?;
     created(AccountView {
         departments: Some(departments(&deps)),
@@ -189,14 +196,52 @@ async fn create_account(
     })
 }
 
+/// The back office's filters of the accounts list: `q` (in the number or the company name),
+/// `status`, `page`, `perPage`.
+pub(crate) fn account_filter(q: &Query) -> ApiResult<AccountFilter> {
+    let search = q.str("q").map(str::to_owned);
+    if let Some(s) = &search {
+        check_text("q", s, 100)?;
+    }
+    let status = q
+        .str("status")
+        .map(|s| {
+            AccountStatus::parse(s)
+                .map_err(|_| ApiError::invalid("status", "status: active or disabled"))
+        })
+        .transpose()?;
+    let (_, per, offset) = q.page(50, 500)?;
+    Ok(AccountFilter {
+        q: search,
+        status,
+        offset,
+        limit: per,
+    })
+}
+
+/// A row of the accounts list: the account and its number of users.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountRow {
+    #[serde(flatten)]
+    account: AccountView,
+    users: i64,
+}
+
 async fn list_accounts(State(state): State<AppState>, _op: OperatorOnly, q: Query) -> Res {
-    let (page, per, offset) = q.page(50, 500)?;
-    let items = state.store.list_accounts(offset, per).await?;
+    let f = account_filter(&q)?;
+    let (items, total) = state.store.search_accounts(&f).await?;
     ok(Page {
-        items: items.iter().map(AccountView::from).collect(),
-        page,
-        per_page: per,
-        total: None,
+        items: items
+            .iter()
+            .map(|s| AccountRow {
+                account: AccountView::from(&s.account),
+                users: s.users,
+            })
+            .collect(),
+        page: f.offset / f.limit + 1,
+        per_page: f.limit,
+        total: Some(total),
     })
 }
 
@@ -295,17 +340,28 @@ async fn add_department(
     Json(body): Json<DepartmentIn>,
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
-    let d = state
+    let d = new_department(&state, &caller, &a, &body.name).await?;
+    created(DepartmentView::from(&d))
+}
+
+/// Adds a department ("service") to `account`: the rule of `POST …/departments` and of the
+/// console's form; a name the account has already is a conflict on `name`.
+pub(crate) async fn new_department(
+    state: &AppState,
+    caller: &Caller,
+    account: &Account,
+    name: &str,
+) -> ApiResult<Department> {
+    state
         .store
-        .add_department(caller.actor(), a.id, &body.name)
+        .add_department(caller.actor(), account.id, name)
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::Conflict { .. } | ApiError::Rule(_) => {
                 ApiError::conflict("name", "a department with this name exists")
             }
             other => other,
-        })?;
-    created(DepartmentView::from(&d))
+        })
 }
 
 /// The catalogue of rights: `{"advanced": […], "standard": […]}`.

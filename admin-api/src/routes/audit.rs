@@ -20,7 +20,7 @@ pub fn routes(r: Routes) -> Routes {
     r.route(
         "/admin/v1/accounts/{n}/audit",
         get(account_audit),
-        [op("get", "Audit log of the account, with what happened to its linked users since each link, whoever did it (userId, actor, actorUserId, from, to, page, perPage)", ADMIN, None, 200)],
+        [op("get", "Audit log of the account, with what happened to its linked users since each link, whoever did it (userId, actor, actorUserId, action, from, to, page, perPage)", ADMIN, None, 200)],
     )
     .route(
         "/admin/v1/audit",
@@ -38,13 +38,28 @@ const ACTOR_KINDS: [&str; 6] = [
     "system",
 ];
 
-fn audit_filter(q: &Query) -> ApiResult<AuditFilter> {
+/// The filters every audit list reads from its query (`userId`, `actor`, `actorUserId`, `action`,
+/// `from`, `to`, `page`, `perPage`).
+pub(crate) fn audit_filter(q: &Query) -> ApiResult<AuditFilter> {
     let actor = q.str("actor").map(str::to_owned);
     if let Some(a) = &actor {
         if !ACTOR_KINDS.contains(&a.as_str()) {
             return Err(ApiError::invalid(
                 "actor",
                 "actor: operator, account_admin, user, impersonating, operator_impersonating or system",
+            ));
+        }
+    }
+    let action = q.str("action").map(str::to_owned);
+    if let Some(a) = &action {
+        if a.len() > 64
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+        {
+            return Err(ApiError::invalid(
+                "action",
+                "action: an action (user.status) or a family ending with a dot (user.)",
             ));
         }
     }
@@ -56,6 +71,7 @@ fn audit_filter(q: &Query) -> ApiResult<AuditFilter> {
         actor_user_id: q.int("actorUserId")?,
         from: q.time("from", false)?,
         to: q.time("to", true)?,
+        action,
         offset: Some(offset),
         limit: Some(per),
     })
@@ -128,11 +144,17 @@ async fn account_audit(AccountPath { state, caller, n }: AccountPath, q: Query) 
     entries(state.store.audit_log(&f).await?)
 }
 
-async fn all_audit(State(state): State<AppState>, _op: OperatorOnly, q: Query) -> Res {
-    let mut f = audit_filter(&q)?;
+/// The operator's filters: those of every list, and `accountNumber`.
+pub(crate) async fn operator_audit_filter(state: &AppState, q: &Query) -> ApiResult<AuditFilter> {
+    let mut f = audit_filter(q)?;
     if let Some(n) = q.str("accountNumber") {
         let number = AccountNumber::parse(n)?;
         f.account_id = Some(state.store.account_by_number(&number).await?.id);
     }
+    Ok(f)
+}
+
+async fn all_audit(State(state): State<AppState>, _op: OperatorOnly, q: Query) -> Res {
+    let f = operator_audit_filter(&state, &q).await?;
     entries(state.store.audit_log(&f).await?)
 }

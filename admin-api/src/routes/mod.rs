@@ -4,9 +4,9 @@
 //! Errors are [`crate::error::ApiError`], answers are views (`crate::views`), bodies are read by
 //! `crate::extract`, callers are `crate::auth::Caller`.
 
-mod accounts;
-mod audit;
-mod back_office;
+pub(crate) mod accounts;
+pub(crate) mod audit;
+pub(crate) mod back_office;
 mod collaborators;
 mod erasure;
 pub(crate) mod imports;

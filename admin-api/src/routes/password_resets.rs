@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use sesame_domain::model::{Actor, UserStatus};
+use sesame_domain::model::{Account, Actor, UserStatus};
 use sesame_domain::secrets::check_password_policy;
 use sesame_domain::AccountNumber;
 use sesame_store::{ResetTarget, StoreError};
@@ -61,6 +61,31 @@ pub fn routes(r: Routes) -> Routes {
     ])
 }
 
+/// E-mails a user of `account` a password-reset link (seed 004 §4 "Renvoyer le mot de passe"):
+/// the rule of `POST …/password-reset` and of the console's action.
+pub(crate) async fn send_reset(
+    state: &AppState,
+    caller: &Caller,
+    account: &Account,
+    user_id: i64,
+    lang: &str,
+) -> ApiResult<SentView> {
+    let u = state.store.user_in_account(account.id, user_id).await?;
+    check_exclusive(state, caller, account.id, &u).await?;
+    let (u, token, expires) = state
+        .store
+        .create_password_reset(caller.actor(), Some(account.id), u.id)
+        .await?;
+    let link = mail::password_reset_link(&state.cfg.public_url, &token);
+    let to = mail::address_of(&u);
+    let queued = mail::send(&state.store, &to, &mail::password_reset(lang, &link), lang).await;
+    Ok(SentView {
+        expires_at: expires,
+        sent_to: to,
+        queued,
+    })
+}
+
 async fn send_password_reset(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,26 +94,7 @@ async fn send_password_reset(
 ) -> Res {
     let a = account_for(&state, &caller, &n).await?;
     let lang = lang_of(&state, q.str("lang"))?;
-    let u = state.store.user_in_account(a.id, parse_id(&id)?).await?;
-    check_exclusive(&state, &caller, a.id, &u).await?;
-    let (u, token, expires) = state
-        .store
-        .create_password_reset(caller.actor(), Some(a.id), u.id)
-        .await?;
-    let link = mail::password_reset_link(&state.cfg.public_url, &token);
-    let to = mail::address_of(&u);
-    let queued = mail::send(
-        &state.store,
-        &to,
-        &mail::password_reset(&lang, &link),
-        &lang,
-    )
-    .await;
-    ok(SentView {
-        expires_at: expires,
-        sent_to: to,
-        queued,
-    })
+    ok(send_reset(&state, &caller, &a, parse_id(&id)?, &lang).await?)
 }
 
 #[derive(Deserialize)]

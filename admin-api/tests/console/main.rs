@@ -2,6 +2,8 @@
 //! browser (Debian's Chromium through chromedriver, see `browser.rs`; SQLite).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod back_office;
+mod back_office_screens;
 mod browser;
 mod client;
 mod forms;

@@ -2,6 +2,7 @@
 //! kit's `admin::Server`), one binary so the crate links once.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod back_office_lists;
 mod common;
 mod csv;
 mod flows;

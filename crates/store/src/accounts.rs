@@ -13,7 +13,7 @@ use crate::db::Store;
 use crate::departments::check_department_name;
 use crate::error::{Result, StoreError};
 use crate::records::{insert_link, insert_user_row, UserRow};
-use crate::rows::{account_from_row, ACCOUNT_COLS};
+use crate::rows::{account_from_row, like_pattern, ACCOUNT_COLS};
 use crate::write::{NewAudit, NewChange};
 
 /// What the operator gives to create an account.
@@ -31,6 +31,25 @@ pub struct NewAccount {
     pub departments: Vec<String>,
     /// The main contact (seed 004): created with the account, same rights as the account.
     pub contact: Option<Profile>,
+}
+
+/// Filters of the operator's accounts list (the back office): a search in the account number
+/// and the company name, the status, and the page.
+#[derive(Clone, Debug, Default)]
+pub struct AccountFilter {
+    /// Case-insensitive, anywhere in the number or the company name.
+    pub q: Option<String>,
+    pub status: Option<AccountStatus>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// A row of the accounts list: the account and how many users it has (its standard users, the
+/// main contact included, and the advanced users linked to it).
+#[derive(Clone, Debug)]
+pub struct AccountSummary {
+    pub account: Account,
+    pub users: i64,
 }
 
 /// The account's credentials at the carrier, as an account is created or its credentials are
@@ -157,14 +176,52 @@ impl Store {
     }
 
     pub async fn list_accounts(&self, offset: i64, limit: i64) -> Result<Vec<Account>> {
+        let f = AccountFilter {
+            offset,
+            limit,
+            ..AccountFilter::default()
+        };
+        let (items, _) = self.search_accounts(&f).await?;
+        Ok(items.into_iter().map(|s| s.account).collect())
+    }
+
+    /// The accounts list of the back office, by number: the page the filter selects and the
+    /// number of accounts it matches.
+    pub async fn search_accounts(&self, f: &AccountFilter) -> Result<(Vec<AccountSummary>, i64)> {
+        let q =
+            f.q.as_deref()
+                .filter(|q| !q.trim().is_empty())
+                .map(like_pattern);
+        let status = f.status.map(|s| s.as_str().to_owned());
+        // Static SQL, each condition switched off by a NULL parameter (the same on both backends).
+        const WHERE: &str = "FROM accounts WHERE ($1 IS NULL OR number LIKE $1 ESCAPE '\\' \
+             OR LOWER(company) LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR status = $2)";
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {WHERE}"))
+            .bind(q.clone())
+            .bind(status.clone())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         let rows = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY number LIMIT $1 OFFSET $2"
+            "SELECT {ACCOUNT_COLS}, (SELECT COUNT(*) FROM links l WHERE l.account_id = accounts.id) \
+             AS users {WHERE} ORDER BY number LIMIT $3 OFFSET $4"
         ))
-        .bind(limit)
-        .bind(offset)
+        .bind(q)
+        .bind(status)
+        .bind(f.limit.clamp(1, 1000))
+        .bind(f.offset.max(0))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(account_from_row).collect()
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(AccountSummary {
+                    account: account_from_row(r)?,
+                    users: r.try_get("users")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((items, total))
     }
 
     /// Account admin sign-in: the account number and its password. `None` for any mismatch, so

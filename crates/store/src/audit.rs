@@ -20,6 +20,8 @@ pub struct AuditFilter {
     pub actor_user_id: Option<i64>,
     pub from: Option<Millis>,
     pub to: Option<Millis>,
+    /// An action (`user.status`) or a family of actions ending with a dot (`user.`).
+    pub action: Option<String>,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
 }
@@ -38,7 +40,8 @@ impl Store {
              l.account_id = $1 AND l.user_id = audit_log.user_id AND l.created_at <= audit_log.at)) \
              AND ($2 IS NULL OR user_id = $2) AND \
              ($3 IS NULL OR actor_kind = $3) AND ($4 IS NULL OR actor_user_id = $4) AND \
-             ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) \
+             ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at <= $6) AND \
+             ($9 IS NULL OR action = $9 OR (SUBSTR($9, LENGTH($9), 1) = '.' AND SUBSTR(action, 1, LENGTH($9)) = $9)) \
              ORDER BY id DESC LIMIT $7 OFFSET $8",
         )
         .bind(f.account_id)
@@ -49,6 +52,7 @@ impl Store {
         .bind(f.to)
         .bind(f.limit.unwrap_or(100).clamp(1, 1000))
         .bind(f.offset.unwrap_or(0).max(0))
+        .bind(f.action.clone())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(audit_from_row).collect()

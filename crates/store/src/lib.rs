@@ -51,7 +51,7 @@ mod write;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use accounts::NewAccount;
+pub use accounts::{AccountFilter, AccountSummary, NewAccount};
 pub use audit::AuditFilter;
 pub use changes::NOTIFY_CHANNEL;
 pub use db::{Backend, Store, StoreSecrets};

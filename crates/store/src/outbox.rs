@@ -1,5 +1,6 @@
 use serde::Serialize;
 use sesame_domain::model::{now_millis, Millis};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::db::Store;
@@ -79,45 +80,60 @@ impl Store {
         Ok(mails)
     }
 
+    /// One mail, live links masked; `None` if there is no such mail.
+    pub async fn outbox_mail(&self, id: i64) -> Result<Option<OutboxMail>> {
+        Ok(self.outbox_one(id).await?.map(|mut m| {
+            m.body = render(&m.body, |_| MASK.to_owned());
+            m
+        }))
+    }
+
+    /// One mail, live links unsealed (the outbox view when the outbox is the delivery channel).
+    pub async fn outbox_mail_live(&self, id: i64) -> Result<Option<OutboxMail>> {
+        Ok(self.outbox_one(id).await?.map(|mut m| {
+            m.body = self.unseal(&m.body);
+            m
+        }))
+    }
+
     /// The newest mails first, live links unsealed: for delivery (SMTP, or the outbox view when
     /// the outbox is the delivery channel). A link that no longer unseals (another key) shows
     /// masked.
     pub async fn outbox_live(&self, to: Option<&str>, limit: i64) -> Result<Vec<OutboxMail>> {
         let mut mails = self.outbox_stored(to, limit).await?;
         for m in &mut mails {
-            m.body = render(&m.body, |hex| {
-                from_hex(hex)
-                    .and_then(|ct| self.cipher().decrypt(&ct).ok())
-                    .and_then(|pt| String::from_utf8(pt).ok())
-                    .unwrap_or_else(|| MASK.to_owned())
-            });
+            m.body = self.unseal(&m.body);
         }
         Ok(mails)
     }
 
+    /// `body` with its sealed links decrypted; one that no longer unseals shows masked.
+    fn unseal(&self, body: &str) -> String {
+        render(body, |hex| {
+            from_hex(hex)
+                .and_then(|ct| self.cipher().decrypt(&ct).ok())
+                .and_then(|pt| String::from_utf8(pt).ok())
+                .unwrap_or_else(|| MASK.to_owned())
+        })
+    }
+
     async fn outbox_stored(&self, to: Option<&str>, limit: i64) -> Result<Vec<OutboxMail>> {
-        let rows = sqlx::query(
-            "SELECT id, at, to_addr, subject, body, lang, sent_at, error FROM outbox \
-             WHERE ($1 IS NULL OR to_addr = $1) ORDER BY id DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE ($1 IS NULL OR to_addr = $1) ORDER BY id DESC LIMIT $2"
+        ))
         .bind(to.map(str::to_owned))
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxMail {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    to: r.try_get("to_addr")?,
-                    subject: r.try_get("subject")?,
-                    body: r.try_get("body")?,
-                    lang: r.try_get("lang")?,
-                    sent_at: r.try_get("sent_at")?,
-                    error: r.try_get("error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(mail_from_row).collect()
+    }
+
+    async fn outbox_one(&self, id: i64) -> Result<Option<OutboxMail>> {
+        let row = sqlx::query(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(mail_from_row).transpose()
     }
 
     /// Mails not yet handed to SMTP, oldest first, live links unsealed.
@@ -157,6 +173,21 @@ impl Store {
         }
         Ok(())
     }
+}
+
+const OUTBOX_COLS: &str = "id, at, to_addr, subject, body, lang, sent_at, error";
+
+fn mail_from_row(r: &AnyRow) -> Result<OutboxMail> {
+    Ok(OutboxMail {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        to: r.try_get("to_addr")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        lang: r.try_get("lang")?,
+        sent_at: r.try_get("sent_at")?,
+        error: r.try_get("error")?,
+    })
 }
 
 /// `body` with each sealed secret replaced by `f(its hex)`.

@@ -83,6 +83,21 @@ pub(crate) fn user_snapshot(u: &User) -> serde_json::Value {
     })
 }
 
+/// A case-insensitive `LIKE … ESCAPE '\\'` pattern matching `q` anywhere (the search boxes of the
+/// users table, the accounts list and the audit log): the wildcards a user types are literal.
+pub(crate) fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 pub(crate) const ACCOUNT_COLS: &str =
     "id, number, company, contract_type, entitlements, status, upstream_login, sub_accounts, \
      collaborator_validation, created_at, updated_at";

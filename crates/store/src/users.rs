@@ -17,7 +17,7 @@ use crate::records::{
     revoke_user_sessions, update_link_rights, update_link_tag, update_profile, user_after_insert,
     UserRow,
 };
-use crate::rows::{parse_opt, user_from_row, user_snapshot as snapshot, USER_COLS};
+use crate::rows::{like_pattern, parse_opt, user_from_row, user_snapshot as snapshot, USER_COLS};
 use crate::write::{NewAudit, NewChange};
 
 /// A standard user as the admin creates it (seed 000 §4, seed 004 §3): login and password set
@@ -72,19 +72,6 @@ pub struct UserUpdate {
     pub department_id: Option<i64>,
     /// New rights of the link with the account; `None` keeps them.
     pub rights: Option<RightSet>,
-}
-
-fn like_pattern(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.trim().to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 impl Store {
