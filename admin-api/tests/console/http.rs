@@ -228,3 +228,77 @@ async fn secure_under_an_https_public_url_and_no_open_redirects() {
     assert_eq!(b.get("/console/lang/de").await.status, 404);
     s.shutdown().await;
 }
+
+/// "Mot de passe oublié ?" for the account admin (seed 000 §3: "renseignez votre identifiant et
+/// votre adresse mail utilisée lors de la souscription"): the 6-digit number and the main
+/// contact's address get a reset link that sets the admin's password; a mismatch gets the same
+/// page and no mail.
+async fn the_account_admin_resets_a_forgotten_password_from_the_console(backend: Backend) {
+    const A: &str = "832519";
+    const BOSS: &str = "direction@societe.example.fr";
+    let s = Server::start_own_url(backend).await;
+    let (st, v) = s
+        .post(
+            "/admin/v1/accounts",
+            OPERATOR,
+            serde_json::json!({
+                "number": A, "company": "Société A", "entitlements": ["ws_tracking"],
+                "adminPassword": "AdminPass123", "upstreamLogin": A, "upstreamPassword": "upstream-secret",
+                "contact": {"lastName": "Durand", "firstName": "Anne", "function": "Gérante",
+                    "phone": "0102030405", "email": BOSS, "address": "1 rue", "postalCode": "75001",
+                    "city": "Paris", "country": "France"},
+            }),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let mut b = Visitor::new(&s.base);
+    let wrong = b
+        .submit(
+            "/console/forgot-password",
+            "/console/forgot-password",
+            &[("login", A), ("email", "someone@else.example.fr")],
+        )
+        .await;
+    let right = b
+        .submit(
+            "/console/forgot-password",
+            "/console/forgot-password",
+            &[("login", A), ("email", "Direction@Societe.example.fr")],
+        )
+        .await;
+    assert_eq!((wrong.status, right.status), (200, 200));
+    assert!(
+        right.body.contains("Si ces informations correspondent"),
+        "{}",
+        right.body
+    );
+    // The work is done after the answer: wait for the one mail.
+    let mut mails = Vec::new();
+    for _ in 0..200 {
+        mails = s.mails(BOSS).await;
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        mails.len(),
+        1,
+        "one mail, for the matching pair only: {mails:?}"
+    );
+    let token = s.mailed_token(BOSS, "/admin/v1/password-resets/").await;
+    let (st, _) = s
+        .anon_post(
+            &format!("/admin/v1/password-resets/{token}"),
+            serde_json::json!({"password": "Nouveau12345", "passwordConfirmation": "Nouveau12345"}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        b.sign_in(A, "Nouveau12345").await.status,
+        303,
+        "the new password opens the console"
+    );
+    s.shutdown().await;
+}
+both!(the_account_admin_resets_a_forgotten_password_from_the_console);
