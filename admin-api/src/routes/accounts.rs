@@ -396,14 +396,15 @@ pub fn gates(g: Grant) -> &'static str {
             | Right::TariffConditions
             | Right::CustomerServiceChat
             | Right::AccountGroups
-            | Right::Collection
-            | Right::OrderCreate
-            | Right::OrderValidate
-            | Right::AddressManage => STORED,
+            | Right::Collection => STORED,
+            // Issue 16: the commerce rights gate the routes an operator declares with them.
+            Right::OrderCreate => "gateway: every declared route with right = \"order_create\" ([[gateway.routes]], docs/ROUTES.md); the demo's POST and GET /commerce/v1/orders",
+            Right::OrderValidate => "gateway: every declared route with right = \"order_validate\" ([[gateway.routes]]); the demo's POST /commerce/v1/orders/{id}/validation",
+            Right::AddressManage => "gateway: every declared route with right = \"address_manage\" ([[gateway.routes]]); the demo's GET, POST and PUT /commerce/v1/addresses",
         },
         Grant::Scoped(ScopedRight::TrackingTool, _) => "gateway: GET /sesame/v1/parcels (search and CSV) and GET /entreprise/colis/login/parcel, for the parcels in the scope",
         Grant::Scoped(ScopedRight::TrackingToolCs, _) => "gateway: as tracking_tool, plus POST /sesame/v1/parcels/{id}/claims, for the parcels in the scope",
-        Grant::Scoped(ScopedRight::Invoices, _) => "gateway: GET /sesame/v1/invoices, GET /sesame/v1/invoices/{account}/{number}/pdf, POST /sesame/v1/invoices/zip, for the invoices in the scope",
+        Grant::Scoped(ScopedRight::Invoices, _) => "gateway: GET /sesame/v1/invoices, GET /sesame/v1/invoices/{account}/{number}/pdf, POST /sesame/v1/invoices/zip, for the invoices in the scope; declared routes with right = \"invoices\" filter documents by it (the demo's /commerce/v1/documents)",
     }
 }
 
