@@ -136,7 +136,10 @@ async fn associate(
     let mut json = fields.to_json(&["userKey", "tag"], &["rights"]);
     // No tag typed: the link has none (an empty one is not a tag).
     if let Some(o) = json.as_object_mut() {
-        if o.get("tag").and_then(|t| t.as_str()).is_some_and(|t| t.trim().is_empty()) {
+        if o.get("tag")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.trim().is_empty())
+        {
             o.remove("tag");
         }
     }

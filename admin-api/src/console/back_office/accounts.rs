@@ -393,6 +393,7 @@ async fn sheet(
     let body = html! {
         @if let Some(m) = done_notice(&v, done) { (m) }
         @if let Some(m) = super::contacts::done_notice(&v, done) { (m) }
+        @if let Some(m) = super::collaborators::done_notice(&v, done) { (m) }
         p { a href="/console/back-office" { "← " (v.t("Comptes clients", "Customer accounts")) } }
         div.tiles {
             section.tile {
@@ -428,6 +429,7 @@ async fn sheet(
                     }
                 }
             }
+            (super::collaborators::modules_tile(&v, &a))
         }
         h2 #contacts { (v.t("Liste contacts", "Contacts")) }
         div.actions {
@@ -439,7 +441,7 @@ async fn sheet(
         }
         table {
             caption { (v.t("Collaborateurs de la société", "The company's collaborators")) " (" (total) ")" }
-            (column_heads(&v, &[("Nom", "Last name"), ("Prénom", "First name"), ("Email", "E-mail"), ("Identifiant", "Login"), ("Type", "Kind"), ("Accès", "Access"), ("Actions", "Actions")]))
+            (column_heads(&v, &[("Nom", "Last name"), ("Prénom", "First name"), ("Email", "E-mail"), ("Identifiant", "Login"), ("Type", "Kind"), ("Accès", "Access"), ("Validation", "Validation"), ("Actions", "Actions")]))
             tbody {
                 @for u in &contacts {
                     tr {
@@ -453,6 +455,7 @@ async fn sheet(
                             @else { (v.t("Collaborateur", "Collaborator")) }
                         }
                         td { (user_status_text(&v, u.user.status)) }
+                        td { (super::collaborators::validation_cell(&v, &a, &u.user)) }
                         td { (action_menu(&v, &a, u)) }
                     }
                 }
