@@ -10,3 +10,4 @@ mod collaborators;
 mod forms;
 mod http;
 mod screens;
+mod segments;

@@ -345,6 +345,7 @@ fn action_menu(v: &Visitor, a: &Account, u: &AccountUser) -> Markup {
             summary.button.secondary aria-label={ (v.t("Actions pour ", "Actions for ")) (name) } { (v.t("Actions", "Actions")) " ▾" }
             ul {
                 li { a href=(sheet) { (v.t("Visualiser", "View")) } }
+                li { a href=(super::segments::segments_path(a, &u.user)) { (v.t("Segmentation libre", "Free segmentation")) } }
                 li {
                     form.inline method="post" action={ (sheet) "/password" } {
                         (csrf_field(v))
@@ -373,6 +374,9 @@ async fn sheet(
     if let Some(s) = &search {
         check_text("q", s, 100).or_page(&v)?;
     }
+    // "Segmentation libre": `?segment=<id>` lists that segment's contacts.
+    let segment = q.str("segment").and_then(|s| s.parse().ok());
+    let segments = state.store.segments().await.or_page(&v)?;
     let (contacts, total) = state
         .store
         .list_account_users(
@@ -382,8 +386,7 @@ async fn sheet(
                 q: search.clone(),
                 offset: 0,
                 limit: 500,
-                // "Segmentation libre": `?segment=<id>` lists that segment's contacts.
-                segment_id: q.str("segment").and_then(|s| s.parse().ok()),
+                segment_id: segment,
             },
         )
         .await
@@ -436,8 +439,13 @@ async fn sheet(
             a.button href={ (account_path(a.number.as_str())) "/contacts/new" } { (v.t("Ajouter un collaborateur", "Add a collaborator")) }
         }
         form.search method="get" action=(account_path(a.number.as_str())) role="search" {
-            (Field::text("q", v.t("Rechercher un contact (nom, prénom, e-mail, identifiant)", "Search a contact (name, e-mail, login)"), search.as_deref().unwrap_or(""), false).kind("search").render(&v, &Errors::none()))
+            div.grid {
+                (Field::text("q", v.t("Rechercher un contact (nom, prénom, e-mail, identifiant)", "Search a contact (name, e-mail, login)"), search.as_deref().unwrap_or(""), false).kind("search").render(&v, &Errors::none()))
+                (super::segments::segment_filter(&v, &segments, segment))
+            }
             button type="submit" { (v.t("Rechercher", "Search")) }
+            " "
+            (super::segments::export_link(&v, &segments, segment))
         }
         table {
             caption { (v.t("Collaborateurs de la société", "The company's collaborators")) " (" (total) ")" }
