@@ -89,6 +89,11 @@ pub fn routes(r: Routes) -> Routes {
     .schemas([("Segment", obj(&["name"], &[("name", max_len(80))]))])
 }
 
+/// A segment's id from a path: what is no id is a segment not found (not a user).
+fn segment_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>().map_err(|_| ApiError::NotFound("segment"))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SegmentView {
@@ -144,7 +149,7 @@ pub(crate) async fn add_segment(state: &AppState, name: &str) -> ApiResult<Segme
 async fn remove(State(state): State<AppState>, _op: OperatorOnly, Path(id): Path<String>) -> Res {
     state
         .store
-        .delete_segment(Actor::Operator, parse_id(&id)?)
+        .delete_segment(Actor::Operator, segment_id(&id)?)
         .await?;
     no_content()
 }
@@ -159,7 +164,12 @@ pub(crate) async fn set_member(
 ) -> ApiResult<()> {
     Ok(state
         .store
-        .set_segment_member(Actor::Operator, parse_id(segment)?, parse_id(user)?, member)
+        .set_segment_member(
+            Actor::Operator,
+            segment_id(segment)?,
+            parse_id(user)?,
+            member,
+        )
         .await?)
 }
 
@@ -188,7 +198,7 @@ async fn export(State(state): State<AppState>, _op: OperatorOnly, Path(id): Path
 /// Segment `id`'s contacts as a CSV download (`;`, UTF-8 BOM, cells defused): the API's export
 /// and the back office's "Exporter le segment".
 pub(crate) async fn segment_csv(state: &AppState, id: &str) -> ApiResult<Response> {
-    let id = parse_id(id)?;
+    let id = segment_id(id)?;
     let users = state.store.segment_members(id, MAX_EXPORT).await?;
     let mut w = Writer::new();
     let header = [

@@ -80,9 +80,9 @@ async fn the_sub_accounts_module_is_switched_in_the_back_office(backend: Backend
     let page = op.get(&sheet()).await;
     assert_eq!(page.status, 200);
     let tile = &page.body[page.body.find("id=\"modules\"").unwrap()..];
-    assert!(tile.contains("Module sous-comptes</dt><dd>Oui"), "{tile}");
+    assert!(tile.contains("Module sous-comptes : <strong>Oui"), "{tile}");
     assert!(
-        tile.contains("Validation des collaborateurs requise</dt><dd>Non"),
+        tile.contains("Validation des collaborateurs requise : <strong>Non"),
         "{tile}"
     );
     assert!(tile.contains("for=\"f-subAccounts\""), "labelled");
@@ -119,7 +119,7 @@ async fn the_sub_accounts_module_is_switched_in_the_back_office(backend: Backend
     assert!(page
         .body
         .contains("Les modules du compte sont enregistrés."));
-    assert!(page.body.contains("Module sous-comptes</dt><dd>Non"));
+    assert!(page.body.contains("Module sous-comptes : <strong>Non"));
     // Audited as the operator, like `PUT …/modules`.
     let e = &audit(&s, "action=account.modules").await[0];
     assert_eq!(e["actor"]["kind"], "operator", "{e}");

@@ -61,9 +61,10 @@ pub(super) fn modules_tile(v: &Visitor, a: &Account) -> Markup {
     html! {
         section.tile #modules {
             h2 { (v.t("Gestion des sous-comptes clients", "Customer sub-accounts")) }
-            dl.facts {
-                dt { (v.t("Module sous-comptes", "Sub-accounts module")) } dd { (on_off(v, a.sub_accounts)) }
-                dt { (v.t("Validation des collaborateurs requise", "Collaborators need validation")) } dd { (on_off(v, a.collaborator_validation)) }
+            // A list rather than the facts grid: the labels are long for a tile's width.
+            ul {
+                li { (v.t("Module sous-comptes", "Sub-accounts module")) " : " strong { (on_off(v, a.sub_accounts)) } }
+                li { (v.t("Validation des collaborateurs requise", "Collaborators need validation")) " : " strong { (on_off(v, a.collaborator_validation)) } }
             }
             form method="post" action={ (account_path(a.number.as_str())) "/modules" } {
                 (csrf_field(v))
