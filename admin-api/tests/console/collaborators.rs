@@ -136,6 +136,15 @@ async fn the_sub_accounts_module_is_switched_in_the_back_office(backend: Backend
         p.body
     );
     assert_eq!(s.count("users").await, users, "nothing written");
+    // Its "Gestion des utilisateurs" says so, and offers no form that would be refused.
+    let list = adm.get("/console/users").await;
+    assert!(
+        list.body.contains("n&#39;est pas activée pour ce compte")
+            || list.body.contains("n'est pas activée pour ce compte"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains("href=\"/console/users/new\""));
     // On again, with validation: the admin's collaborator is created, pending.
     let p = op
         .submit(
@@ -153,6 +162,11 @@ async fn the_sub_accounts_module_is_switched_in_the_back_office(backend: Backend
     let p = add_collaborator(&mut adm, "m.durand").await;
     assert_eq!(p.status, 303, "{}", p.body);
     assert_eq!(s.count("users").await, users + 1);
+    let list = adm.get("/console/users").await;
+    assert!(list.body.contains("href=\"/console/users/new\""));
+    assert!(list
+        .body
+        .contains("attendent la validation de votre interlocuteur"));
     // An unknown company.
     let p = op
         .submit(
