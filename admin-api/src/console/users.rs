@@ -164,8 +164,17 @@ async fn users(State(state): State<AppState>, s: SignedIn, q: Query) -> Result<R
     };
     let body = html! {
         @if let Some(n) = done_notice(v, q.str("done")) { (n) }
+        // Seed 004 §2: the sub-accounts module off, the account manages no collaborators; say
+        // so rather than offer a form that would be refused.
+        @if !a.sub_accounts {
+            p.notice role="status" { (v.t("La gestion des sous-comptes (collaborateurs) n'est pas activée pour ce compte : adressez-vous à votre interlocuteur pour l'activer.", "The sub-accounts module is off for this account: ask your contact to switch it on.")) }
+        } @else if a.collaborator_validation {
+            p.muted { (v.t("Les collaborateurs que vous créez attendent la validation de votre interlocuteur avant de pouvoir se connecter.", "The collaborators you create wait for your contact's validation before they can sign in.")) }
+        }
         div.actions {
-            a.button href="/console/users/new" { (v.t("Ajouter un utilisateur", "Add a user")) }
+            @if a.sub_accounts {
+                a.button href="/console/users/new" { (v.t("Ajouter un utilisateur", "Add a user")) }
+            }
             details.menu {
                 summary.button { (v.t("Ajouter un utilisateur avancé", "Add an advanced user")) " ▾" }
                 ul {

@@ -5,10 +5,11 @@
 use axum::extract::{Path, State};
 use axum::routing::put;
 use serde::Deserialize;
-use sesame_domain::model::{Actor, ValidationStatus};
+use sesame_domain::model::{Account, Actor, User, ValidationStatus};
 
 use super::table::Routes;
 use crate::auth::{account_for, Caller, OperatorOnly};
+use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::forms::{check_comment, parse_id};
 use crate::openapi::{max_len, obj, op, s, OPERATOR};
@@ -75,17 +76,23 @@ async fn set_modules(
     Path(n): Path<String>,
     Json(b): Json<ModulesIn>,
 ) -> Res {
-    let a = account_for(&state, &Caller::Operator, &n).await?;
-    let a = state
-        .store
-        .set_account_modules(
-            Actor::Operator,
-            a.id,
-            b.sub_accounts,
-            b.collaborator_validation,
-        )
-        .await?;
+    let a = switch_modules(&state, &n, b.sub_accounts, b.collaborator_validation).await?;
     ok(AccountView::from(&a))
+}
+
+/// The operator switches account `n`'s sub-accounts module and its collaborators' validation
+/// (the API's `PUT …/modules` and the back office's form): audited as the operator.
+pub(crate) async fn switch_modules(
+    state: &AppState,
+    n: &str,
+    sub_accounts: bool,
+    collaborator_validation: bool,
+) -> ApiResult<Account> {
+    let a = account_for(state, &Caller::Operator, n).await?;
+    Ok(state
+        .store
+        .set_account_modules(Actor::Operator, a.id, sub_accounts, collaborator_validation)
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -102,17 +109,23 @@ async fn set_validation(
     Path((n, id)): Path<(String, String)>,
     Json(b): Json<ValidationIn>,
 ) -> Res {
-    check_comment(b.comment.as_deref())?;
-    let a = account_for(&state, &Caller::Operator, &n).await?;
-    let u = state
-        .store
-        .set_user_validation(
-            Actor::Operator,
-            a.id,
-            parse_id(&id)?,
-            b.status,
-            b.comment.as_deref(),
-        )
-        .await?;
+    let u = validate_collaborator(&state, &n, &id, b.status, b.comment.as_deref()).await?;
     ok(UserView::new(&u, None))
+}
+
+/// The operator accepts or refuses collaborator `id` of account `n` (the API's
+/// `PUT …/users/{id}/validation` and the back office's buttons): audited with the comment.
+pub(crate) async fn validate_collaborator(
+    state: &AppState,
+    n: &str,
+    id: &str,
+    status: ValidationStatus,
+    comment: Option<&str>,
+) -> ApiResult<User> {
+    check_comment(comment)?;
+    let a = account_for(state, &Caller::Operator, n).await?;
+    Ok(state
+        .store
+        .set_user_validation(Actor::Operator, a.id, parse_id(id)?, status, comment)
+        .await?)
 }

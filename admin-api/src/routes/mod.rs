@@ -7,14 +7,14 @@
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod back_office;
-mod collaborators;
+pub(crate) mod collaborators;
 mod erasure;
 pub(crate) mod imports;
 pub(crate) mod invitations;
 pub(crate) mod links;
 pub(crate) mod me;
 pub(crate) mod password_resets;
-mod segments;
+pub(crate) mod segments;
 pub(crate) mod sessions;
 pub mod table;
 pub(crate) mod users;

@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use sesame_domain::csv::Writer;
@@ -13,7 +13,7 @@ use sesame_store::Segment;
 
 use super::table::Routes;
 use crate::auth::OperatorOnly;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::forms::parse_id;
 use crate::openapi::{max_len, obj, op, OPERATOR};
@@ -89,6 +89,11 @@ pub fn routes(r: Routes) -> Routes {
     .schemas([("Segment", obj(&["name"], &[("name", max_len(80))]))])
 }
 
+/// A segment's id from a path: what is no id is a segment not found (not a user).
+fn segment_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>().map_err(|_| ApiError::NotFound("segment"))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SegmentView {
@@ -123,33 +128,49 @@ struct SegmentIn {
 }
 
 async fn create(State(state): State<AppState>, _op: OperatorOnly, Json(b): Json<SegmentIn>) -> Res {
-    let s = state
+    created(SegmentView::from(add_segment(&state, &b.name).await?))
+}
+
+/// The operator creates segment `name` (the API's `POST /segments` and the back office's form):
+/// a name taken is a conflict naming `name`.
+pub(crate) async fn add_segment(state: &AppState, name: &str) -> ApiResult<Segment> {
+    state
         .store
-        .create_segment(Actor::Operator, &b.name)
+        .create_segment(Actor::Operator, name)
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::Conflict { .. } => {
                 ApiError::conflict("name", "a segment with this name exists")
             }
             other => other,
-        })?;
-    created(SegmentView::from(s))
+        })
 }
 
 async fn remove(State(state): State<AppState>, _op: OperatorOnly, Path(id): Path<String>) -> Res {
     state
         .store
-        .delete_segment(Actor::Operator, parse_id(&id)?)
+        .delete_segment(Actor::Operator, segment_id(&id)?)
         .await?;
     no_content()
 }
 
-async fn set_member(state: &AppState, segment: &str, user: &str, member: bool) -> Res {
-    state
+/// The operator adds contact `user` to `segment` or (`member` false) removes it (the API's
+/// `PUT`/`DELETE …/members/{userId}` and the back office's buttons): audited, idempotent.
+pub(crate) async fn set_member(
+    state: &AppState,
+    segment: &str,
+    user: &str,
+    member: bool,
+) -> ApiResult<()> {
+    Ok(state
         .store
-        .set_segment_member(Actor::Operator, parse_id(segment)?, parse_id(user)?, member)
-        .await?;
-    no_content()
+        .set_segment_member(
+            Actor::Operator,
+            segment_id(segment)?,
+            parse_id(user)?,
+            member,
+        )
+        .await?)
 }
 
 async fn add_member(
@@ -157,7 +178,8 @@ async fn add_member(
     _op: OperatorOnly,
     Path((id, user)): Path<(String, String)>,
 ) -> Res {
-    set_member(&state, &id, &user, true).await
+    set_member(&state, &id, &user, true).await?;
+    no_content()
 }
 
 async fn remove_member(
@@ -165,11 +187,18 @@ async fn remove_member(
     _op: OperatorOnly,
     Path((id, user)): Path<(String, String)>,
 ) -> Res {
-    set_member(&state, &id, &user, false).await
+    set_member(&state, &id, &user, false).await?;
+    no_content()
 }
 
 async fn export(State(state): State<AppState>, _op: OperatorOnly, Path(id): Path<String>) -> Res {
-    let id = parse_id(&id)?;
+    segment_csv(&state, &id).await
+}
+
+/// Segment `id`'s contacts as a CSV download (`;`, UTF-8 BOM, cells defused): the API's export
+/// and the back office's "Exporter le segment".
+pub(crate) async fn segment_csv(state: &AppState, id: &str) -> ApiResult<Response> {
+    let id = segment_id(id)?;
     let users = state.store.segment_members(id, MAX_EXPORT).await?;
     let mut w = Writer::new();
     let header = [

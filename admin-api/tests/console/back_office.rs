@@ -42,13 +42,7 @@ async fn server(backend: Backend) -> (Server, i64, i64) {
 
 async fn operator(s: &Server) -> Visitor {
     let mut b = Visitor::new(&s.base);
-    let p = b
-        .submit(
-            "/console/operator/sign-in",
-            "/console/operator/sign-in",
-            &[("token", OPERATOR)],
-        )
-        .await;
+    let p = b.sign_in_operator(OPERATOR).await;
     assert_eq!((p.status, p.location()), (303, "/console/back-office"));
     b
 }

@@ -124,6 +124,33 @@ async fn browser_operator_disables_a_contact_and_reads_suivi_client() {
     b.click("main button[type=submit]").await;
     wait_text(&b, "L'e-mail a été envoyé.").await;
 
+    // "Segmentation libre": a segment created from the contact's page, the list filtered by it.
+    b.goto(&format!(
+        "/console/back-office/accounts/{NUMBER}/contacts/{id}/segments"
+    ))
+    .await;
+    b.fill("#f-name", "Clients VIP").await;
+    b.click("form[action$='/segments/new'] button[type=submit]")
+        .await;
+    wait_text(&b, "Le segment a été créé et le contact y a été ajouté.").await;
+    b.shot("segmentation-libre").await;
+    b.click("tbody a[href*='?segment=']").await;
+    wait_text(&b, "Exporter le segment").await;
+    b.shot("liste-contacts-segment").await;
+    // The sub-accounts module, switched off: the sheet says so.
+    b.click("#f-subAccounts").await;
+    b.click("form[action$='/modules'] button[type=submit]")
+        .await;
+    wait_text(&b, "Les modules du compte sont enregistrés.").await;
+    b.client
+        .execute(
+            "document.getElementById('modules').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.shot("sous-comptes").await;
+
     // The audit log, filtered by the form: only the access changes.
     b.goto("/console/back-office/audit").await;
     b.find("#f-action")

@@ -158,6 +158,16 @@ impl Visitor {
         self.post(action, &all).await
     }
 
+    /// Signs the operator in through its console page, with `token`.
+    pub async fn sign_in_operator(&mut self, token: &str) -> Page {
+        self.submit(
+            "/console/operator/sign-in",
+            "/console/operator/sign-in",
+            &[("token", token)],
+        )
+        .await
+    }
+
     /// Signs in through the form (account number or login).
     pub async fn sign_in(&mut self, id: &str, password: &str) -> Page {
         self.submit(

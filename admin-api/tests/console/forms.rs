@@ -18,7 +18,7 @@ async fn admin(s: &Server, number: &str) -> Visitor {
     b
 }
 
-fn standard_fields<'a>(
+pub fn standard_fields<'a>(
     login: &'a str,
     email: &'a str,
     confirm: &'a str,

@@ -6,6 +6,8 @@ mod back_office;
 mod back_office_screens;
 mod browser;
 mod client;
+mod collaborators;
 mod forms;
 mod http;
 mod screens;
+mod segments;

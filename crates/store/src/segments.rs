@@ -166,6 +166,15 @@ impl Store {
         .await
     }
 
+    /// The ids of the segments contact `user_id` belongs to (its "Segmentation libre" page).
+    pub async fn segments_of_user(&self, user_id: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT segment_id FROM segment_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("segment_id")?)).collect()
+    }
+
     /// The contacts of a segment, by name (for its export), at most `limit`.
     pub async fn segment_members(&self, segment_id: i64, limit: i64) -> Result<Vec<User>> {
         self.segment(segment_id).await?;

@@ -345,6 +345,7 @@ fn action_menu(v: &Visitor, a: &Account, u: &AccountUser) -> Markup {
             summary.button.secondary aria-label={ (v.t("Actions pour ", "Actions for ")) (name) } { (v.t("Actions", "Actions")) " ▾" }
             ul {
                 li { a href=(sheet) { (v.t("Visualiser", "View")) } }
+                li { a href=(super::segments::segments_path(a, &u.user)) { (v.t("Segmentation libre", "Free segmentation")) } }
                 li {
                     form.inline method="post" action={ (sheet) "/password" } {
                         (csrf_field(v))
@@ -373,6 +374,9 @@ async fn sheet(
     if let Some(s) = &search {
         check_text("q", s, 100).or_page(&v)?;
     }
+    // "Segmentation libre": `?segment=<id>` lists that segment's contacts.
+    let segment = q.str("segment").and_then(|s| s.parse().ok());
+    let segments = state.store.segments().await.or_page(&v)?;
     let (contacts, total) = state
         .store
         .list_account_users(
@@ -382,8 +386,7 @@ async fn sheet(
                 q: search.clone(),
                 offset: 0,
                 limit: 500,
-                // "Segmentation libre": `?segment=<id>` lists that segment's contacts.
-                segment_id: q.str("segment").and_then(|s| s.parse().ok()),
+                segment_id: segment,
             },
         )
         .await
@@ -393,6 +396,7 @@ async fn sheet(
     let body = html! {
         @if let Some(m) = done_notice(&v, done) { (m) }
         @if let Some(m) = super::contacts::done_notice(&v, done) { (m) }
+        @if let Some(m) = super::collaborators::done_notice(&v, done) { (m) }
         p { a href="/console/back-office" { "← " (v.t("Comptes clients", "Customer accounts")) } }
         div.tiles {
             section.tile {
@@ -428,18 +432,24 @@ async fn sheet(
                     }
                 }
             }
+            (super::collaborators::modules_tile(&v, &a))
         }
         h2 #contacts { (v.t("Liste contacts", "Contacts")) }
         div.actions {
             a.button href={ (account_path(a.number.as_str())) "/contacts/new" } { (v.t("Ajouter un collaborateur", "Add a collaborator")) }
         }
         form.search method="get" action=(account_path(a.number.as_str())) role="search" {
-            (Field::text("q", v.t("Rechercher un contact (nom, prénom, e-mail, identifiant)", "Search a contact (name, e-mail, login)"), search.as_deref().unwrap_or(""), false).kind("search").render(&v, &Errors::none()))
+            div.grid {
+                (Field::text("q", v.t("Rechercher un contact (nom, prénom, e-mail, identifiant)", "Search a contact (name, e-mail, login)"), search.as_deref().unwrap_or(""), false).kind("search").render(&v, &Errors::none()))
+                (super::segments::segment_filter(&v, &segments, segment))
+            }
             button type="submit" { (v.t("Rechercher", "Search")) }
+            " "
+            (super::segments::export_link(&v, &segments, segment))
         }
         table {
             caption { (v.t("Collaborateurs de la société", "The company's collaborators")) " (" (total) ")" }
-            (column_heads(&v, &[("Nom", "Last name"), ("Prénom", "First name"), ("Email", "E-mail"), ("Identifiant", "Login"), ("Type", "Kind"), ("Accès", "Access"), ("Actions", "Actions")]))
+            (column_heads(&v, &[("Nom", "Last name"), ("Prénom", "First name"), ("Email", "E-mail"), ("Identifiant", "Login"), ("Type", "Kind"), ("Accès", "Access"), ("Validation", "Validation"), ("Actions", "Actions")]))
             tbody {
                 @for u in &contacts {
                     tr {
@@ -453,6 +463,7 @@ async fn sheet(
                             @else { (v.t("Collaborateur", "Collaborator")) }
                         }
                         td { (user_status_text(&v, u.user.status)) }
+                        td { (super::collaborators::validation_cell(&v, &a, &u.user)) }
                         td { (action_menu(&v, &a, u)) }
                     }
                 }

@@ -60,7 +60,7 @@ pub(super) fn done_notice(v: &Visitor, done: Option<&str>) -> Option<Markup> {
 }
 
 /// The company and the contact a path names; another company's contact is "not found".
-async fn contact_of(
+pub(super) async fn contact_of(
     state: &AppState,
     v: &Visitor,
     n: &str,
@@ -72,7 +72,7 @@ async fn contact_of(
     Ok((a, u))
 }
 
-fn full_name(u: &User) -> String {
+pub(super) fn full_name(u: &User) -> String {
     format!("{} {}", u.profile.first_name, u.profile.last_name)
 }
 

@@ -1,7 +1,8 @@
 //! Screen 6: the operator's back office (seed 004 §4, SPEC §5): the accounts list and their
 //! creation (entitlements, upstream credentials, departments), a company's sheet with its
-//! "Liste contacts" and each contact's action menu (Visualiser, Renvoyer le mot de passe,
-//! Connexion à l'espace client, Ecrire un e-mail), "Ajouter un collaborateur", the contact's
+//! "Liste contacts" and each contact's action menu (Visualiser, Segmentation libre, Renvoyer le mot de passe,
+//! Connexion à l'espace client, Ecrire un e-mail), the company's sub-accounts module and its
+//! collaborators' validation (Accepter / Refuser), "Ajouter un collaborateur", the contact's
 //! sheet with the "Accès autorisé" toggle and its "Suivi client" timeline, and the audit log
 //! with its filters.
 //!
@@ -12,8 +13,10 @@
 mod account_edit;
 mod accounts;
 mod audit;
+mod collaborators;
 mod contacts;
 mod impersonation;
+mod segments;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -31,6 +34,8 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = accounts::routes(r);
     let r = account_edit::routes(r);
     let r = contacts::routes(r);
+    let r = collaborators::routes(r);
+    let r = segments::routes(r);
     let r = impersonation::routes(r);
     audit::routes(r)
 }
