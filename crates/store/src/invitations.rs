@@ -8,7 +8,7 @@ use sesame_domain::{ConnectionKey, FieldError, Login, Profile, RightSet};
 
 use crate::db::Store;
 use crate::error::{LinkKind, Result, RuleViolation, StoreError};
-use crate::records::{insert_token, update_profile, user_after_insert};
+use crate::records::{insert_token, spend_link, update_profile, user_after_insert};
 use crate::rows::{invitation_from_row, user_snapshot as snapshot};
 use crate::write::{NewAudit, NewChange};
 
@@ -111,18 +111,7 @@ impl Store {
         let key = ConnectionKey::generate();
         let key_hash = self.hasher().hash_key(&key);
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
-        // Single use even under concurrent submissions: only the first UPDATE matches.
-        let used =
-            sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now_millis())
-                .bind(inv.id)
-                .execute(&mut *w.tx)
-                .await?;
-        if used.rows_affected() != 1 {
-            return Err(StoreError::Rule(RuleViolation::LinkUsed(
-                LinkKind::Invitation,
-            )));
-        }
+        spend_link(&mut w, inv.id, LinkKind::Invitation).await?;
         update_profile(&mut w, user.id, &profile).await?;
         sqlx::query(
             "UPDATE users SET login = $1, password_hash = $2, status = 'active', conn_key_hash = $3, updated_at = $4 WHERE id = $5",

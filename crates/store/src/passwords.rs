@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use crate::db::Store;
 use crate::error::{LinkKind, Result, RuleViolation, StoreError};
-use crate::records::revoke_user_sessions;
+use crate::records::{revoke_user_sessions, spend_link};
 use crate::write::{NewAudit, NewChange};
 
 /// What a password-reset link resets.
@@ -282,17 +282,7 @@ impl Store {
                 .await;
         }
         let mut w = self.write(Actor::User { user_id: user.id }).await?;
-        let used =
-            sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now_millis())
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
-        if used.rows_affected() != 1 {
-            return Err(StoreError::Rule(RuleViolation::LinkUsed(
-                LinkKind::PasswordReset,
-            )));
-        }
+        spend_link(&mut w, id, LinkKind::PasswordReset).await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_hash)
             .bind(now_millis())
@@ -317,17 +307,7 @@ impl Store {
     ) -> Result<User> {
         let mut w = self.write(Actor::AccountAdmin { account_id }).await?;
         let now = now_millis();
-        let used =
-            sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(link_id)
-                .execute(&mut *w.tx)
-                .await?;
-        if used.rows_affected() != 1 {
-            return Err(StoreError::Rule(RuleViolation::LinkUsed(
-                LinkKind::PasswordReset,
-            )));
-        }
+        spend_link(&mut w, link_id, LinkKind::PasswordReset).await?;
         sqlx::query("UPDATE accounts SET admin_password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_hash)
             .bind(now)

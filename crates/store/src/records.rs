@@ -214,6 +214,24 @@ pub(crate) async fn insert_token(
     Ok((inv, token))
 }
 
+/// Spends a single-use link (invitation, password reset) inside a write: only the first of
+/// concurrent submissions matches the `UPDATE`; the others get `LinkUsed`.
+pub(crate) async fn spend_link(
+    w: &mut WriteTx<'_>,
+    link_id: i64,
+    kind: crate::error::LinkKind,
+) -> Result<()> {
+    let used = sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+        .bind(now_millis())
+        .bind(link_id)
+        .execute(&mut *w.tx)
+        .await?;
+    if used.rows_affected() != 1 {
+        return Err(StoreError::Rule(RuleViolation::LinkUsed(kind)));
+    }
+    Ok(())
+}
+
 /// Revokes every live session of a user (password change, reset, deletion), inside a write.
 pub(crate) async fn revoke_user_sessions(w: &mut WriteTx<'_>, user_id: i64) -> Result<()> {
     sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
