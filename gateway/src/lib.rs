@@ -44,6 +44,7 @@ mod multipart;
 mod ops;
 mod ratelimit;
 mod redact;
+mod reloader;
 mod response;
 mod routes;
 mod services;

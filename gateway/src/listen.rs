@@ -90,34 +90,16 @@ pub(crate) async fn run(
 
 /// Reloads the TLS certificate when its files change (checked every `reload_interval_ms`) or on
 /// SIGHUP. A certificate that does not load is logged and the current one stays in use.
-async fn watch_certificate(tls: Arc<tls::ReloadableTls>, mut stop: watch::Receiver<bool>) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(tls.interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => h.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<Option<()>>();
-        let force = tokio::select! {
-            _ = tick.tick() => false,
-            _ = hangup => true,
-            _ = stop.changed() => return,
-        };
-        match tls.reload(force) {
-            Ok(true) => tracing::info!("TLS certificate reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "TLS certificate not reloaded; the current one stays in use")
-            }
+async fn watch_certificate(tls: Arc<tls::ReloadableTls>, stop: watch::Receiver<bool>) {
+    let every = tls.interval();
+    crate::reloader::run(every, stop, |force| match tls.reload(force) {
+        Ok(true) => tracing::info!("TLS certificate reloaded"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificate not reloaded; the current one stays in use")
         }
-    }
+    })
+    .await
 }
 
 async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) -> Resp {

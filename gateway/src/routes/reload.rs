@@ -82,33 +82,14 @@ pub(crate) fn reload(gw: &Inner, force: bool) -> Result<Option<usize>, String> {
 }
 
 /// Reloads on SIGHUP and on file change until `stop`.
-pub(crate) async fn watch(gw: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+pub(crate) async fn watch(gw: Arc<Inner>, stop: watch::Receiver<bool>) {
     let every = Duration::from_millis(gw.cfg.routes_reload_interval_ms.max(100));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => h.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<Option<()>>();
-        let force = tokio::select! {
-            _ = tick.tick() => false,
-            _ = hangup => true,
-            _ = stop.changed() => return,
-        };
-        match reload(&gw, force) {
-            Ok(Some(n)) => tracing::info!(routes = n, "route table reloaded"),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "route table not reloaded; the current one stays in use")
-            }
+    crate::reloader::run(every, stop, |force| match reload(&gw, force) {
+        Ok(Some(n)) => tracing::info!(routes = n, "route table reloaded"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "route table not reloaded; the current one stays in use")
         }
-    }
+    })
+    .await
 }
