@@ -287,11 +287,7 @@ async fn authenticate(gw: &Inner, c: &Caller<'_>, ip: IpAddr) -> R<std::sync::Ar
         Caller::Legacy(l, p) => {
             phases::authenticate(gw, None, Some((l.clone(), p.clone())), ip).await
         }
-        Caller::Session(token) => {
-            let p = gw.auth.by_session(token, ip).await?;
-            gw.limits.check_user(&p)?;
-            Ok(p)
-        }
+        Caller::Session(token) => phases::authenticate_session(gw, token, ip).await,
     }
 }
 

@@ -13,7 +13,7 @@ use super::paging::{
     contains_ci, fan_private, page_answer, page_param, period, scoped_links, sort_recent_first,
     PAGE_SIZE,
 };
-use super::phases::{authenticate, forward_private, pass, private_creds};
+use super::phases::{authenticate, authenticate_session, forward_private, pass, private_creds};
 use super::request::{header_bytes, parse_object, percent_decode, query_param, read_body, Req};
 use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
@@ -31,9 +31,26 @@ pub(crate) fn claim_id(path: &str) -> Option<&str> {
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Sesame's own endpoints authenticate with the `apiKey` header, before reading any body.
+/// Sesame's own endpoints authenticate before reading any body, with the `apiKey` header (a
+/// connection key) or `Authorization: Bearer <session token>` (issue 14: a user signed in to
+/// the admin API or the portal, whatever its kind, or an operator impersonating one). Either
+/// way the principal is the same user with the same links, rights and scopes.
 pub(crate) async fn own_auth(gw: &Inner, r: &Req) -> R<std::sync::Arc<Principal>> {
-    authenticate(gw, header_bytes(&r.headers, "apikey"), None, r.ip).await
+    if let Some(key) = header_bytes(&r.headers, "apikey") {
+        return authenticate(gw, Some(key), None, r.ip).await;
+    }
+    match bearer(&r.headers) {
+        Some(token) => authenticate_session(gw, token, r.ip).await,
+        None => authenticate(gw, None, None, r.ip).await,
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
+fn bearer(h: &http::HeaderMap) -> Option<&str> {
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Filters of the parcel search, from the query string.

@@ -44,6 +44,14 @@ pub(crate) async fn authenticate(
     Ok(p)
 }
 
+/// A portal or admin-API session (`Authorization: Bearer <token>`) as the caller: the user it
+/// speaks for (its own, or the impersonated one), under that user's own limit.
+pub(crate) async fn authenticate_session(gw: &Inner, token: &str, ip: IpAddr) -> R<Arc<Principal>> {
+    let p = gw.auth.by_session(token, ip).await?;
+    gw.limits.check_user(&p)?;
+    Ok(p)
+}
+
 /// Authenticate from what a service's clients send ([`Credentials`]): the connection key, else
 /// login/password, where the password may be the connection key of the holder of a link to
 /// the login's account. Such a caller is a key caller acting for that account: `c.account`
