@@ -1,15 +1,14 @@
 //! Screen 2: "Mon compte" (seed 000 §3): for the account admin, "Vos informations" (company,
 //! account number, user), "Votre contrat", "Vos préférences" (language) and the "Gestion des
-//! utilisateurs" entry; for a user, its details, its user key and its rights per account; for
-//! the operator, the way to the back office.
+//! utilisateurs" entry; for the operator, the way to the back office. A user is sent to its own
+//! page, "Editer mon compte" (`portal::my_account`).
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
 use sesame_domain::model::UserKind;
-use sesame_domain::RightSet;
 use sesame_store::UserFilter;
 
 use super::i18n::Lang;
@@ -23,7 +22,7 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
 }
 
 /// The "Langue" preference: the switch's two links, as a tile.
-fn preferences(v: &Visitor) -> Markup {
+pub(crate) fn preferences(v: &Visitor) -> Markup {
     let back = super::url_encode(&v.here);
     html! {
         h2 { (v.t("Vos préférences", "Your preferences")) }
@@ -35,6 +34,31 @@ fn preferences(v: &Visitor) -> Markup {
             }
         }
     }
+}
+
+/// The account's main contact (seed 004: created with the account, its details are the
+/// company's), if it has one.
+pub(crate) async fn main_contact(
+    state: &AppState,
+    account_id: i64,
+) -> crate::error::ApiResult<Option<sesame_domain::model::User>> {
+    let (users, _) = state
+        .store
+        .list_account_users(
+            account_id,
+            &UserFilter {
+                kind: Some(UserKind::Standard),
+                q: None,
+                offset: 0,
+                limit: 200,
+                segment_id: None,
+            },
+        )
+        .await?;
+    Ok(users
+        .into_iter()
+        .find(|u| u.user.main_contact)
+        .map(|u| u.user))
 }
 
 async fn account(
@@ -49,24 +73,10 @@ async fn account(
         },
         Caller::Admin { account_id } => {
             let a = state.store.account(account_id).await.or_page(&v)?;
-            let (main, _) = state
-                .store
-                .list_account_users(
-                    a.id,
-                    &UserFilter {
-                        kind: Some(UserKind::Standard),
-                        q: None,
-                        offset: 0,
-                        limit: 200,
-                        segment_id: None,
-                    },
-                )
+            let contact = main_contact(&state, a.id)
                 .await
-                .or_page(&v)?;
-            let contact = main
-                .iter()
-                .find(|u| u.user.main_contact)
-                .map(|u| format!("{} {}", u.user.profile.first_name, u.user.profile.last_name));
+                .or_page(&v)?
+                .map(|u| format!("{} {}", u.profile.first_name, u.profile.last_name));
             html! {
                 div.tiles {
                     section.tile {
@@ -95,47 +105,9 @@ async fn account(
                 }
             }
         }
-        Caller::User { user_id } | Caller::Impersonating { user_id, .. } => {
-            let u = state.store.user(user_id).await.or_page(&v)?;
-            let mut accounts = Vec::new();
-            for l in state.store.links_of_user(user_id).await.or_page(&v)? {
-                let a = state.store.account(l.account_id).await.or_page(&v)?;
-                accounts.push((
-                    a.number,
-                    a.company,
-                    RightSet::effective(l.rights, a.entitlements),
-                ));
-            }
-            let p = &u.profile;
-            html! {
-                section {
-                    h2 { (v.t("Informations du compte utilisateur", "User account details")) }
-                    dl.facts {
-                        dt { (v.t("Nom", "Last name")) } dd { (p.last_name) }
-                        dt { (v.t("Prénom", "First name")) } dd { (p.first_name) }
-                        dt { (v.t("Email", "E-mail")) } dd { (p.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
-                        dt { (v.t("Identifiant", "Login")) } dd { (u.login.as_ref().map(|l| l.as_str()).unwrap_or("")) }
-                        @if let Some(k) = u.user_key {
-                            dt { (v.t("Clé utilisateur", "User key")) } dd { code.key { (k) } }
-                        }
-                    }
-                    @if u.user_key.is_some() {
-                        p.muted { (v.t("La clé utilisateur est à communiquer à un administrateur de compte pour qu'il vous associe à son compte.", "Give your user key to an account admin so they can associate you with their account.")) }
-                    }
-                }
-                section {
-                    h2 { (v.t("Droits sur les comptes", "Rights per account")) }
-                    table {
-                        thead { tr { th scope="col" { (v.t("Compte", "Account")) } th scope="col" { (v.t("Société", "Company")) } th scope="col" { (v.t("Droits", "Rights")) } } }
-                        tbody {
-                            @for (n, c, r) in &accounts {
-                                tr { td { (n) } td { (c) } td { ul { @for g in r.grants() { li { (v.lang.grant(g)) } } } } }
-                            }
-                        }
-                    }
-                }
-                (preferences(&v))
-            }
+        // A user's own page is "Editer mon compte" (the portal).
+        Caller::User { .. } | Caller::Impersonating { .. } => {
+            return Ok(Redirect::to(super::portal::my_account::PATH).into_response())
         }
     };
     Ok(page(&v, title, body))

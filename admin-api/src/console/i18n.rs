@@ -97,6 +97,13 @@ impl Lang {
             _ if missing => "Ce champ est obligatoire.".to_owned(),
             (_, "wrong operator token") => "Jeton opérateur incorrect.".to_owned(),
             (_, "does not match") => "Les deux saisies ne correspondent pas.".to_owned(),
+            (_, "is not the current password") => {
+                "Ce n'est pas votre mot de passe actuel.".to_owned()
+            }
+            (_, "must be 8 to 128 characters") => "8 à 128 caractères.".to_owned(),
+            (_, "must contain a letter and a digit") => {
+                "Au moins une lettre et un chiffre.".to_owned()
+            }
             (_, "is not a valid e-mail address") => "Adresse e-mail invalide.".to_owned(),
             (_, "must be exactly 6 digits") => {
                 "Le numéro de compte compte exactement 6 chiffres.".to_owned()

@@ -5,12 +5,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use sesame_domain::model::now_millis;
+use sesame_domain::model::{now_millis, User};
 use sesame_domain::{AccountNumber, RightSet, Tag};
 
 use super::table::Routes;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{optional_json, Json};
 use crate::forms::{check_new_password, check_text, UserEditIn};
 use crate::openapi::{obj, op, s, SESSION};
@@ -96,11 +96,12 @@ struct AdminView {
 /// A user's rights on one of its accounts.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct MyAccount {
-    number: AccountNumber,
-    company: String,
+pub(crate) struct MyAccount {
+    pub(crate) number: AccountNumber,
+    pub(crate) company: String,
     rights: RightSet,
-    effective_rights: RightSet,
+    /// What the user may do there: the link's rights within the account's entitlements.
+    pub(crate) effective_rights: RightSet,
     rights_detail: Vec<RightView>,
     account_status: &'static str,
     /// The tag this account gives the user.
@@ -126,25 +127,11 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Res {
         }
         Caller::User { user_id } | Caller::Impersonating { user_id, .. } => {
             let u = state.store.user(user_id).await?;
-            let mut accounts = Vec::new();
-            for l in state.store.links_of_user(user_id).await? {
-                let a = state.store.account(l.account_id).await?;
-                let eff = RightSet::effective(l.rights, a.entitlements);
-                accounts.push(MyAccount {
-                    number: a.number,
-                    company: a.company,
-                    rights: l.rights,
-                    effective_rights: eff,
-                    rights_detail: rights_detail(eff),
-                    account_status: a.status.as_str(),
-                    tag: l.tag,
-                });
-            }
             ok(UserView::with(
                 &u,
                 None,
                 MyAccounts {
-                    accounts,
+                    accounts: my_accounts(&state, user_id).await?,
                     impersonated: matches!(caller, Caller::Impersonating { .. }),
                 },
             ))
@@ -152,11 +139,40 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Res {
     }
 }
 
+/// The user's accounts with its rights on each (the console's "Droits sur les comptes" too).
+pub(crate) async fn my_accounts(state: &AppState, user_id: i64) -> ApiResult<Vec<MyAccount>> {
+    let mut accounts = Vec::new();
+    for l in state.store.links_of_user(user_id).await? {
+        let a = state.store.account(l.account_id).await?;
+        let eff = RightSet::effective(l.rights, a.entitlements);
+        accounts.push(MyAccount {
+            number: a.number,
+            company: a.company,
+            rights: l.rights,
+            effective_rights: eff,
+            rights_detail: rights_detail(eff),
+            account_status: a.status.as_str(),
+            tag: l.tag,
+        });
+    }
+    Ok(accounts)
+}
+
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
     Json(b): Json<UserEditIn>,
 ) -> Res {
+    let after = update_my_details(&state, &caller, b).await?;
+    ok(UserView::new(&after, None))
+}
+
+/// Changes the caller's own details (the rights, tag and department are the account admin's).
+pub(crate) async fn update_my_details(
+    state: &AppState,
+    caller: &Caller,
+    b: UserEditIn,
+) -> ApiResult<User> {
     let user_id = caller
         .self_user()
         .ok_or_else(|| ApiError::forbidden("only users edit their own details here"))?;
@@ -178,30 +194,40 @@ async fn update_me(
     }
     let u = state.store.user(user_id).await?;
     let profile = b.profile.apply(&u.profile)?;
-    let after = state
+    Ok(state
         .store
         .update_own_profile(caller.actor(), user_id, profile)
-        .await?;
-    ok(UserView::new(&after, None))
+        .await?)
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RegenerateIn {
+pub(crate) struct RegenerateIn {
     #[serde(default)]
-    grace_seconds: Option<u32>,
+    pub(crate) grace_seconds: Option<u32>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NewKey {
-    connection_key: String,
-    previous_key_valid_until: Option<i64>,
+pub(crate) struct NewKey {
+    /// The new key in clear: shown once, never stored so.
+    pub(crate) connection_key: String,
+    pub(crate) previous_key_valid_until: Option<i64>,
     notice: &'static str,
 }
 
 async fn regenerate_key(State(state): State<AppState>, caller: Caller, body: Bytes) -> Res {
-    let user_id = match caller {
+    let b: RegenerateIn = optional_json(&body)?;
+    ok(regenerate_my_key(&state, &caller, b).await?)
+}
+
+/// Regenerates the holder's connection key, the old one valid `grace_seconds` more if asked.
+pub(crate) async fn regenerate_my_key(
+    state: &AppState,
+    caller: &Caller,
+    b: RegenerateIn,
+) -> ApiResult<NewKey> {
+    let user_id = match *caller {
         Caller::User { user_id } => user_id,
         Caller::Impersonating { .. } => {
             return Err(ApiError::forbidden(
@@ -210,14 +236,13 @@ async fn regenerate_key(State(state): State<AppState>, caller: Caller, body: Byt
         }
         _ => return Err(ApiError::forbidden("only the key's holder regenerates it")),
     };
-    let b: RegenerateIn = optional_json(&body)?;
     let grace = b.grace_seconds.map(|s| i64::from(s) * 1000);
     let key = state
         .store
         .regenerate_connection_key(caller.actor(), user_id, grace)
         .await?;
     let old_valid_until = grace.filter(|g| *g > 0).map(|g| now_millis() + g);
-    ok(NewKey {
+    Ok(NewKey {
         connection_key: key.expose().to_owned(),
         previous_key_valid_until: old_valid_until,
         notice: "Cette clé de connexion n'est affichée qu'une fois. This connection key is shown only once.",
@@ -226,10 +251,10 @@ async fn regenerate_key(State(state): State<AppState>, caller: Caller, body: Byt
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PasswordIn {
-    current_password: String,
-    password: String,
-    password_confirmation: String,
+pub(crate) struct PasswordIn {
+    pub(crate) current_password: String,
+    pub(crate) password: String,
+    pub(crate) password_confirmation: String,
 }
 
 async fn change_password(
@@ -237,9 +262,19 @@ async fn change_password(
     caller: Caller,
     Json(b): Json<PasswordIn>,
 ) -> Res {
+    change_my_password(&state, &caller, b).await?;
+    no_content()
+}
+
+/// Changes the holder's password (a user's or an account admin's); the current one is required.
+pub(crate) async fn change_my_password(
+    state: &AppState,
+    caller: &Caller,
+    b: PasswordIn,
+) -> ApiResult<()> {
     check_text("currentPassword", &b.current_password, 128)?;
     check_new_password(&b.password, &b.password_confirmation)?;
-    match caller {
+    match *caller {
         Caller::User { user_id } => {
             state
                 .store
@@ -254,5 +289,5 @@ async fn change_password(
         }
         _ => return Err(ApiError::forbidden("only the holder changes its password")),
     }
-    no_content()
+    Ok(())
 }
