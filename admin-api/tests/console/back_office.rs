@@ -415,7 +415,7 @@ async fn impersonation_is_audited_bannered_and_ends(backend: Backend) {
         p.body
     );
     assert_ne!(b.cookies["sesame_session"], operator_session);
-    let space = b.get("/console/account").await;
+    let space = b.get("/console/mon-compte").await;
     assert!(
         space.body.contains("Session d&#39;assistance")
             || space.body.contains("Session d'assistance")

@@ -151,8 +151,14 @@ impl Visitor {
     }
 
     /// Loads `form_page`, then posts `fields` with its CSRF token.
+    /// (A page that redirects, e.g. `/console/account` for a user, is followed once.)
     pub async fn submit(&mut self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
-        let csrf = self.get(form_page).await.csrf();
+        let mut page = self.get(form_page).await;
+        if page.status == 303 && page.location().starts_with("/console/") {
+            let to = page.location().to_owned();
+            page = self.get(&to).await;
+        }
+        let csrf = page.csrf();
         let mut all: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
         all.extend_from_slice(fields);
         self.post(action, &all).await

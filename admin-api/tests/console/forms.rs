@@ -255,7 +255,7 @@ async fn users_are_not_account_admins_and_disabled_accounts_end_sessions(backend
         active_advanced(&s, NUMBER, &token, "kadj-mco", &["ws_postage"]).await;
     let mut u = Visitor::new(&s.base);
     assert_eq!(u.sign_in("kadj-mco", USER_PASSWORD).await.status, 303);
-    let me = u.get("/console/account").await;
+    let me = u.get("/console/mon-compte").await;
     assert!(
         me.body.contains(&user_key),
         "the user sees its key: {}",

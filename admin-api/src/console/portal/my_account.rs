@@ -251,6 +251,7 @@ async fn render(
             dl.facts {
                 dt { (v.t("Type", "Kind")) }
                 dd { (match u.kind { UserKind::Standard => v.t("Utilisateur standard", "Standard user"), UserKind::Advanced => v.t("Utilisateur avancé", "Advanced user") }) }
+                dt { (v.t("Utilisateur", "User")) } dd { (u.profile.first_name) " " (u.profile.last_name) }
                 @if let Some(l) = &u.login { dt { (v.t("Identifiant", "Login")) } dd { (l.as_str()) } }
                 @if let Some(k) = u.user_key {
                     dt { (v.t("Clé utilisateur", "User key")) } dd { code.key #cle-utilisateur { (k) } }
