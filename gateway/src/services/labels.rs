@@ -1,13 +1,16 @@
 //! Labels (`/sls-ws/SlsServiceWSRest/{2.0,3.1}/{generateLabel,checkGenerateLabel}`): key in the
 //! `apiKey` header, account in `contractNumber` or the free field ACCOUNT_NUMBER, right
-//! `ws_postage`; labels are stamped with the user's key and tag.
+//! `ws_postage`; labels are stamped with the user's key and tag. The portal's Coliship form
+//! calls the same path with the user's session (`Authorization: Bearer`): the right is then
+//! `coliship` (the labelling interface's), everything else the same.
 
 use serde_json::{json, Map, Value};
 use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::kind::Service;
-use super::phases::{authenticate, authenticate_creds, forward_json, pass, select_into};
+use super::parcels::own_auth;
+use super::phases::{authenticate_creds, forward_json, pass, select_into};
 use super::request::{header_bytes, parse_object, read_body, Req};
 use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
@@ -29,6 +32,15 @@ pub(crate) fn routes(rest: &str) -> bool {
 }
 
 pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
+    // A key or a session in the headers is checked before the body is read: a bad one costs
+    // no body.
+    let (early, right) = if header_bytes(&r.headers, "apikey").is_some() {
+        (Some(own_auth(gw, &r).await?), Right::WsPostage)
+    } else if has_bearer(&r.headers) {
+        (Some(own_auth(gw, &r).await?), Right::Coliship)
+    } else {
+        (None, Right::WsPostage)
+    };
     let Req {
         uri,
         headers,
@@ -36,11 +48,6 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
         ip,
         ..
     } = r;
-    // A key in the header is checked before the body is read: a bad key costs no body.
-    let early = match header_bytes(&headers, "apikey") {
-        Some(k) => Some(authenticate(gw, Some(k), None, ip).await?),
-        None => None,
-    };
     let body = read_body(body, &headers, gw.cfg.max_body_bytes).await?;
     let mut m = parse_object(&body)?;
     let mut c = credentials(Service::Labels, &headers, &m);
@@ -70,13 +77,22 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
         gw,
         &p,
         c.account.as_deref(),
-        Right::WsPostage,
+        right,
         "contractNumber",
         &mut m,
     )?;
     stamp(&mut m, &p, link);
     let up = forward_json(gw, Service::Labels, uri.path(), &m, false).await?;
     Ok(pass(up))
+}
+
+/// Whether the request carries an `Authorization: Bearer` session (any other scheme is not one:
+/// such a caller authenticates as before, from the body).
+fn has_bearer(h: &http::HeaderMap) -> bool {
+    h.get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start().get(..7))
+        .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
 }
 
 /// `fields.field[]` gets the caller's USER_KEY and the TAG_USER the label's account gives it (and
@@ -105,5 +121,22 @@ fn stamp(m: &mut Map<String, Value>, p: &Principal, link: &Link) {
                 arr.push(json!({"key": "TAG_USER", "value": t.as_str()}));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_bearer_authorization_is_a_session() {
+        let h = |v: &str| {
+            let mut m = http::HeaderMap::new();
+            m.insert(http::header::AUTHORIZATION, v.parse().unwrap());
+            m
+        };
+        assert!(super::has_bearer(&h("Bearer abc")));
+        assert!(super::has_bearer(&h("bearer abc")));
+        assert!(!super::has_bearer(&h("Basic dXNlcjpwYXNz")));
+        assert!(!super::has_bearer(&h("Bearer")));
+        assert!(!super::has_bearer(&http::HeaderMap::new()));
     }
 }
