@@ -24,7 +24,7 @@ pub mod i18n;
 mod import;
 pub mod layout;
 mod outbox;
-mod portal;
+pub mod portal;
 pub mod session;
 mod sign_in;
 mod user_form;
@@ -68,7 +68,7 @@ async fn to_console() -> Redirect {
 async fn home(v: Visitor) -> Response {
     match v.caller {
         Some(crate::auth::Caller::Operator) => Redirect::to("/console/back-office").into_response(),
-        Some(_) => Redirect::to("/console/account").into_response(),
+        Some(_) => Redirect::to(portal::landing(&v.portal)).into_response(),
         None => Redirect::to("/console/sign-in").into_response(),
     }
 }

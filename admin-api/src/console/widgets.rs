@@ -38,6 +38,20 @@ impl Errors {
             },
         }
     }
+    /// `message` next to `field` (a refusal from elsewhere than the API, e.g. the carrier's).
+    pub fn on(field: &str, message: &str) -> Errors {
+        Errors {
+            fields: vec![(field.to_owned(), message.to_owned())],
+            general: None,
+        }
+    }
+    /// `message` at the top of the form.
+    pub fn general(message: &str) -> Errors {
+        Errors {
+            fields: Vec::new(),
+            general: Some(message.to_owned()),
+        }
+    }
     pub fn of(&self, field: &str) -> Option<&str> {
         self.fields
             .iter()

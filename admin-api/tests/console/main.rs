@@ -10,5 +10,6 @@ mod collaborators;
 mod forms;
 mod http;
 mod portal_account;
+mod portal_tracking;
 mod screens;
 mod segments;

@@ -2,7 +2,13 @@
 //! backends (hostile cases: no CSRF token, another account's invoice, a forged account, an
 //! account admin or nobody at the door), and in Chromium (screenshots saved).
 
+use std::collections::BTreeSet;
+
+use fantoccini::Locator;
 use sesame_testkit::admin::{active_advanced, Server};
+use sesame_testkit::portal::{
+    Portal, ACCOUNT_A, ACCOUNT_B, ADVANCED, STRANGER, USER_PASSWORD as PORTAL_PASSWORD,
+};
 use sesame_testkit::seed::{ADMIN_PASSWORD, USER_PASSWORD};
 use sesame_testkit::{both, Backend};
 
@@ -49,8 +55,7 @@ async fn only_users_open_their_account_page(backend: Backend) {
         "/console/mon-compte/mot-de-passe",
     ] {
         let p = nobody.post(path, &[("_csrf", "x")]).await;
-        assert_eq!(p.status, 303, "{path}: no session");
-        assert!(p.location().starts_with("/console/sign-in"), "{path}");
+        assert_eq!(p.status, 403, "{path}: no session, no valid token");
     }
 
     let mut admin = Visitor::new(&s.base);
@@ -412,4 +417,445 @@ async fn browser_edit_my_account_password() {
     b.wait_text("Clé utilisateur").await;
     b.close().await;
     s.shutdown().await;
+}
+
+// ---- Mes factures and Coliship: the portal fixture (gateway + admin API on one store) ----
+
+/// A user's console client, signed in with `login`.
+async fn portal_visitor(p: &Portal, login: &str) -> Visitor {
+    let mut b = Visitor::new(p.console());
+    let page = b.sign_in(login, PORTAL_PASSWORD).await;
+    assert_eq!(page.status, 303, "{login}: {}", page.body);
+    b
+}
+
+/// The invoice numbers of a page of "Mes factures" (the checkboxes' values, `account/number`).
+fn invoices_on(body: &str) -> BTreeSet<String> {
+    body.match_indices("name=\"invoice\" value=\"")
+        .map(|(i, m)| {
+            let rest = &body[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// What the simulator holds for account A that `keep` (contact, department) selects, as
+/// `account/number`.
+fn sim_invoices(p: &Portal, keep: impl Fn(Option<&str>, Option<&str>) -> bool) -> BTreeSet<String> {
+    p.stack
+        .sim
+        .invoices(ACCOUNT_A)
+        .into_iter()
+        .filter(|i| keep(i.contact_user_key.as_deref(), i.department.as_deref()))
+        .map(|i| format!("{}/{}", i.account, i.number))
+        .collect()
+}
+
+/// Another account's invoice PDF, an unknown one, and a malformed path → the 404 page, the
+/// same for all; the gateway is asked only for well-formed ones. Nobody and an account admin
+/// are kept out of every portal page; the download without a CSRF token is refused.
+async fn invoices_are_bounded_to_the_gateways_scope(p: &Portal) {
+    let mut nobody = Visitor::new(p.console());
+    for path in ["/console/factures", "/console/coliship"] {
+        let page = nobody.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert!(
+            page.location().starts_with("/console/sign-in?next="),
+            "{path}"
+        );
+    }
+    let mut admin = Visitor::new(p.console());
+    assert_eq!(admin.sign_in(ACCOUNT_A, ADMIN_PASSWORD).await.status, 303);
+    for path in [
+        "/console/factures",
+        "/console/coliship",
+        "/console/mon-compte",
+    ] {
+        assert_eq!(admin.get(path).await.status, 403, "{path}");
+    }
+
+    // The stranger (account B only, invoices "own") asks for A's invoices.
+    let mut b = portal_visitor(p, STRANGER).await;
+    let a_invoice = p.stack.sim.invoices(ACCOUNT_A)[0].number.clone();
+    for path in [
+        format!("/console/factures/{ACCOUNT_A}/{a_invoice}/pdf"),
+        format!("/console/factures/{ACCOUNT_B}/F000000000000/pdf"),
+        format!("/console/factures/{ACCOUNT_A}/..%2F..%2Fx/pdf"),
+        format!("/console/factures/12/{a_invoice}/pdf"),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        assert!(page.body.contains("Facture introuvable"), "{path}");
+    }
+    // Its own invoices: listed, and each PDF is a PDF.
+    let page = b.get("/console/factures").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let mine = invoices_on(&page.body);
+    assert!(!mine.is_empty());
+    assert!(mine.iter().all(|i| i.starts_with(ACCOUNT_B)), "{mine:?}");
+    let first = mine.iter().next().unwrap();
+    let (acc, num) = first.split_once('/').unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/console/factures/{acc}/{num}/pdf", p.console()))
+        .header(
+            "cookie",
+            b.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    assert!(resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert!(resp.bytes().await.unwrap().starts_with(b"%PDF-"));
+
+    // The zip: without a token refused; none ticked, a clear message; another account's
+    // invoice among them → the 404 page, no archive.
+    let page = b
+        .post(
+            "/console/factures/telecharger",
+            &[("invoice", first.as_str())],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    let page = b
+        .submit("/console/factures", "/console/factures/telecharger", &[])
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("aucune facture sélectionnée"),
+        "{}",
+        page.body
+    );
+    let foreign = format!("{ACCOUNT_A}/{a_invoice}");
+    let page = b
+        .submit(
+            "/console/factures",
+            "/console/factures/telecharger",
+            &[("invoice", first.as_str()), ("invoice", foreign.as_str())],
+        )
+        .await;
+    assert!(
+        page.status == 404 || page.status == 403,
+        "{}: {}",
+        page.status,
+        page.body
+    );
+    assert!(!page
+        .headers
+        .get("content-type")
+        .is_some_and(|c| c == "application/zip"));
+
+    // A search value that is too long is refused, naming the field, before the gateway.
+    let huge = "9".repeat(5000);
+    let page = b.get(&format!("/console/factures?company={huge}")).await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("id=\"f-company-error\""),
+        "{}",
+        page.body
+    );
+    let page = b.get("/console/factures?sort=secret").await;
+    assert_eq!(page.status, 400);
+}
+both!(
+    invoices_are_bounded,
+    invoices_are_bounded_to_the_gateways_scope
+);
+
+/// Coliship over HTTP: an account the user does not hold `coliship` on (forged form) → refused
+/// and nothing reaches the carrier; without a CSRF token → refused; a user without the right
+/// anywhere is refused the page.
+async fn coliship_refuses_forged_accounts(p: &Portal) {
+    let mut b = portal_visitor(p, ADVANCED).await;
+    let page = b.get("/console/coliship").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(ACCOUNT_A) && page.body.contains(ACCOUNT_B));
+    p.stack.sim.clear_captured();
+    let mut fields = label_fields(ACCOUNT_B);
+    let page = b.post("/console/coliship", &fields).await;
+    assert_eq!(page.status, 403, "no token");
+    for forged in ["900999", "811003", "", "811001 OR 1=1"] {
+        fields[0].1 = forged;
+        let page = b
+            .submit("/console/coliship", "/console/coliship", &fields)
+            .await;
+        assert_eq!(page.status, 403, "{forged}: {}", page.body);
+    }
+    let page = b.get("/console/coliship?compte=900999").await;
+    assert_eq!(page.status, 403);
+    assert!(
+        p.stack
+            .sim
+            .captured()
+            .iter()
+            .all(|c| !c.path.contains("generateLabel")),
+        "nothing sent to the carrier"
+    );
+    // A collaborator without Coliship: refused the page.
+    let mut c = portal_visitor(p, "collab.tout").await;
+    let page = c.get("/console/coliship").await;
+    assert_eq!(page.status, 403);
+    // A carrier refusal lands next to its field.
+    let mut fields = label_fields(ACCOUNT_A);
+    fields.iter_mut().find(|(k, _)| *k == "weight").unwrap().1 = "45";
+    let page = b
+        .submit("/console/coliship", "/console/coliship", &fields)
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("id=\"f-weight-error\""), "{}", page.body);
+    assert!(page.body.contains("letter.parcel.weight"), "{}", page.body);
+}
+both!(coliship_forged_accounts, coliship_refuses_forged_accounts);
+
+/// The Coliship form's fields for `account` (the contract first).
+fn label_fields(account: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("contractNumber", account),
+        ("senderCompany", "HORIZON MOTO"),
+        ("senderLine2", "11 RUE D EPLUCHES"),
+        ("senderZip", "95310"),
+        ("senderCity", "ST OUEN L AUMONE"),
+        ("senderCountry", "FR"),
+        ("lastName", "Martin"),
+        ("firstName", "Claire"),
+        ("line2", "3 place Bellecour"),
+        ("zipCode", "69002"),
+        ("city", "Lyon"),
+        ("countryCode", "FR"),
+        ("weight", "1,5"),
+        ("productCode", "DOM"),
+    ]
+}
+
+/// The collaborators' document visibility (seed 004) in Chromium: "own" sees only its
+/// invoices, "department" its department's; the download of three invoices is a zip of three
+/// valid PDFs; sorting and the PDF link.
+#[tokio::test]
+async fn browser_invoices_by_visibility_and_zip() {
+    let p = Portal::start(Backend::Sqlite).await;
+    let own = &p.collaborators[0];
+    let dept = &p.collaborators[1];
+    let b = Browser::start(p.console(), "portal-factures").await;
+
+    // "Les pièces du contact".
+    b.sign_in(&own.login, PORTAL_PASSWORD).await;
+    b.goto("/console/factures").await;
+    b.wait_text("facture(s) trouvée(s)").await;
+    let expected = sim_invoices(&p, |c, _| c == Some(own.id.to_string().as_str()));
+    assert!(
+        !expected.is_empty(),
+        "the simulator gives the contact invoices"
+    );
+    assert_eq!(shown_invoices(&b).await, expected);
+    b.shot("mes-factures-contact").await;
+    b.click("header form.signout button").await;
+    b.wait_text("Vous êtes déconnecté.").await;
+
+    // "Les pièces du service".
+    b.sign_in(&dept.login, PORTAL_PASSWORD).await;
+    b.goto("/console/factures").await;
+    b.wait_text("facture(s) trouvée(s)").await;
+    let id = dept.id.to_string();
+    let expected = sim_invoices(&p, |c, d| c == Some(id.as_str()) || d == Some("Logistique"));
+    assert!(expected.len() >= 3, "{expected:?}");
+    assert_ne!(expected, sim_invoices(&p, |_, _| true), "not all of them");
+    assert_eq!(shown_invoices(&b).await, expected);
+    b.shot("mes-factures-service").await;
+
+    // Sorting on the amount, then the other way.
+    b.click("th a[href*='sort=amount']").await;
+    b.wait_text("▲").await;
+    assert!(b.url().await.contains("sort=amount"));
+    b.click("th a[href*='sort=-amount']").await;
+    b.wait_text("▼").await;
+    b.shot("mes-factures-tri").await;
+
+    // Three ticked, "Télécharger": a zip of three valid PDFs.
+    let boxes = b
+        .client
+        .find_all(Locator::Css("input[name=invoice]"))
+        .await
+        .unwrap();
+    for cb in boxes.iter().take(3) {
+        cb.click().await.unwrap();
+    }
+    b.shot("mes-factures-selection").await;
+    b.click("#telecharger button[type=submit]").await;
+    let zip = b.downloaded("factures").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("factures.zip");
+    std::fs::write(&path, &zip).unwrap();
+    let out = std::process::Command::new("unzip")
+        .arg("-o")
+        .arg(&path)
+        .arg("-d")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pdfs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    assert_eq!(pdfs.len(), 3, "{pdfs:?}");
+    for pdf in &pdfs {
+        let check = std::process::Command::new("qpdf")
+            .arg("--check")
+            .arg(pdf)
+            .output()
+            .expect("qpdf (scripts/test.sh installs it)");
+        assert!(
+            check.status.success(),
+            "{}: {}",
+            pdf.display(),
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+    b.close().await;
+    p.shutdown().await;
+}
+
+/// The `account/number` of every invoice row on the page.
+async fn shown_invoices(b: &Browser) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for cb in b
+        .client
+        .find_all(Locator::Css("input[name=invoice]"))
+        .await
+        .unwrap()
+    {
+        out.insert(cb.attr("value").await.unwrap().unwrap());
+    }
+    out
+}
+
+/// A label through the Coliship form for the **second** account: the carrier receives that
+/// account's credentials and the user's key stamped; the parcel number is shown and the PDF
+/// downloads.
+#[tokio::test]
+async fn browser_coliship_label_for_the_second_account() {
+    let p = Portal::start(Backend::Sqlite).await;
+    let b = Browser::start(p.console(), "portal-coliship").await;
+    b.sign_in(ADVANCED, PORTAL_PASSWORD).await;
+    b.goto("/console/coliship").await;
+    b.wait_text("EXPÉDIER UN COLIS").await;
+    b.shot("coliship").await;
+    // The picker: the second account, its sender prefilled.
+    b.client
+        .find(Locator::Css(&format!(
+            "#f-compte option[value='{ACCOUNT_B}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.click("form.choose button[type=submit]").await;
+    b.wait_text(&format!("Société {ACCOUNT_B}")).await;
+    let company = b
+        .find("#f-senderCompany")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(company, format!("Société {ACCOUNT_B}"));
+    b.fill("#f-senderLine2", "11 RUE D EPLUCHES").await;
+    b.fill("#f-senderZip", "95310").await;
+    b.fill("#f-senderCity", "ST OUEN L AUMONE").await;
+    b.fill("#f-lastName", "Martin").await;
+    b.fill("#f-line2", "3 place Bellecour").await;
+    b.fill("#f-zipCode", "69002").await;
+    b.fill("#f-city", "Lyon").await;
+    b.fill("#f-countryCode", "FR").await;
+    b.fill("#f-weight", "1,5").await;
+    p.stack.sim.clear_captured();
+    b.click("main form[method=post] .actions button[type=submit]")
+        .await;
+    b.wait_text("Étiquette générée").await;
+    let parcel = b.text("#numero-colis").await;
+    b.shot("coliship-etiquette").await;
+    // What the carrier received: the second account's credentials, the user's key stamped.
+    let captured = p.stack.sim.captured();
+    let label = captured
+        .iter()
+        .find(|c| c.path.contains("generateLabel"))
+        .expect("a label request");
+    let sent: serde_json::Value = serde_json::from_slice(&label.body).unwrap();
+    assert_eq!(sent["contractNumber"], ACCOUNT_B);
+    assert_eq!(
+        sent["password"],
+        sesame_testkit::seed::upstream_password(ACCOUNT_B)
+    );
+    let stamps = sent["fields"]["field"].as_array().unwrap();
+    assert!(
+        stamps
+            .iter()
+            .any(|f| f["key"] == "USER_KEY" && f["value"] == p.advanced.user_key.as_str()),
+        "{stamps:?}"
+    );
+    assert!(p
+        .stack
+        .sim
+        .parcels(ACCOUNT_B)
+        .iter()
+        .any(|x| x.number == parcel));
+    // The label downloads: a PDF.
+    b.click("#etiquette a[download]").await;
+    let pdf = b.downloaded("etiquette-").await;
+    assert!(pdf.starts_with(b"%PDF-"));
+    b.close().await;
+    p.shutdown().await;
+}
+
+/// "Regénérer" in Chromium: the new key shown once; at the gateway the old key is refused (no
+/// grace period) and the new one accepted.
+#[tokio::test]
+async fn browser_regenerated_key_works_at_the_gateway() {
+    let p = Portal::start(Backend::Sqlite).await;
+    let old = p.advanced.key.clone();
+    // The gateway's answer to an invoice list asked with `key`.
+    let tracked = |key: String| {
+        let p = &p;
+        async move {
+            p.stack
+                .get("/sesame/v1/invoices", &[("apiKey", key.as_str())])
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(tracked(old.clone()).await, 200);
+    let b = Browser::start(p.console(), "portal-cle").await;
+    b.sign_in(ADVANCED, PORTAL_PASSWORD).await;
+    b.goto("/console/mon-compte").await;
+    b.wait_text("Clé de connexion au WS").await;
+    b.click("#cle-connexion button[type=submit]").await;
+    // The confirmation the script asks for.
+    if let Ok(()) = b.client.accept_alert().await {}
+    b.wait_text("cette clé ne sera plus affichée").await;
+    let new = b.text("#nouvelle-cle").await;
+    assert_eq!(new.len(), 32);
+    b.shot("nouvelle-cle").await;
+    p.stack.settle().await;
+    assert_eq!(tracked(new.clone()).await, 200, "the new key works");
+    assert_eq!(tracked(old.clone()).await, 401, "the old key stopped");
+    b.goto("/console/mon-compte").await;
+    b.wait_text("Clé de connexion au WS").await;
+    assert!(!b.page_text().await.contains(&new), "shown once");
+    b.close().await;
+    p.shutdown().await;
 }

@@ -244,7 +244,10 @@ async fn scopes_match_the_reference_model(backend: Backend) {
     let denied = link(&w.cases[0].user.key, "6A00000000000", false).await;
     assert_eq!(denied.0, 403);
     assert!(denied.1.contains(LINK_DENIED));
-    assert!(denied.1.contains("href=\"https://portal.example/box\""));
+    // Issue 14: OK leads to the portal's sign-in, then to that parcel; never the key.
+    assert!(denied.1.contains(
+        "href=\"https://portal.example/box/console/sign-in?next=/console/suivi/colis/6A00000000000\""
+    ));
     assert_eq!(
         link("CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC", "6A00000000000", false).await,
         denied

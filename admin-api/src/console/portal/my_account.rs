@@ -15,10 +15,11 @@ use sesame_domain::model::{User, UserKind};
 use sesame_domain::rights::{Grant, ADVANCED_GRANTS};
 use sesame_domain::RightSet;
 
+use super::PortalUser;
 use crate::auth::Caller;
 use crate::console::form::{through_api, Form};
-use crate::console::layout::{csrf_field, message_page, notice, page_with, see_other, OrPage};
-use crate::console::session::{SignedIn, Visitor};
+use crate::console::layout::{csrf_field, notice, page_with, see_other, OrPage};
+use crate::console::session::{to_sign_in, Visitor};
 use crate::console::user_form::{identity, posted, Values, PROFILE};
 use crate::console::widgets::{Errors, Field};
 use crate::extract::Query;
@@ -38,22 +39,23 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
         .route("/console/mon-compte/mot-de-passe", post(change_password))
 }
 
-/// The user this page is for: a signed-in user, or the user an assistance session opened. An
-/// account admin or the operator has no such page (refused, said so); nobody signed in was
-/// already sent to the sign-in page by [`SignedIn`].
+/// The visitor of a portal page and the user it is (or acts for, in an assistance session).
+pub(crate) struct Me {
+    pub p: PortalUser,
+    pub caller: Caller,
+    pub user_id: i64,
+}
+
+/// The portal visitor behind `v`, with its user: refused as [`PortalUser::of`] refuses.
 #[allow(clippy::result_large_err)] // the refusal is the page returned at once
-pub(crate) fn portal_user(s: &SignedIn) -> Result<i64, Response> {
-    match s.caller {
-        Caller::User { user_id } | Caller::Impersonating { user_id, .. } => Ok(user_id),
-        Caller::Admin { .. } | Caller::Operator => Err(message_page(
-            &s.v,
-            StatusCode::FORBIDDEN,
-            s.v.t("Action non autorisée", "Not allowed"),
-            s.v.t(
-                "Cet espace est celui des utilisateurs : connectez-vous avec votre identifiant d'utilisateur.",
-                "This area is the users' own: sign in with your user login.",
-            ),
-        )),
+pub(crate) fn me(v: Visitor) -> Result<Me, Response> {
+    let p = PortalUser::of(v)?;
+    match p.v.caller.clone() {
+        Some(caller @ (Caller::User { user_id } | Caller::Impersonating { user_id, .. })) => {
+            Ok(Me { p, caller, user_id })
+        }
+        // `PortalUser::of` lets no one else through.
+        _ => Err(to_sign_in(&p.v.here)),
     }
 }
 
@@ -235,15 +237,15 @@ fn password_section(v: &Visitor, impersonated: bool, errors: &Errors) -> Markup 
 
 async fn render(
     state: &AppState,
-    s: &SignedIn,
-    user_id: i64,
+    m: &Me,
     status: StatusCode,
     view: View<'_>,
 ) -> Result<Response, Response> {
-    let v = &s.v;
-    let u = state.store.user(user_id).await.or_page(v)?;
+    let v = &m.p.v;
+    let user_id = m.user_id;
+    let u = state.store.user(m.user_id).await.or_page(v)?;
     let accounts = my_accounts(state, user_id).await.or_page(v)?;
-    let impersonated = matches!(s.caller, Caller::Impersonating { .. });
+    let impersonated = matches!(m.caller, Caller::Impersonating { .. });
     let body = html! {
         @if let Some(n) = done_notice(v, view.done) { (n) }
         section #informations {
@@ -279,9 +281,9 @@ async fn render(
     ))
 }
 
-async fn show(State(state): State<AppState>, s: SignedIn, q: Query) -> Result<Response, Response> {
-    let user_id = portal_user(&s)?;
-    let u = state.store.user(user_id).await.or_page(&s.v)?;
+async fn show(State(state): State<AppState>, v: Visitor, q: Query) -> Result<Response, Response> {
+    let m = me(v)?;
+    let u = state.store.user(m.user_id).await.or_page(&m.p.v)?;
     let view = View {
         values: values_of(&u),
         details: Errors::none(),
@@ -289,15 +291,14 @@ async fn show(State(state): State<AppState>, s: SignedIn, q: Query) -> Result<Re
         key: Errors::none(),
         done: q.str("done"),
     };
-    render(&state, &s, user_id, StatusCode::OK, view).await
+    render(&state, &m, StatusCode::OK, view).await
 }
 
 async fn save_details(
     State(state): State<AppState>,
-    s: SignedIn,
-    Form { fields, .. }: Form,
+    Form { v, fields }: Form,
 ) -> Result<Response, Response> {
-    let user_id = portal_user(&s)?;
+    let m = me(v)?;
     let mut json = fields.to_json(&PROFILE, &[]);
     // Only the details are sent (the rights and tag are the account admin's). A required field
     // posted blank is sent blank, for the API to refuse it by name rather than keep the old
@@ -310,13 +311,13 @@ async fn save_details(
         }
     }
     let result = through_api(&json, |input: UserEditIn| {
-        update_my_details(&state, &s.caller, input)
+        update_my_details(&state, &m.caller, input)
     })
     .await;
     match result {
         Ok(_) => Ok(see_other(&format!("{PATH}?done=saved"))),
         Err(e) => {
-            let v = &s.v;
+            let v = &m.p.v;
             let view = View {
                 values: posted(&fields, &PROFILE),
                 details: Errors::from_api(v, &e, &PROFILE),
@@ -324,7 +325,7 @@ async fn save_details(
                 key: Errors::none(),
                 done: None,
             };
-            render(&state, &s, user_id, e.status(), view).await
+            render(&state, &m, e.status(), view).await
         }
     }
 }
@@ -333,24 +334,23 @@ async fn save_details(
 /// redirect or a log; the page is `no-store`).
 async fn regenerate(
     State(state): State<AppState>,
-    s: SignedIn,
-    Form { fields, .. }: Form,
+    Form { v, fields }: Form,
 ) -> Result<Response, Response> {
-    let user_id = portal_user(&s)?;
-    let v = &s.v;
+    let m = me(v)?;
+    let v = &m.p.v;
     let mut json = serde_json::json!({});
     // "0" is "no grace period": the field is then left out, as the API reads it.
     if fields.get("graceSeconds") != Some("0") {
         fields.set_int(&mut json, "graceSeconds");
     }
     let result = through_api(&json, |input: RegenerateIn| {
-        regenerate_my_key(&state, &s.caller, input)
+        regenerate_my_key(&state, &m.caller, input)
     })
     .await;
     let key = match result {
         Ok(k) => k,
         Err(e) if e.field().is_some() => {
-            let u = state.store.user(user_id).await.or_page(v)?;
+            let u = state.store.user(m.user_id).await.or_page(v)?;
             let view = View {
                 values: values_of(&u),
                 details: Errors::none(),
@@ -358,7 +358,7 @@ async fn regenerate(
                 key: Errors::from_api(v, &e, &["graceSeconds"]),
                 done: None,
             };
-            return render(&state, &s, user_id, e.status(), view).await;
+            return render(&state, &m, e.status(), view).await;
         }
         Err(e) => return Err(crate::console::layout::fail(v, &e)),
     };
@@ -390,11 +390,10 @@ async fn regenerate(
 
 async fn change_password(
     State(state): State<AppState>,
-    s: SignedIn,
-    Form { fields, .. }: Form,
+    Form { v, fields }: Form,
 ) -> Result<Response, Response> {
-    let user_id = portal_user(&s)?;
-    let v = &s.v;
+    let m = me(v)?;
+    let v = &m.p.v;
     // Passwords as typed (never trimmed), even empty: the API's rules say what is wrong.
     let json = serde_json::json!({
         "currentPassword": fields.raw("currentPassword"),
@@ -402,13 +401,13 @@ async fn change_password(
         "passwordConfirmation": fields.raw("passwordConfirmation"),
     });
     let result = through_api(&json, |input: PasswordIn| {
-        change_my_password(&state, &s.caller, input)
+        change_my_password(&state, &m.caller, input)
     })
     .await;
     match result {
         Ok(()) => Ok(see_other(&format!("{PATH}?done=password"))),
         Err(e) => {
-            let u = state.store.user(user_id).await.or_page(v)?;
+            let u = state.store.user(m.user_id).await.or_page(v)?;
             let view = View {
                 values: values_of(&u),
                 details: Errors::none(),
@@ -420,7 +419,7 @@ async fn change_password(
                 key: Errors::none(),
                 done: None,
             };
-            render(&state, &s, user_id, e.status(), view).await
+            render(&state, &m, e.status(), view).await
         }
     }
 }
