@@ -82,7 +82,9 @@ pub fn search_page(
         accounts.push(services::account_ok(l));
     }
     services::sort_parcels(&mut items);
-    Bytes::from(services::parcel_page_answer(items, page, accounts).to_string())
+    Bytes::from(
+        services::parcel_page_answer(items, page, services::PAGE_SIZE, accounts).to_string(),
+    )
 }
 
 /// Whether a parcel (owner key, tag) is visible on a link: the filter phase's per-parcel check.

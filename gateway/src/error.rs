@@ -15,6 +15,19 @@ pub enum GatewayError {
     /// Malformed request: the message says what is wrong (never echoes a secret).
     #[error("{0}")]
     BadRequest(String),
+    /// A malformed parameter of Sesame's own endpoints: 400 naming it (`error.field`).
+    #[error("{field}: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
+    /// The request conflicts with a bound or the state of the caller's data (too many pins):
+    /// 409 naming the field.
+    #[error("{field}: {message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     #[error("request body too large")]
     PayloadTooLarge,
     /// Several linked accounts could serve the call: names the field to fill.
@@ -68,6 +81,7 @@ pub enum GatewayError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     InvalidRequest,
+    Conflict,
     PayloadTooLarge,
     AccountRequired,
     InvalidCredentials,
@@ -91,6 +105,7 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::InvalidRequest => "invalid_request",
+            Code::Conflict => "conflict",
             Code::PayloadTooLarge => "payload_too_large",
             Code::AccountRequired => "account_required",
             Code::InvalidCredentials => "invalid_credentials",
@@ -159,6 +174,18 @@ impl GatewayError {
                 "bad_request",
                 Code::InvalidRequest,
                 format!("Requête invalide : {m}").into(),
+            ),
+            E::InvalidField { field, message } => (
+                S::BAD_REQUEST,
+                "bad_request",
+                Code::InvalidRequest,
+                format!("Requête invalide : {field} : {message}").into(),
+            ),
+            E::Conflict { message, .. } => (
+                S::CONFLICT,
+                "bad_request",
+                Code::Conflict,
+                message.clone().into(),
             ),
             E::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
@@ -269,7 +296,9 @@ impl GatewayError {
             code,
             message,
             field: match self {
-                E::AccountRequired { field } => Some(field),
+                E::AccountRequired { field }
+                | E::InvalidField { field, .. }
+                | E::Conflict { field, .. } => Some(field),
                 _ => None,
             },
             right: match self {

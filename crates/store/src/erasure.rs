@@ -22,8 +22,8 @@ const PERSONAL_KEYS: [&str; 4] = ["profile", "login", "userKey", "tag"];
 impl Store {
     /// Erases a user's identity, operator only: every link removed (each linked account's audit
     /// log says so), every key revoked at once on every gateway (a `key` change per hash), every
-    /// session and pending link ended, the personal fields, login, password and user key
-    /// blanked, queued e-mails to the address dropped, and the personal data scrubbed from the
+    /// session and pending link ended, every pin removed, the personal fields, login, password
+    /// and user key blanked, queued e-mails to the address dropped, and the personal data scrubbed from the
     /// audit entries about the user, which are kept. The main contact is its account's and is
     /// never erased.
     pub async fn erase_user(
@@ -81,6 +81,11 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         revoke_user_sessions(&mut w, user_id).await?;
+        // The parcels the person pinned say what it followed: gone with the identity.
+        sqlx::query("DELETE FROM pins WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *w.tx)
+            .await?;
         sqlx::query("UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
             .bind(now)
             .bind(user_id)

@@ -110,6 +110,9 @@ pub enum RuleViolation {
     /// One e-mail, one advanced identity (SPEC §2): another advanced user holds this e-mail.
     #[error("email: an advanced user already holds this e-mail; associate that user with its user key instead")]
     EmailTaken,
+    /// A user keeps at most [`crate::MAX_PINS`] pinned parcels.
+    #[error("at most 500 pinned parcels per user: unpin one first")]
+    TooManyPins,
 }
 
 impl LinkKind {

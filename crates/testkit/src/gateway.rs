@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use sesame_domain::model::Actor;
 use sesame_gateway::{Gateway, GatewayConfig};
 use sesame_simulator::{SimAccount, SimConfig, SimHandle, Simulator, Stamp};
 use sesame_store::testing::{fresh_store, TestDb};
-use sesame_store::{Backend, Store};
+use sesame_store::{Backend, NewSession, SessionKind, Store};
 
 use crate::seed::{self, upstream_password};
 use crate::{json_or_text, rights, Fixture, Running};
@@ -284,6 +285,61 @@ impl Stack {
             )
             .await;
         v
+    }
+
+    /// A session token of the user (`POST /admin/v1/sessions` as a user opens it), valid an
+    /// hour: `Authorization: Bearer <token>` on Sesame's own endpoints.
+    pub async fn session_for(&self, user_id: i64) -> String {
+        self.open_session(
+            Actor::User { user_id },
+            NewSession {
+                kind: SessionKind::User,
+                account_id: None,
+                user_id: Some(user_id),
+                impersonator_account_id: None,
+                ttl_millis: 3_600_000,
+            },
+        )
+        .await
+    }
+
+    /// A session in which `account_id`'s administrator acts as the user (impersonation).
+    pub async fn impersonation_for(&self, account_id: i64, user_id: i64) -> String {
+        self.open_session(
+            Actor::AccountAdmin { account_id },
+            NewSession {
+                kind: SessionKind::Impersonation,
+                account_id: None,
+                user_id: Some(user_id),
+                impersonator_account_id: Some(account_id),
+                ttl_millis: 3_600_000,
+            },
+        )
+        .await
+    }
+
+    /// An account administrator's session (acts for no user: Sesame's own endpoints refuse it).
+    pub async fn admin_session(&self, account_id: i64) -> String {
+        self.open_session(
+            Actor::AccountAdmin { account_id },
+            NewSession {
+                kind: SessionKind::Admin,
+                account_id: Some(account_id),
+                user_id: None,
+                impersonator_account_id: None,
+                ttl_millis: 3_600_000,
+            },
+        )
+        .await
+    }
+
+    /// Opens a session in the store; its clear token.
+    pub async fn open_session(&self, actor: Actor, new: NewSession) -> String {
+        self.store
+            .create_session(actor, new, None)
+            .await
+            .expect("session")
+            .0
     }
 
     /// Waits until the gateway has applied every change committed so far (the follower runs

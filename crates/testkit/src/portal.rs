@@ -4,7 +4,7 @@
 //! link's OK button), seeded with what every portal test starts from.
 //!
 //! Seeded: two accounts ([`ACCOUNT_A`], [`ACCOUNT_B`], companies "Société <number>", entitled
-//! to every service and tool plus Coliship and the collaborators' catalogue); an advanced user
+//! to every service and tool plus Coliship and "Accès au site"); an advanced user
 //! [`ADVANCED`] linked to both with every tool on the `all` scope and Coliship, its parcels and
 //! invoices stamped on both; a standard user [`STANDARD`] of A (claims and invoices on `own`);
 //! collaborators of A in departments "Logistique" and "Compta" with invoice visibility
@@ -65,6 +65,7 @@ pub const ENTITLEMENTS: &[&str] = &[
     ALL_RIGHTS[5],
     ALL_RIGHTS[6],
     "coliship",
+    "site_access",
 ];
 
 impl Portal {
@@ -126,7 +127,7 @@ impl Portal {
                 a,
                 STANDARD,
                 Some("Logistique"),
-                &["tracking_tool_cs:own", "invoices:own"],
+                &["site_access", "tracking_tool_cs:own", "invoices:own"],
             )
             .await;
         let mut collaborators = Vec::new();
@@ -135,7 +136,10 @@ impl Portal {
             ("collab.service", "Logistique", "invoices:group"),
             ("collab.tout", "Compta", "invoices:all"),
         ] {
-            let c = stack.collaborator(a, login, Some(dept), &[vis]).await;
+            // "Accès au site": without it a collaborator cannot sign in (seed 004).
+            let c = stack
+                .collaborator(a, login, Some(dept), &["site_access", vis])
+                .await;
             stack.stamp_collaborator(ACCOUNT_A, &c);
             collaborators.push(c);
         }

@@ -20,7 +20,13 @@ pub enum Service {
     /// The URL tracking link (HTML, or JSON on request).
     Link,
     ParcelSearch,
+    /// One parcel's sheet as JSON (issue 14).
+    ParcelSheet,
     Claim,
+    /// The caller's pinned parcels (`GET`), one pinned (`PUT`), one unpinned (`DELETE`).
+    Pins,
+    Pin,
+    Unpin,
     Invoices,
     InvoicePdf,
     InvoiceZip,
@@ -70,13 +76,13 @@ impl Service {
         match self {
             Service::Labels => "labels",
             Service::LabelsSoap | Service::LabelsWsdl => "labels_soap",
-            Service::Tracking | Service::Link => "tracking",
+            Service::Tracking | Service::Link | Service::ParcelSheet | Service::Pin => "tracking",
             Service::TrackingV2 => "tracking_v2",
             Service::Pickup => "pickup",
             Service::Eligibility => "eligibility",
-            Service::ParcelSearch | Service::Claim => "tracking_tool",
+            Service::ParcelSearch | Service::Claim | Service::Pins => "tracking_tool",
             Service::Invoices | Service::InvoicePdf | Service::InvoiceZip => "invoices",
-            Service::NotFound | Service::OwnOpenApi => "none",
+            Service::NotFound | Service::OwnOpenApi | Service::Unpin => "none",
         }
     }
 
@@ -97,9 +103,13 @@ impl Service {
             | Service::LabelsWsdl
             | Service::Link
             | Service::ParcelSearch
+            | Service::ParcelSheet
+            | Service::Pins
             | Service::Invoices
             | Service::InvoicePdf
             | Service::OwnOpenApi => Method::GET,
+            Service::Pin => Method::PUT,
+            Service::Unpin => Method::DELETE,
             _ => Method::POST,
         }
     }

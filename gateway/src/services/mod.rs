@@ -19,6 +19,7 @@ mod paging;
 mod parcels;
 pub(crate) mod phases;
 mod pickup;
+mod pins;
 pub(crate) mod request;
 mod tracking;
 mod tracking_v2;
@@ -46,6 +47,8 @@ pub(crate) use fanout::account_ok;
 pub(crate) use link::parcel_page;
 #[cfg(feature = "bench")]
 pub(crate) use paging::keep_items;
+#[cfg(feature = "bench")]
+pub(crate) use paging::PAGE_SIZE;
 #[cfg(feature = "fuzzing")]
 pub(crate) use paging::{page_param, period};
 #[cfg(feature = "fuzzing")]
@@ -99,9 +102,18 @@ pub(crate) fn route(method: &Method, path: &str) -> Service {
         eligibility::PATH => Service::Eligibility,
         link::PATH => Service::Link,
         parcels::SEARCH => Service::ParcelSearch,
+        pins::LIST => Service::Pins,
         invoices::LIST => Service::Invoices,
         openapi::PATH => Service::OwnOpenApi,
         _ if parcels::claim_id(path).is_some() => Service::Claim,
+        _ if parcels::sheet_id(path).is_some() => Service::ParcelSheet,
+        _ if pins::pin_id(path).is_some() => {
+            if method == Method::DELETE {
+                Service::Unpin
+            } else {
+                Service::Pin
+            }
+        }
         _ if invoices::is_zip(path) => Service::InvoiceZip,
         _ if invoices::pdf_params(path).is_some() => Service::InvoicePdf,
         _ => Service::NotFound,
@@ -114,6 +126,8 @@ pub(crate) fn route_params(svc: Service, path: &str) -> Vec<&str> {
     match svc {
         Service::TrackingV2 => tracking_v2::id_segment(path).into_iter().collect(),
         Service::Claim => parcels::claim_id(path).into_iter().collect(),
+        Service::ParcelSheet => parcels::sheet_id(path).into_iter().collect(),
+        Service::Pin | Service::Unpin => pins::pin_id(path).into_iter().collect(),
         Service::InvoicePdf => invoices::pdf_params(path)
             .map(|(a, n)| vec![a, n])
             .unwrap_or_default(),
@@ -145,6 +159,10 @@ pub(crate) async fn dispatch(
         Service::Link => link::handle(gw, r).await,
         Service::ParcelSearch => parcels::search(gw, r).await,
         Service::Claim => parcels::claim(gw, r).await,
+        Service::ParcelSheet => parcels::sheet(gw, r).await,
+        Service::Pins => pins::list(gw, r).await,
+        Service::Pin => pins::pin(gw, r).await,
+        Service::Unpin => pins::unpin(gw, r).await,
         Service::Invoices => invoices::list(gw, r).await,
         Service::InvoicePdf => invoices::pdf(gw, r).await,
         Service::InvoiceZip => invoices::zip(gw, r).await,
@@ -191,6 +209,22 @@ mod tests {
             Service::NotFound
         );
         assert_eq!(route(&post, "/sesame/v1/invoices/zip"), Service::InvoiceZip);
+        let sheet = "/sesame/v1/parcels/6A1";
+        assert_eq!(route(&get, sheet), Service::ParcelSheet);
+        assert_eq!(route_params(Service::ParcelSheet, sheet), ["6A1"]);
+        assert_eq!(route(&get, "/sesame/v1/parcels/"), Service::NotFound);
+        assert_eq!(route(&get, "/sesame/v1/parcels/6A1/x"), Service::NotFound);
+        assert_eq!(route(&get, "/sesame/v1/pins"), Service::Pins);
+        let pin = "/sesame/v1/pins/6A1";
+        assert_eq!(route(&Method::PUT, pin), Service::Pin);
+        assert_eq!(route(&Method::DELETE, pin), Service::Unpin);
+        assert_eq!(route(&get, pin), Service::Pin);
+        assert_eq!(route_params(Service::Unpin, pin), ["6A1"]);
+        assert_eq!(route(&Method::PUT, "/sesame/v1/pins/"), Service::NotFound);
+        assert_eq!(
+            route(&Method::PUT, "/sesame/v1/pins/a/b"),
+            Service::NotFound
+        );
         assert_eq!(route(&get, "/entreprise/colis/login/parcel"), Service::Link);
         assert_eq!(route(&get, "/"), Service::NotFound);
     }

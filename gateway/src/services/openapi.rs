@@ -10,7 +10,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::kind::Service;
-use super::{invoices, parcels};
+use super::{invoices, parcels, pins};
 use crate::response::{bytes_resp, Resp};
 
 pub(crate) const PATH: &str = "/sesame/openapi.json";
@@ -38,6 +38,30 @@ pub(crate) const OWN_ROUTES: &[OwnRoute] = &[
         method: "post",
         template: "/sesame/v1/parcels/{parcelNumber}/claims",
         example: "/sesame/v1/parcels/6A12345678901/claims",
+    },
+    OwnRoute {
+        svc: Service::ParcelSheet,
+        method: "get",
+        template: "/sesame/v1/parcels/{parcelNumber}",
+        example: "/sesame/v1/parcels/6A12345678901",
+    },
+    OwnRoute {
+        svc: Service::Pins,
+        method: "get",
+        template: pins::LIST,
+        example: pins::LIST,
+    },
+    OwnRoute {
+        svc: Service::Pin,
+        method: "put",
+        template: "/sesame/v1/pins/{parcelNumber}",
+        example: "/sesame/v1/pins/6A12345678901",
+    },
+    OwnRoute {
+        svc: Service::Unpin,
+        method: "delete",
+        template: "/sesame/v1/pins/{parcelNumber}",
+        example: "/sesame/v1/pins/6A12345678901",
     },
     OwnRoute {
         svc: Service::Invoices,
@@ -78,6 +102,19 @@ pub(crate) fn handle() -> Resp {
 
 fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+/// `sort`: one of `fields` ascending, or descending with a leading `-`.
+fn sort_param(fields: &[&str]) -> Value {
+    let values: Vec<String> = fields
+        .iter()
+        .flat_map(|f| [(*f).to_owned(), format!("-{f}")])
+        .collect();
+    query(
+        "sort",
+        "Sort column, `-` first for descending; ties by number. Default: most recent first.",
+        json!({"type": "string", "enum": values}),
+    )
 }
 
 fn path_param(name: &str, description: &str) -> Value {
@@ -163,8 +200,35 @@ fn document() -> Value {
             json!({"type": "string"}),
         ),
         query(
+            "pass",
+            "Sent with a prepaid Colissimo Pass or not.",
+            json!({"type": "boolean"}),
+        ),
+        query(
+            "location",
+            "Last event's site contains (case-insensitive).",
+            json!({"type": "string"}),
+        ),
+        query(
+            "pageSize",
+            "Parcels per page (the tool's \"Afficher\").",
+            json!({"type": "integer", "enum": [25, 50, 100], "default": 25}),
+        ),
+        sort_param(&[
+            "accountNumber",
+            "parcelNumber",
+            "pass",
+            "reference",
+            "recipientName",
+            "postalCode",
+            "status",
+            "location",
+            "country",
+            "depositDate",
+        ]),
+        query(
             "format",
-            "`csv` for a CSV export.",
+            "`csv` for a CSV export (every matching parcel, in the asked order).",
             json!({"type": "string", "enum": ["json", "csv"]}),
         ),
     ];
@@ -188,8 +252,17 @@ fn document() -> Value {
         query(
             "pageSize",
             "Items per page.",
-            json!({"type": "integer", "minimum": 1}),
+            json!({"type": "integer", "minimum": 1, "maximum": 200}),
         ),
+        sort_param(&[
+            "number",
+            "type",
+            "date",
+            "accountNumber",
+            "company",
+            "amount",
+            "pages",
+        ]),
     ];
     invoice_params.extend(page());
     let list = json!({"$ref": "#/components/schemas/Page"});
@@ -265,11 +338,90 @@ fn document() -> Value {
         vec![],
         json!({"200": {"description": "The OpenAPI document.", "content": json_content(json!({"type": "object"}))}}),
     );
+    let parcel = || {
+        vec![path_param(
+            "parcelNumber",
+            "The parcel (1 to 40 letters or digits).",
+        )]
+    };
+    let not_found = |mut m: Map<String, Value>| {
+        m.insert(
+            "404".into(),
+            json!({"$ref": "#/components/responses/Error"}),
+        );
+        m
+    };
+    let pin_schema = json!({
+        "type": "object",
+        "required": ["parcelNumber", "accountNumber", "pinnedAt", "visible"],
+        "properties": {
+            "parcelNumber": {"type": "string"},
+            "accountNumber": {"type": "string"},
+            "pinnedAt": {"type": "string", "format": "date-time"},
+            "visible": {"type": "boolean", "description": "False when the caller may no longer see the parcel: `parcel` is then absent."},
+            "parcel": {"type": "object", "description": "The parcel as a search row."}
+        }
+    });
+    let sheet = operation(
+        "parcelSheet",
+        "One parcel the caller may see: its account, its details and timeline (as the tracking link's JSON), and whether the caller pinned it. Out of scope answers as unknown (404).",
+        parcel(),
+        errors(not_found(ok(
+            "The parcel's sheet.",
+            json_content(json!({
+                "type": "object",
+                "required": ["accountNumber", "parcel", "pinned"],
+                "properties": {
+                    "accountNumber": {"type": "string"},
+                    "parcel": {"type": "object"},
+                    "pinned": {"type": "boolean"}
+                }
+            })),
+        ))),
+    );
+    let pins_list = operation(
+        "listPins",
+        "The caller's pinned parcels (\"Colis épinglés\"), newest pin first.",
+        vec![],
+        errors(ok(
+            "The pins; `accounts` says how each searched account answered.",
+            json_content(json!({
+                "type": "object",
+                "properties": {
+                    "pins": {"type": "array", "items": pin_schema.clone()},
+                    "accounts": {"type": "array", "items": {"type": "object"}}
+                }
+            })),
+        )),
+    );
+    let pin_put = operation(
+        "pinParcel",
+        "Pins a parcel the caller may see (idempotent; at most 500 pins per user, 409 past that).",
+        parcel(),
+        errors({
+            let mut m = not_found(ok("The pin.", json_content(pin_schema)));
+            m.insert(
+                "409".into(),
+                json!({"$ref": "#/components/responses/Error"}),
+            );
+            m
+        }),
+    );
+    let mut unpinned = Map::new();
+    unpinned.insert(
+        "204".into(),
+        json!({"description": "Not pinned (any more)."}),
+    );
+    let pin_delete = operation(
+        "unpinParcel",
+        "Unpins a parcel (204 also when it was not pinned).",
+        parcel(),
+        errors(unpinned),
+    );
     let mut paths = Map::new();
-    for (r, op) in OWN_ROUTES
-        .iter()
-        .zip([search, claim, invoices, pdf, zip, doc])
-    {
+    for (r, op) in OWN_ROUTES.iter().zip([
+        search, claim, sheet, pins_list, pin_put, pin_delete, invoices, pdf, zip, doc,
+    ]) {
         let entry = paths
             .entry(r.template)
             .or_insert_with(|| Value::Object(Map::new()));
@@ -282,12 +434,15 @@ fn document() -> Value {
         "info": {
             "title": "Sesame public API",
             "version": "1",
-            "description": "Sesame's own endpoints on the public listener, called with a connection key in the `apiKey` header. The carrier's web services Sesame proxies keep their own formats."
+            "description": "Sesame's own endpoints on the public listener, called with a connection key in the `apiKey` header or a session of the user (`Authorization: Bearer <token>` from `POST /admin/v1/sessions`): the same user, the same rights and scopes. The carrier's web services Sesame proxies keep their own formats."
         },
         "paths": paths,
-        "security": [{"apiKey": []}],
+        "security": [{"apiKey": []}, {"session": []}],
         "components": {
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "apiKey"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "apiKey"},
+                "session": {"type": "http", "scheme": "bearer", "description": "A user's session token (any kind of user, or an impersonation)."}
+            },
             "schemas": {
                 "Page": {
                     "type": "object",
@@ -348,7 +503,11 @@ mod tests {
             Service::Eligibility,
             Service::Link,
             Service::ParcelSearch,
+            Service::ParcelSheet,
             Service::Claim,
+            Service::Pins,
+            Service::Pin,
+            Service::Unpin,
             Service::Invoices,
             Service::InvoicePdf,
             Service::InvoiceZip,

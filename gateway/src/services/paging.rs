@@ -1,6 +1,8 @@
 //! Lists across accounts (parcel search, invoices): each account's list fetched from Sesame's
 //! private upstream API, merged through the caller's filter, sorted, paged.
 
+use std::cmp::Ordering;
+
 use serde_json::{json, Map, Value};
 
 use super::fanout::{account_failed, account_ok, fan_all};
@@ -23,6 +25,116 @@ pub(crate) fn page_param(q: Option<&str>) -> R<usize> {
             .ok()
             .filter(|n| *n >= 1)
             .ok_or_else(|| GatewayError::BadRequest("page : entier positif attendu".into())),
+    }
+}
+
+/// `pageSize` of a list whose sizes are fixed (the tracking tool's "Afficher: 25 / 50 / 100"):
+/// one of `sizes`, the first by default; anything else is refused naming `pageSize`.
+pub(crate) fn page_size_param(q: Option<&str>, sizes: &[usize]) -> R<usize> {
+    let Some(s) = query_param(q, "pageSize") else {
+        return Ok(sizes.first().copied().unwrap_or(PAGE_SIZE));
+    };
+    s.parse()
+        .ok()
+        .filter(|n| sizes.contains(n))
+        .ok_or_else(|| GatewayError::InvalidField {
+            field: "pageSize",
+            message: format!(
+                "{} attendu",
+                sizes
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+/// A sortable column of a list: its name in `sort=`, the item's field, and whether the field
+/// holds a number (amounts arrive as decimal text).
+pub(crate) struct SortField {
+    pub name: &'static str,
+    pub key: &'static str,
+    pub numeric: bool,
+}
+
+/// A `sort=<field>` (ascending) or `sort=-<field>` (descending) parameter.
+pub(crate) struct SortBy {
+    field: &'static SortField,
+    desc: bool,
+}
+
+/// `sort` among `fields`; absent → `None` (the list's default order); an unknown field is
+/// refused naming `sort` and listing the accepted names.
+pub(crate) fn sort_param(q: Option<&str>, fields: &'static [SortField]) -> R<Option<SortBy>> {
+    let Some(s) = query_param(q, "sort") else {
+        return Ok(None);
+    };
+    let (desc, name) = match s.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, s.as_str()),
+    };
+    match fields.iter().find(|f| f.name == name) {
+        Some(field) => Ok(Some(SortBy { field, desc })),
+        None => Err(GatewayError::InvalidField {
+            field: "sort",
+            message: format!(
+                "un de {} attendu (précédé de - pour l'ordre décroissant)",
+                fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+/// Sorts by `by`, ties broken by the `ties` fields (ascending) so that pages are stable.
+/// Compares borrowed values: no allocation per comparison.
+pub(crate) fn sort_by(items: &mut [Value], by: &SortBy, ties: &[&str]) {
+    items.sort_by(|a, b| {
+        let key = by.field.key;
+        let o = compare(a.get(key), b.get(key), by.field.numeric);
+        let o = if by.desc { o.reverse() } else { o };
+        ties.iter().fold(o, |o, t| {
+            o.then_with(|| compare(a.get(*t), b.get(*t), false))
+        })
+    });
+}
+
+/// Order of two cells: absent and null first, then booleans (false first), numbers, text
+/// (case-insensitive, then exact); with `numeric`, decimal text compares as a number.
+fn compare(a: Option<&Value>, b: Option<&Value>, numeric: bool) -> Ordering {
+    fn number(v: &Value) -> Option<f64> {
+        match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+    fn rank(v: Option<&Value>) -> u8 {
+        match v {
+            None | Some(Value::Null) => 0,
+            Some(Value::Bool(_)) => 1,
+            Some(Value::Number(_)) => 2,
+            Some(Value::String(_)) => 3,
+            Some(_) => 4,
+        }
+    }
+    if numeric {
+        if let (Some(x), Some(y)) = (a.and_then(number), b.and_then(number)) {
+            return x.total_cmp(&y);
+        }
+    }
+    match (a, b) {
+        (Some(Value::String(x)), Some(Value::String(y))) => x
+            .chars()
+            .flat_map(char::to_lowercase)
+            .cmp(y.chars().flat_map(char::to_lowercase))
+            .then_with(|| x.cmp(y)),
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
     }
 }
 

@@ -1,17 +1,18 @@
 //! Sesame's own parcel endpoints: `GET /sesame/v1/parcels` (tracking-tool search across every
 //! linked account, filtered to the right's scope; JSON pages or CSV) and
-//! `POST /sesame/v1/parcels/{parcelNumber}/claims` (customer-service claim).
+//! `POST /sesame/v1/parcels/{parcelNumber}/claims` (customer-service claim) and
+//! `GET /sesame/v1/parcels/{parcelNumber}` (the parcel's sheet as JSON, issue 14).
 
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sesame_domain::ScopedRight;
 
 use super::kind::Service;
 use super::link::visible_parcel;
 use super::paging::{
-    contains_ci, fan_private, page_answer, page_param, period, scoped_links, sort_recent_first,
-    PAGE_SIZE,
+    contains_ci, fan_private, page_answer, page_param, page_size_param, period, scoped_links,
+    sort_by, sort_param, sort_recent_first, SortField, PAGE_SIZE,
 };
 use super::phases::{authenticate, authenticate_session, forward_private, pass, private_creds};
 use super::request::{header_bytes, parse_object, percent_decode, query_param, read_body, Req};
@@ -29,6 +30,38 @@ pub(crate) fn claim_id(path: &str) -> Option<&str> {
     path.strip_prefix(CLAIMS_PREFIX)?
         .strip_suffix("/claims")
         .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// The parcel id of a sheet path (`/sesame/v1/parcels/{id}`).
+pub(crate) fn sheet_id(path: &str) -> Option<&str> {
+    path.strip_prefix(CLAIMS_PREFIX)
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Longest parcel number Sesame's own endpoints accept (the carrier's are 11 to 15
+/// characters; international ones a little longer).
+const MAX_PARCEL_NUMBER: usize = 40;
+
+/// A parcel number from a path segment: percent-decoded, 1 to 40 ASCII letters or digits,
+/// upper-cased; anything else is refused naming `parcelNumber` before any lookup.
+pub(crate) fn parcel_number(raw: &str) -> R<String> {
+    let bad = || GatewayError::InvalidField {
+        field: "parcelNumber",
+        message: format!("de 1 à {MAX_PARCEL_NUMBER} lettres ou chiffres attendus"),
+    };
+    // Bounded before decoding: a long path costs nothing more than the refusal.
+    if raw.len() > 3 * MAX_PARCEL_NUMBER {
+        return Err(bad());
+    }
+    // Not trimmed: a space is no part of a parcel number, refused like any other character.
+    let id = percent_decode(raw);
+    if id.is_empty()
+        || id.len() > MAX_PARCEL_NUMBER
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(bad());
+    }
+    Ok(id.to_ascii_uppercase())
 }
 
 /// Sesame's own endpoints authenticate before reading any body, with the `apiKey` header (a
@@ -63,6 +96,10 @@ pub struct ParcelFilter {
     pub postal_code: Option<String>,
     pub status: Option<String>,
     pub country: Option<String>,
+    /// Sent with a prepaid "Colissimo Pass" or not (`pass=true|false`).
+    pub pass: Option<bool>,
+    /// The last event's site contains (case-insensitive).
+    pub location: Option<String>,
 }
 
 impl ParcelFilter {
@@ -91,6 +128,13 @@ impl ParcelFilter {
                 .country
                 .as_deref()
                 .is_none_or(|n| contains_ci(f("country"), n))
+            && self
+                .pass
+                .is_none_or(|want| p.get("pass").and_then(Value::as_bool) == Some(want))
+            && self
+                .location
+                .as_deref()
+                .is_none_or(|n| contains_ci(f("location"), n))
     }
 }
 
@@ -112,9 +156,54 @@ pub(crate) fn sort_parcels(parcels: &mut [Value]) {
     sort_recent_first(parcels, "depositDate", "parcelNumber");
 }
 
-/// Page `page` (from 1) of sorted parcels, as the search answers it.
-pub(crate) fn parcel_page_answer(parcels: Vec<Value>, page: usize, accounts: Vec<Value>) -> Value {
-    page_answer(parcels, "parcels", page, PAGE_SIZE, accounts)
+/// Page `page` (from 1) of `size` sorted parcels, as the search answers it.
+pub(crate) fn parcel_page_answer(
+    parcels: Vec<Value>,
+    page: usize,
+    size: usize,
+    accounts: Vec<Value>,
+) -> Value {
+    page_answer(parcels, "parcels", page, size, accounts)
+}
+
+/// The search's page sizes (the tracking tool's "Afficher"), the first by default.
+const PAGE_SIZES: [usize; 3] = [PAGE_SIZE, 50, 100];
+
+/// The search's sortable columns (`sort=<name>`, `-<name>` descending). The status sorts by
+/// its label, as the column shows it.
+static SORT_FIELDS: [SortField; 10] = {
+    const fn f(name: &'static str, key: &'static str) -> SortField {
+        SortField {
+            name,
+            key,
+            numeric: false,
+        }
+    }
+    [
+        f("accountNumber", "accountNumber"),
+        f("parcelNumber", "parcelNumber"),
+        f("pass", "pass"),
+        f("reference", "reference"),
+        f("recipientName", "recipientName"),
+        f("postalCode", "postalCode"),
+        f("status", "statusLabel"),
+        f("location", "location"),
+        f("country", "country"),
+        f("depositDate", "depositDate"),
+    ]
+};
+
+/// `pass=true|false`, else refused naming `pass`.
+fn pass_param(q: Option<&str>) -> R<Option<bool>> {
+    match query_param(q, "pass").as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(GatewayError::InvalidField {
+            field: "pass",
+            message: "true ou false attendu".into(),
+        }),
+    }
 }
 
 pub(crate) async fn search(gw: &Inner, r: Req) -> R<Resp> {
@@ -128,8 +217,12 @@ pub(crate) async fn search(gw: &Inner, r: Req) -> R<Resp> {
         postal_code: query_param(q, "postalCode"),
         status: query_param(q, "status"),
         country: query_param(q, "country"),
+        pass: pass_param(q)?,
+        location: query_param(q, "location"),
     };
     let page = page_param(q)?;
+    let size = page_size_param(q, &PAGE_SIZES)?;
+    let sort = sort_param(q, &SORT_FIELDS)?;
     let csv_out = query_param(q, "format").is_some_and(|f| f.eq_ignore_ascii_case("csv"));
     let extra = period(q)?;
     let links = scoped_links(
@@ -149,13 +242,16 @@ pub(crate) async fn search(gw: &Inner, r: Req) -> R<Resp> {
     )
     .await;
     let mut parcels = fanned.items;
-    sort_parcels(&mut parcels);
+    match &sort {
+        Some(by) => sort_by(&mut parcels, by, &["parcelNumber", "accountNumber"]),
+        None => sort_parcels(&mut parcels),
+    }
     if csv_out {
         return parcels_csv(&parcels);
     }
     Ok(json_resp(
         StatusCode::OK,
-        &parcel_page_answer(parcels, page, fanned.accounts),
+        &parcel_page_answer(parcels, page, size, fanned.accounts),
     ))
 }
 
@@ -166,6 +262,7 @@ pub(crate) fn parcels_csv(parcels: &[Value]) -> R<Resp> {
     let cols = [
         ("accountNumber", "N° compte client"),
         ("parcelNumber", "N° de colis"),
+        ("pass", "PASS"),
         ("reference", "Réf. Client"),
         ("recipientName", "Destinataire"),
         ("postalCode", "Code postal"),
@@ -180,6 +277,7 @@ pub(crate) fn parcels_csv(parcels: &[Value]) -> R<Resp> {
         w.record(cols.iter().map(|(k, _)| match p.get(*k) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => if *b { "Oui" } else { "Non" }.to_owned(),
             _ => String::new(),
         }))
         .map_err(err)?;
@@ -191,6 +289,45 @@ pub(crate) fn parcels_csv(parcels: &[Value]) -> R<Resp> {
         HeaderValue::from_static("attachment; filename=\"colis.csv\""),
     );
     Ok(resp)
+}
+
+/// The parcel's sheet: `{"accountNumber", "parcel": {…the tracking link's JSON}, "pinned"}`,
+/// found among the accounts where the caller holds the tracking tool, within its scope (out of
+/// scope ≡ unknown: the same 404).
+pub(crate) async fn sheet(gw: &Inner, r: Req) -> R<Resp> {
+    let p = own_auth(gw, &r).await?;
+    let id = parcel_number(sheet_id(r.path()).ok_or(GatewayError::NotFound)?)?;
+    if p.links.iter().all(|l| Principal::tool_scope(l).is_none()) {
+        return Err(GatewayError::Forbidden(ScopedRight::TrackingTool.id()));
+    }
+    let Some((l, v)) = visible_parcel(gw, &p, &id, false).await? else {
+        return Err(GatewayError::UnknownParcel { id });
+    };
+    let pinned = gw
+        .auth
+        .store()
+        .pin_of(p.user_id, &id)
+        .await
+        .map_err(store_error)?
+        .is_some();
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({
+            "accountNumber": l.number.as_str(),
+            "parcel": v.get("parcel").cloned().unwrap_or(Value::Null),
+            "pinned": pinned,
+        }),
+    ))
+}
+
+/// A store failure on a request path: unavailable → 503, anything else → 500 (logged, never
+/// shown).
+pub(crate) fn store_error(e: sesame_store::StoreError) -> GatewayError {
+    if e.is_unavailable() {
+        GatewayError::StoreUnavailable
+    } else {
+        GatewayError::Internal(e.to_string())
+    }
 }
 
 pub(crate) async fn claim(gw: &Inner, r: Req) -> R<Resp> {

@@ -8,6 +8,7 @@ mod header_first;
 mod hostile_datapath;
 mod hostile_resources;
 mod hostile_throttle;
+mod portal_api;
 mod routes;
 mod scopes;
 mod services;

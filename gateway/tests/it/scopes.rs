@@ -477,7 +477,8 @@ fn property_answers_stay_within_scope(backend: Backend) {
             rt.block_on(async {
                 // Search: every parcel returned is visible in the model and of the right account.
                 let only = by_account.then_some(acc.as_str());
-                let (st, n) = search_within_scope(s, c, &all_parcels, page, &q, only).await?;
+                let key = ("apiKey", c.user.key.as_str());
+                let (st, n) = search_within_scope(s, c, key, &all_parcels, page, &q, only).await?;
                 seen_items.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                 prop_assert!(st == 200 || st == 403, "search answered {}", st);
                 // Tracking link: shown iff visible.
@@ -493,26 +494,25 @@ fn property_answers_stay_within_scope(backend: Backend) {
     assert!(seen_items.into_inner() > 0);
     assert!(seen_links.into_inner() > 0);
     // Invoices once per user (the list does not depend on random input beyond the filters).
-    rt.block_on(invoices_stay_within_scope(s, &w.cases));
+    rt.block_on(invoices_stay_within_scope(s, &w.cases, None));
     rt.block_on(w.stack.shutdown());
 }
 
 /// Searches page `page` with the filters `q` as `c`'s user: every parcel returned is one of
 /// `all_parcels`, of the account it names (`only`, when the search was by account) and visible
 /// to the user in the reference model. The status and how many parcels were checked.
+#[allow(clippy::too_many_arguments)]
 async fn search_within_scope(
     s: &Stack,
     c: &Case,
+    auth: (&str, &str),
     all_parcels: &[(String, sesame_simulator::Parcel)],
     page: usize,
     q: &str,
     only: Option<&str>,
 ) -> Result<(u16, usize), TestCaseError> {
     let r = s
-        .get(
-            &format!("/sesame/v1/parcels?page={page}{q}"),
-            &[("apiKey", &c.user.key)],
-        )
+        .get(&format!("/sesame/v1/parcels?page={page}{q}"), &[auth])
         .await;
     let status = r.status().as_u16();
     if status != 200 {
@@ -540,6 +540,43 @@ async fn search_within_scope(
     Ok((status, items.len()))
 }
 
+/// The parcel sheet (`GET /sesame/v1/parcels/{n}`) through `auth` answers 200 iff the model
+/// shows the parcel to the user (403 for a user without the tool on any account, 404
+/// otherwise); whether it was shown.
+async fn sheet_within_scope(
+    s: &Stack,
+    c: &Case,
+    auth: (&str, &str),
+    acc: &str,
+    p: &sesame_simulator::Parcel,
+) -> Result<bool, TestCaseError> {
+    let r = s
+        .get(&format!("/sesame/v1/parcels/{}", p.number), &[auth])
+        .await;
+    let status = r.status().as_u16();
+    let visible = parcel_visible(c, acc, p, false);
+    if visible {
+        prop_assert_eq!(status, 200, "sheet of {}", &p.number);
+        let v: Value = r.json().await.unwrap();
+        prop_assert_eq!(v["accountNumber"].as_str(), Some(acc));
+        prop_assert_eq!(
+            v["parcel"]["parcelNumber"].as_str(),
+            Some(p.number.as_str())
+        );
+    } else {
+        prop_assert!(
+            status == 404 || status == 403,
+            "sheet of {} answered {}",
+            &p.number,
+            status
+        );
+        if status == 403 {
+            prop_assert!(c.scopes.values().all(|x| x.0.is_none()));
+        }
+    }
+    Ok(visible)
+}
+
 /// The tracking link for parcel `p` of `acc` opens for `c`'s user iff the model shows it to
 /// the user; whether it opened.
 async fn link_within_scope(
@@ -564,16 +601,30 @@ async fn link_within_scope(
     Ok(shown)
 }
 
-/// Every invoice each case's user is listed is visible to it in the reference model.
-async fn invoices_stay_within_scope(s: &Stack, cases: &[Case]) {
-    for c in cases {
+/// Every invoice each case's user is listed is visible to it in the reference model; with
+/// `sessions` (one `Authorization` value per case), asked through the user's session, which
+/// must list exactly what its key lists.
+async fn invoices_stay_within_scope(s: &Stack, cases: &[Case], sessions: Option<&[String]>) {
+    for (n, c) in cases.iter().enumerate() {
         let r = s
             .get("/sesame/v1/invoices", &[("apiKey", &c.user.key)])
             .await;
-        if r.status() != 200 {
+        let answer = (r.status(), r.bytes().await.unwrap());
+        if let Some(tokens) = sessions {
+            let r = s
+                .get("/sesame/v1/invoices", &[("Authorization", &tokens[n])])
+                .await;
+            let by_session = (r.status(), r.bytes().await.unwrap());
+            assert_eq!(
+                by_session, answer,
+                "invoices of user {} by session",
+                c.user.id
+            );
+        }
+        if answer.0 != 200 {
             continue;
         }
-        let v: Value = r.json().await.unwrap();
+        let v: Value = serde_json::from_slice(&answer.1).unwrap();
         for i in v["invoices"].as_array().unwrap() {
             let acc = i["accountNumber"].as_str().unwrap();
             let inv = s
@@ -757,6 +808,14 @@ fn property_random_worlds_stay_within_scope(backend: Backend) {
         .collect();
     let checked = std::sync::atomic::AtomicUsize::new(0);
     let visible_links = std::sync::atomic::AtomicUsize::new(0);
+    let visible_sheets = std::sync::atomic::AtomicUsize::new(0);
+    let sessions: Vec<String> = rt.block_on(async {
+        let mut v = Vec::new();
+        for c in &cases {
+            v.push(format!("Bearer {}", stack.session_for(c.user.id).await));
+        }
+        v
+    });
     runner
         .run(
             &(
@@ -774,9 +833,20 @@ fn property_random_worlds_stay_within_scope(backend: Backend) {
                     String::new()
                 };
                 rt.block_on(async {
-                    let (_, n) =
-                        search_within_scope(&stack, c, &all_parcels, page, &q, None).await?;
+                    let key = ("apiKey", c.user.key.as_str());
+                    let (st, n) =
+                        search_within_scope(&stack, c, key, &all_parcels, page, &q, None).await?;
                     checked.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    // The same principal through a session of the user (issue 14): the same
+                    // status and the same parcels, within the same scope.
+                    let session = ("Authorization", sessions[ui].as_str());
+                    let by_session =
+                        search_within_scope(&stack, c, session, &all_parcels, page, &q, None)
+                            .await?;
+                    prop_assert_eq!(by_session, (st, n));
+                    if sheet_within_scope(&stack, c, session, acc, p).await? {
+                        visible_sheets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if link_within_scope(&stack, c, acc, p).await? {
                         visible_links.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -785,8 +855,15 @@ fn property_random_worlds_stay_within_scope(backend: Backend) {
             },
         )
         .unwrap();
-    rt.block_on(invoices_stay_within_scope(&stack, &cases));
+    rt.block_on(invoices_stay_within_scope(&stack, &cases, None));
+    rt.block_on(invoices_stay_within_scope(&stack, &cases, Some(&sessions)));
     let shown = rt.block_on(documents_stay_within_scope(&stack, &cases));
+    // Not vacuous through the sessions either.
+    assert!(visible_sheets.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    println!(
+        "random world: {} parcel sheets shown through sessions",
+        visible_sheets.load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!("random world: {shown} documents shown by the declared route");
     println!(
         "random world: {} parcels checked in search answers, {} tracking links shown",
