@@ -11,7 +11,7 @@ use super::credentials::credentials;
 use super::kind::Service;
 use super::parcels::own_auth;
 use super::phases::{authenticate_creds, forward_json, pass, select_into};
-use super::request::{header_bytes, parse_object, read_body, Req};
+use super::request::{header_bytes, parse_object, read_body, text, Req};
 use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
 use crate::error::R;
@@ -51,6 +51,12 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     let body = read_body(body, &headers, gw.cfg.max_body_bytes).await?;
     let mut m = parse_object(&body)?;
     let mut c = credentials(Service::Labels, &headers, &m);
+    if right == Right::Coliship {
+        // A session names its account in `contractNumber`, as a key caller does (and has no
+        // legacy login/password to read).
+        c.account = text(m.get("contractNumber"));
+        c.legacy = None;
+    }
     let p = match early {
         Some(p) => p,
         None => authenticate_creds(gw, &mut c, ip).await?,

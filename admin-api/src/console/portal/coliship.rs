@@ -381,7 +381,14 @@ fn label_request(account: &str, x: &Values) -> Result<Value, ApiError> {
 /// The label answer (`multipart/mixed`: `jsonInfos`, then the label), split: the JSON and the
 /// label's bytes, if any.
 async fn split(content_type: &str, body: bytes::Bytes) -> Option<(Value, Option<Vec<u8>>)> {
-    let boundary = multer::parse_boundary(content_type).ok()?;
+    // `multer::parse_boundary` reads `multipart/form-data` only: the boundary parameter of
+    // this `multipart/mixed` is read here.
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
+        .map(|(_, b)| b.trim_matches('"').to_owned())
+        .filter(|b| !b.is_empty())?;
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut parts = multer::Multipart::new(stream, boundary);
     let mut info = None;
