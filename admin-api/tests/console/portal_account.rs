@@ -859,3 +859,78 @@ async fn browser_regenerated_key_works_at_the_gateway() {
     b.close().await;
     p.shutdown().await;
 }
+
+/// The gateway's label path with a session (what the Coliship form uses), asked directly: a
+/// session without `coliship` on the account, an account admin's session, a signed-out one or
+/// garbage are refused and nothing reaches the carrier; the right session for the second
+/// account is stamped and carries that account's credentials.
+async fn label_path_takes_sessions_with_coliship(p: &Portal) {
+    use sesame_testkit::gateway::{label_body, LABEL};
+    let post = |token: String, account: &'static str| {
+        let p = &p;
+        async move {
+            let resp = p
+                .stack
+                .http
+                .post(format!("{}{LABEL}", p.stack.url))
+                .header("authorization", format!("Bearer {token}"))
+                .json(&label_body(Some(account)))
+                .send()
+                .await
+                .unwrap();
+            // The label service answers every refusal in its multipart envelope (400): the
+            // carrier's clients read the `jsonInfos` message, not the status.
+            sesame_testkit::json_or_text(resp).await
+        }
+    };
+    p.stack.sim.clear_captured();
+    let collab = p.session("collab.tout").await;
+    let (st, v) = post(collab, ACCOUNT_A).await;
+    assert_eq!(st, 400, "no coliship right: {v}");
+    assert!(v.to_string().contains("coliship"), "{v}");
+    let stranger = p.session(STRANGER).await;
+    assert_eq!(post(stranger, ACCOUNT_A).await.0, 400, "not linked to A");
+    let admin = p.admin.sign_in_admin(ACCOUNT_A).await;
+    assert_eq!(
+        post(admin, ACCOUNT_A).await.0,
+        400,
+        "an account admin's session"
+    );
+    assert_eq!(post("garbage".into(), ACCOUNT_A).await.0, 400);
+    assert_eq!(post("x".repeat(10_000), ACCOUNT_A).await.0, 400);
+    let gone = p.session(ADVANCED).await;
+    let (st, _) = p
+        .admin
+        .call(
+            reqwest::Method::DELETE,
+            "/admin/v1/sessions/current",
+            Some(&gone),
+            None,
+        )
+        .await;
+    assert!(st == 204 || st == 200, "{st}");
+    assert_eq!(post(gone, ACCOUNT_B).await.0, 400, "a signed-out session");
+    assert!(
+        p.stack
+            .sim
+            .captured()
+            .iter()
+            .all(|c| !c.path.contains("generateLabel")),
+        "nothing reached the carrier"
+    );
+    let good = p.session(ADVANCED).await;
+    let (st, v) = post(good, ACCOUNT_B).await;
+    assert_eq!(st, 200, "{v}");
+    let captured = p.stack.sim.captured();
+    let sent = captured
+        .iter()
+        .find(|c| c.path.contains("generateLabel"))
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(sent["contractNumber"], ACCOUNT_B);
+    assert_eq!(
+        sent["password"],
+        sesame_testkit::seed::upstream_password(ACCOUNT_B)
+    );
+}
+both!(label_sessions, label_path_takes_sessions_with_coliship);
