@@ -367,7 +367,7 @@ async fn create_advanced(
 
 /// The values of a user's fields; `tag` is the one this account's link gives it (tags are per
 /// link).
-fn values_of(u: &User, tag: Option<&sesame_domain::Tag>) -> Values {
+pub(crate) fn values_of(u: &User, tag: Option<&sesame_domain::Tag>) -> Values {
     let p = &u.profile;
     let email = p
         .email

@@ -345,7 +345,7 @@ fn valid_number(n: &str) -> bool {
 }
 
 fn valid_account(a: &str) -> bool {
-    a.len() == 6 && a.bytes().all(|b| b.is_ascii_digit())
+    sesame_domain::AccountNumber::parse(a).is_ok()
 }
 
 fn unknown_invoice(v: &Visitor) -> Response {

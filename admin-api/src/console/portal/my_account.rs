@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
-use sesame_domain::model::{User, UserKind};
+use sesame_domain::model::UserKind;
 use sesame_domain::rights::{Grant, ADVANCED_GRANTS};
 use sesame_domain::RightSet;
 
@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::console::form::{through_api, Form};
 use crate::console::layout::{csrf_field, notice, page_with, see_other, OrPage};
 use crate::console::session::{to_sign_in, Visitor};
-use crate::console::user_form::{identity, posted, Values, PROFILE};
+use crate::console::user_form::{identity, posted, values_of, Values, PROFILE};
 use crate::console::widgets::{Errors, Field};
 use crate::extract::Query;
 use crate::forms::UserEditIn;
@@ -92,36 +92,6 @@ struct View<'a> {
     password: Errors,
     key: Errors,
     done: Option<&'a str>,
-}
-
-fn values_of(u: &User) -> Values {
-    let p = &u.profile;
-    let email = p
-        .email
-        .as_ref()
-        .map(|e| e.as_str().to_owned())
-        .unwrap_or_default();
-    [
-        (
-            "civility",
-            p.civility
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default(),
-        ),
-        ("lastName", p.last_name.clone()),
-        ("firstName", p.first_name.clone()),
-        ("function", p.function.clone()),
-        ("phone", p.phone.clone()),
-        ("email", email.clone()),
-        ("emailConfirmation", email),
-        ("fax", p.fax.clone().unwrap_or_default()),
-        ("address", p.address.clone()),
-        ("postalCode", p.postal_code.clone()),
-        ("city", p.city.clone()),
-        ("country", p.country.clone()),
-    ]
-    .into_iter()
-    .collect()
 }
 
 fn done_notice(v: &Visitor, done: Option<&str>) -> Option<Markup> {
@@ -285,7 +255,7 @@ async fn show(State(state): State<AppState>, v: Visitor, q: Query) -> Result<Res
     let m = me(v)?;
     let u = state.store.user(m.user_id).await.or_page(&m.p.v)?;
     let view = View {
-        values: values_of(&u),
+        values: values_of(&u, None),
         details: Errors::none(),
         password: Errors::none(),
         key: Errors::none(),
@@ -352,7 +322,7 @@ async fn regenerate(
         Err(e) if e.field().is_some() => {
             let u = state.store.user(m.user_id).await.or_page(v)?;
             let view = View {
-                values: values_of(&u),
+                values: values_of(&u, None),
                 details: Errors::none(),
                 password: Errors::none(),
                 key: Errors::from_api(v, &e, &["graceSeconds"]),
@@ -409,7 +379,7 @@ async fn change_password(
         Err(e) => {
             let u = state.store.user(m.user_id).await.or_page(v)?;
             let view = View {
-                values: values_of(&u),
+                values: values_of(&u, None),
                 details: Errors::none(),
                 password: Errors::from_api(
                     v,
