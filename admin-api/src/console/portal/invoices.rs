@@ -265,7 +265,7 @@ fn table(v: &Visitor, s: &Search, answer: &Value) -> Markup {
                                 td.num { (i.get("pages").and_then(Value::as_u64).unwrap_or(0)) }
                                 td {
                                     a.pdf href={ "/console/factures/" (url_encode(acc)) "/" (url_encode(num)) "/pdf" } download title={ (v.t("Télécharger la facture", "Download invoice")) " " (num) " (PDF)" } {
-                                        span aria-hidden="true" { "📄" } span.sr-only { (v.t("PDF de la facture", "PDF of invoice")) " " (num) }
+                                        span aria-hidden="true" { "↓ PDF" } span.sr-only { (v.t("PDF de la facture", "PDF of invoice")) " " (num) }
                                     }
                                 }
                             }
