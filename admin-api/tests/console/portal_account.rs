@@ -764,7 +764,9 @@ async fn browser_coliship_label_for_the_second_account() {
         .await
         .unwrap();
     b.click("form.choose button[type=submit]").await;
-    b.wait_text(&format!("Société {ACCOUNT_B}")).await;
+    // The sender's box names the chosen account once the page is the second account's (the
+    // picker itself lists both: not a sign the page changed).
+    b.wait_text(&format!("Compte : {ACCOUNT_B}")).await;
     let company = b
         .find("#f-senderCompany")
         .await

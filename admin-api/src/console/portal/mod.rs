@@ -90,12 +90,6 @@ const ENTRIES: &[Entry] = &[
         t.invoices
     }),
     ("/console/coliship", "Coliship", "Coliship", |t| t.coliship),
-    (
-        "/console/mon-compte",
-        "Editer mon compte",
-        "Edit my account",
-        |_| true,
-    ),
 ];
 
 /// The portal's entries of the navigation, for a signed-in user.
@@ -106,6 +100,9 @@ pub fn nav(v: &Visitor) -> Markup {
                 a href=(href) { (v.t(fr, en)) }
             }
         }
+        // Every user has its account page; not a landing (an account admin has no tool either,
+        // and lands on its own "Mon compte").
+        a href=(my_account::PATH) { (v.t("Editer mon compte", "Edit my account")) }
     }
 }
 
