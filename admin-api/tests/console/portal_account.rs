@@ -396,6 +396,7 @@ async fn browser_edit_my_account_password() {
     let (s, _, _, _, _) = advanced(Backend::Sqlite).await;
     let b = Browser::start(&s.base, "portal-mon-compte").await;
     b.sign_in("jdupont", USER_PASSWORD).await;
+    b.wait_text("Se déconnecter").await; // signed in before going on
     b.goto("/console/mon-compte").await;
     b.wait_text("Droits sur les comptes").await;
     b.shot("editer-mon-compte").await;
@@ -413,6 +414,7 @@ async fn browser_edit_my_account_password() {
     b.click("header form.signout button").await;
     b.wait_text("Vous êtes déconnecté.").await;
     b.sign_in("jdupont", "Nouveau2026").await;
+    b.wait_text("Se déconnecter").await; // signed in before going on
     b.goto("/console/mon-compte").await;
     b.wait_text("Clé utilisateur").await;
     b.close().await;
@@ -647,6 +649,7 @@ async fn browser_invoices_by_visibility_and_zip() {
 
     // "Les pièces du contact".
     b.sign_in(&own.login, PORTAL_PASSWORD).await;
+    b.wait_text("Se déconnecter").await; // signed in before going on
     b.goto("/console/factures").await;
     b.wait_text("facture(s) trouvée(s)").await;
     let expected = sim_invoices(&p, |c, _| c == Some(own.id.to_string().as_str()));
@@ -661,6 +664,7 @@ async fn browser_invoices_by_visibility_and_zip() {
 
     // "Les pièces du service".
     b.sign_in(&dept.login, PORTAL_PASSWORD).await;
+    b.wait_text("Se déconnecter").await; // signed in before going on
     b.goto("/console/factures").await;
     b.wait_text("facture(s) trouvée(s)").await;
     // The gateway's `group` scope: the department's invoices (its own count only under `own`).
@@ -750,6 +754,7 @@ async fn browser_coliship_label_for_the_second_account() {
     let p = Portal::start(Backend::Sqlite).await;
     let b = Browser::start(p.console(), "portal-coliship").await;
     b.sign_in(ADVANCED, PORTAL_PASSWORD).await;
+    b.wait_text("Se déconnecter").await; // signed in before going on
     b.goto("/console/coliship").await;
     b.wait_text("EXPÉDIER UN COLIS").await;
     b.shot("coliship").await;
@@ -843,6 +848,7 @@ async fn browser_regenerated_key_works_at_the_gateway() {
     assert_eq!(tracked(old.clone()).await, 200);
     let b = Browser::start(p.console(), "portal-cle").await;
     b.sign_in(ADVANCED, PORTAL_PASSWORD).await;
+    b.wait_text("Se déconnecter").await; // signed in before going on
     b.goto("/console/mon-compte").await;
     b.wait_text("Clé de connexion au WS").await;
     b.click("#cle-connexion button[type=submit]").await;
