@@ -433,6 +433,11 @@ async fn portal_visitor(p: &Portal, login: &str) -> Visitor {
 
 /// The invoice numbers of a page of "Mes factures" (the checkboxes' values, `account/number`).
 fn invoices_on(body: &str) -> BTreeSet<String> {
+    invoice_order(body).into_iter().collect()
+}
+
+/// The rows of a page of "Mes factures", in order.
+fn invoice_order(body: &str) -> Vec<String> {
     body.match_indices("name=\"invoice\" value=\"")
         .map(|(i, m)| {
             let rest = &body[i + m.len()..];
@@ -554,6 +559,28 @@ async fn invoices_are_bounded_to_the_gateways_scope(p: &Portal) {
         .headers
         .get("content-type")
         .is_none_or(|c| c != "application/zip"));
+
+    // Sorting goes through the gateway's `sort`: the stranger's invoices by amount, both ways.
+    let mut by_amount: Vec<(i64, String)> = p
+        .stack
+        .sim
+        .invoices(ACCOUNT_B)
+        .into_iter()
+        .filter(|i| mine.contains(&format!("{}/{}", i.account, i.number)))
+        .map(|i| (i.amount_ttc_cents, format!("{}/{}", i.account, i.number)))
+        .collect();
+    by_amount.sort();
+    let ascending: Vec<String> = by_amount.into_iter().map(|(_, n)| n).collect();
+    let page = b.get("/console/factures?sort=amount").await;
+    assert_eq!(invoice_order(&page.body), ascending);
+    assert!(
+        page.body.contains("sort=-amount"),
+        "the heading offers the other way"
+    );
+    let page = b.get("/console/factures?sort=-amount").await;
+    let mut descending = ascending.clone();
+    descending.reverse();
+    assert_eq!(invoice_order(&page.body), descending);
 
     // A search value that is too long is refused, naming the field, before the gateway.
     let huge = "9".repeat(5000);
