@@ -778,7 +778,7 @@ async fn search_parameters(backend: Backend) {
         .map(|l| l.split(';').nth(1).unwrap())
         .collect();
     let mut sorted = numbers.clone();
-    sorted.sort_by(|a, b| b.to_lowercase().cmp(&a.to_lowercase()));
+    sorted.sort_by_key(|n| std::cmp::Reverse(n.to_lowercase()));
     assert_eq!(numbers, sorted);
     let pass_cells: Vec<&str> = lines[1..]
         .iter()
