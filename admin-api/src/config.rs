@@ -61,6 +61,11 @@ pub struct AdminConfig {
     pub throttle: sesame_throttle::ThrottleConfig,
     /// Open connections on the admin listener and their clocks (first byte, head, body, idle).
     pub connections: sesame_serve::ConnLimits,
+    /// The gateway's public listener, which the portal (`/console/suivi`, …) calls with the
+    /// visitor's session for parcels, invoices and labels: one rule path, the gateway's.
+    pub gateway_url: String,
+    /// A PEM file of extra authorities for an https `gateway_url` (a private CA).
+    pub gateway_ca_file: Option<std::path::PathBuf>,
 }
 
 impl AdminConfig {
@@ -84,6 +89,20 @@ impl AdminConfig {
         }
         if self.max_import_lines < 1 {
             errors.push("max_import_lines: must be positive".into());
+        }
+        match self.gateway_url.parse::<http::Uri>() {
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http" | "https"))
+                    && u.host().is_some()
+                    && u.query().is_none() => {}
+            _ => errors.push(
+                "gateway_url: must be an http:// or https:// URL without a query, such as \"http://127.0.0.1:8080\"".into(),
+            ),
+        }
+        if let Some(f) = &self.gateway_ca_file {
+            if let Err(e) = crate::console::portal::gateway::load_ca(f) {
+                errors.push(format!("gateway_ca_file: {e}"));
+            }
         }
         errors.extend(self.throttle.problems("throttle"));
         errors.extend(self.connections.problems());
@@ -126,6 +145,8 @@ impl Default for AdminConfig {
             max_import_lines: 50_000,
             throttle: sesame_throttle::ThrottleConfig::default(),
             connections: sesame_serve::ConnLimits::default(),
+            gateway_url: "http://127.0.0.1:8080".into(),
+            gateway_ca_file: None,
         }
     }
 }

@@ -43,6 +43,8 @@ pub(crate) struct AppState {
     pub operator_token: Arc<str>,
     pub import_wake: Arc<Notify>,
     pub throttle: Arc<throttle::Throttle>,
+    /// The portal's client of the gateway's public listener (`admin.gateway_url`).
+    pub gateway: Arc<console::portal::gateway::PortalGateway>,
 }
 
 /// The admin API. Cheap to clone.
@@ -57,6 +59,7 @@ impl AdminApi {
             tracing::warn!("the operator token is shorter than 16 characters");
         }
         let throttle = Arc::new(throttle::Throttle::new(cfg.throttle.clone()));
+        let gateway = Arc::new(console::portal::gateway::PortalGateway::new(&cfg));
         AdminApi {
             state: AppState {
                 store,
@@ -64,6 +67,7 @@ impl AdminApi {
                 operator_token: Arc::from(operator_token),
                 import_wake: Arc::new(Notify::new()),
                 throttle,
+                gateway,
             },
         }
     }

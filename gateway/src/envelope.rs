@@ -238,9 +238,31 @@ fn own(r: &Refusal<'_>) -> Resp {
     json_resp(r.status, &json!({ "error": error }))
 }
 
+/// Where the tracking link's OK button leads (issue 14): the portal's sign-in, coming back to
+/// the parcel asked (`cab`, from the link's query) once signed in. The key is never carried;
+/// the parcel number is percent-encoded twice (once as a path segment, once as the `next`
+/// value the sign-in decodes), so nothing in it can change the URL's shape. A number longer
+/// than a parcel number can be (40) leads to the sign-in alone.
+pub fn link_ok_target(portal_url: &str, query: Option<&str>) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let base = portal_url.trim_end_matches('/');
+    let cab = crate::services::request::query_param(query, "cab")
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty() && c.len() <= 40);
+    match cab {
+        Some(c) => {
+            let segment = utf8_percent_encode(&c, NON_ALPHANUMERIC).to_string();
+            let next = utf8_percent_encode(&segment, NON_ALPHANUMERIC);
+            format!("{base}/console/sign-in?next=/console/suivi/colis/{next}")
+        }
+        None => format!("{base}/console/sign-in"),
+    }
+}
+
 /// The tracking link answers every refusal (bad key, unknown parcel, out of scope, missing
 /// right) with the same page; only "come back later" situations differ, and they reveal nothing.
-fn link(r: &Refusal<'_>, json: bool, portal_url: &str) -> Resp {
+/// `ok_target`: where the OK button leads ([`link_ok_target`]).
+fn link(r: &Refusal<'_>, json: bool, ok_target: &str) -> Resp {
     let (status, msg) = if r.code.is_transient() {
         (r.status, &*r.message)
     } else {
@@ -257,7 +279,7 @@ fn link(r: &Refusal<'_>, json: bool, portal_url: &str) -> Resp {
          <h1>Erreur d'authentification</h1><p>{}</p><a class=\"ok\" href=\"{}\">OK</a><div style=\"clear:both\"></div>\
          </div></body></html>\n",
         html_escape(msg),
-        html_escape(portal_url)
+        html_escape(ok_target)
     );
     html_resp(status, html)
 }
@@ -427,5 +449,30 @@ mod tests {
         }
         .into_response(Envelope::Status, "");
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn link_ok_leads_to_the_portal_sign_in_then_the_parcel() {
+        let t = |q: &str| link_ok_target("https://portal.example/", Some(q));
+        assert_eq!(
+            t("apikey=0E0AC69EA87355213770755A310BFB32&cab=6a14091083866"),
+            "https://portal.example/console/sign-in?next=/console/suivi/colis/6A14091083866"
+        );
+        // Nothing in the number changes the URL's shape; the key never travels.
+        let hostile = t("cab=A%26next%3D%2F%2Fevil%20x&apikey=SECRET");
+        assert_eq!(
+            hostile,
+            "https://portal.example/console/sign-in?next=/console/suivi/colis/A%2526NEXT%253D%252F%252FEVIL%2520X"
+        );
+        assert!(!hostile.contains("SECRET"));
+        assert_eq!(t("apikey=k"), "https://portal.example/console/sign-in");
+        assert_eq!(
+            t(&format!("cab={}", "9".repeat(41))),
+            "https://portal.example/console/sign-in"
+        );
+        assert_eq!(
+            link_ok_target("http://127.0.0.1:8081", None),
+            "http://127.0.0.1:8081/console/sign-in"
+        );
     }
 }

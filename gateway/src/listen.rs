@@ -120,6 +120,9 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
         )
     });
     let envelope = svc.envelope(req.headers(), req.uri().query());
+    // The tracking link's refusal page leads to the portal's sign-in and back to that parcel.
+    let link_ok = matches!(envelope, crate::envelope::Envelope::Link { .. })
+        .then(|| crate::envelope::link_ok_target(&gw.cfg.portal_url, req.uri().query()));
     let route_label = match &declared {
         Some(routes::Found::Route(r, _) | routes::Found::WrongMethod(r)) => r.name,
         None => svc.route_label(),
@@ -161,8 +164,10 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
                 None => None,
             };
             (
-                declared_envelope
-                    .unwrap_or_else(|| respond(&refusal, envelope, &gw.cfg.portal_url)),
+                declared_envelope.unwrap_or_else(|| {
+                    let portal = link_ok.as_deref().unwrap_or(&gw.cfg.portal_url);
+                    respond(&refusal, envelope, portal)
+                }),
                 refusal.outcome,
             )
         }

@@ -153,6 +153,10 @@ pub async fn start(mut settings: Settings) -> Result<Demo, AppError> {
     };
     let (public, admin, ops) = (addr(&parts.public)?, addr(&parts.admin)?, addr(&parts.ops)?);
     settings.admin.public_url = format!("http://{admin}");
+    // The portal calls this demo's gateway, and the tracking link's OK button leads to this
+    // demo's portal.
+    settings.admin.gateway_url = format!("http://{public}");
+    settings.gateway.portal_url = format!("http://{admin}/");
 
     let simulator = Simulator::new(settings.simulator.clone());
     let store = app::open_store(&settings).await?;

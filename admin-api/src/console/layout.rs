@@ -54,6 +54,7 @@ fn nav(v: &Visitor) -> Markup {
                 a href="/console/guide" { (v.t("Guide d'utilisation", "User guide")) }
             }
             Some(_) => {
+                (super::portal::nav(v))
                 a href="/console/account" { (v.t("Mon compte", "My account")) }
                 a href="/console/guide" { (v.t("Guide d'utilisation", "User guide")) }
             }

@@ -24,6 +24,7 @@ pub mod i18n;
 mod import;
 pub mod layout;
 mod outbox;
+pub mod portal;
 pub mod session;
 mod sign_in;
 mod user_form;
@@ -54,6 +55,7 @@ pub fn routes(max_import_bytes: usize) -> Router<AppState> {
     let r = import::routes(r, max_import_bytes);
     let r = back_office::routes(r);
     let r = outbox::routes(r);
+    let r = portal::routes(r);
     guide::routes(r)
 }
 
@@ -66,7 +68,7 @@ async fn to_console() -> Redirect {
 async fn home(v: Visitor) -> Response {
     match v.caller {
         Some(crate::auth::Caller::Operator) => Redirect::to("/console/back-office").into_response(),
-        Some(_) => Redirect::to("/console/account").into_response(),
+        Some(_) => Redirect::to(portal::landing(&v.portal)).into_response(),
         None => Redirect::to("/console/sign-in").into_response(),
     }
 }

@@ -68,6 +68,8 @@ pub struct Visitor {
     pub secure: bool,
     /// The path and query of the page, for the language switch to come back to.
     pub here: String,
+    /// The portal's tools of a signed-in user (its navigation); none for anyone else.
+    pub portal: super::portal::Tools,
     /// The pre-session seed to set with the answer (first visit).
     new_pre: Option<String>,
 }
@@ -105,6 +107,12 @@ impl FromRequestParts<AppState> for Visitor {
             None => None,
         };
         let session = session.filter(|_| caller.is_some());
+        let portal = match &caller {
+            Some(c) => super::portal::Tools::of(state, c)
+                .await
+                .map_err(|e| Unreadable(lang, e))?,
+            None => super::portal::Tools::default(),
+        };
         // Signed in, the session token seeds the CSRF token; before, the pre-session cookie
         // does (set on the first page). Either way a page on another site cannot read it.
         let (seed, new_pre) = match (&session, cookie(headers, PRE_COOKIE)) {
@@ -126,6 +134,7 @@ impl FromRequestParts<AppState> for Visitor {
             csrf: csrf::token(&seed),
             secure,
             here,
+            portal,
             new_pre,
         })
     }

@@ -9,5 +9,6 @@ mod client;
 mod collaborators;
 mod forms;
 mod http;
+mod portal_tracking;
 mod screens;
 mod segments;

@@ -45,6 +45,9 @@ async fn browser_keyboard_only_sign_in() {
     b.wait_text("Connexion opérateur").await;
     b.shot("connexion-operateur").await;
     b.sign_in("kadj-mco", USER_PASSWORD).await;
+    // A user with the tracking tool lands on the portal's "Suivi colis" (issue 14).
+    b.wait_text("Suivi colis").await;
+    b.goto("/console/account").await;
     b.wait_text("Clé utilisateur").await;
     assert!(b.page_text().await.contains(&user_key));
     b.shot("mon-compte-utilisateur").await;

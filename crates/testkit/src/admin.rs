@@ -19,7 +19,7 @@ pub struct Server {
     pub http: reqwest::Client,
     pub store: Store,
     running: Running,
-    _db: TestDb,
+    _db: Option<TestDb>,
 }
 
 impl Fixture for Server {
@@ -51,6 +51,19 @@ impl Server {
     pub async fn start_at(backend: Backend, tweak: impl FnOnce(&mut AdminConfig, &str)) -> Server {
         let (store, db) = fresh_store(backend).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut s = Self::start_on(store, listener, tweak).await;
+        s._db = Some(db);
+        s
+    }
+
+    /// The admin API on an existing `store` (e.g. a gateway [`crate::gateway::Stack`]'s, as
+    /// the portal's tests need) serving on `listener`; the tweak also gets the base URL. The
+    /// database belongs to whoever made the store.
+    pub async fn start_on(
+        store: Store,
+        listener: tokio::net::TcpListener,
+        tweak: impl FnOnce(&mut AdminConfig, &str),
+    ) -> Server {
         let addr = listener.local_addr().unwrap();
         let mut cfg = AdminConfig {
             public_url: "https://sesame.example".into(),
@@ -68,7 +81,7 @@ impl Server {
             http: reqwest::Client::new(),
             store,
             running,
-            _db: db,
+            _db: None,
         }
     }
 

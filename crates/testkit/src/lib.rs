@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod gateway;
 pub mod net;
+pub mod portal;
 pub mod seed;
 
 pub use sesame_store::Backend;
