@@ -100,6 +100,12 @@ async fn portal_pages_refuse_strangers_body(p: &Portal) {
         assert_eq!(page.status, 403, "{path}");
         assert!(page.body.contains("Cet espace est celui des utilisateurs"));
     }
+    // The operator (not impersonating) is no user either.
+    let mut op = Visitor::new(p.console());
+    assert_eq!(op.sign_in_operator(OPERATOR).await.status, 303);
+    for path in PAGES {
+        assert_eq!(op.get(path).await.status, 403, "{path}");
+    }
     let mut user = signed_in(p, ADVANCED, USER_PASSWORD).await;
     for path in FORMS {
         for fields in [vec![], vec![("_csrf", "forged")]] {

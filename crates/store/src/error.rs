@@ -111,7 +111,7 @@ pub enum RuleViolation {
     #[error("email: an advanced user already holds this e-mail; associate that user with its user key instead")]
     EmailTaken,
     /// A user keeps at most [`crate::MAX_PINS`] pinned parcels.
-    #[error("at most 500 pinned parcels per user: unpin one first")]
+    #[error("at most {} pinned parcels per user: unpin one first", crate::MAX_PINS)]
     TooManyPins,
 }
 
@@ -269,6 +269,10 @@ mod tests {
             (
                 R::EmailTaken,
                 "email: an advanced user already holds this e-mail; associate that user with its user key instead",
+            ),
+            (
+                R::TooManyPins,
+                "at most 500 pinned parcels per user: unpin one first",
             ),
         ];
         for (rule, message) in cases {

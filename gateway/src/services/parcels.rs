@@ -297,12 +297,7 @@ pub(crate) fn parcels_csv(parcels: &[Value]) -> R<Resp> {
 pub(crate) async fn sheet(gw: &Inner, r: Req) -> R<Resp> {
     let p = own_auth(gw, &r).await?;
     let id = parcel_number(sheet_id(r.path()).ok_or(GatewayError::NotFound)?)?;
-    if p.links.iter().all(|l| Principal::tool_scope(l).is_none()) {
-        return Err(GatewayError::Forbidden(ScopedRight::TrackingTool.id()));
-    }
-    let Some((l, v)) = visible_parcel(gw, &p, &id, false).await? else {
-        return Err(GatewayError::UnknownParcel { id });
-    };
+    let (l, v) = tool_parcel(gw, &p, &id).await?;
     let pinned = gw
         .auth
         .store()
@@ -318,6 +313,21 @@ pub(crate) async fn sheet(gw: &Inner, r: Req) -> R<Resp> {
             "pinned": pinned,
         }),
     ))
+}
+
+/// The parcel `id` as the tracking tool shows it to the caller, with the account it was found
+/// on: no tool right on any account → 403; unknown or out of scope → the same 404.
+pub(crate) async fn tool_parcel<'p>(
+    gw: &Inner,
+    p: &'p Principal,
+    id: &str,
+) -> R<(&'p Link, Value)> {
+    if p.links.iter().all(|l| Principal::tool_scope(l).is_none()) {
+        return Err(GatewayError::Forbidden(ScopedRight::TrackingTool.id()));
+    }
+    visible_parcel(gw, p, id, false)
+        .await?
+        .ok_or_else(|| GatewayError::UnknownParcel { id: id.to_owned() })
 }
 
 /// A store failure on a request path: unavailable → 503, anything else → 500 (logged, never

@@ -13,13 +13,13 @@ use http::StatusCode;
 use http_body_util::Full;
 use serde_json::{json, Map, Value};
 use sesame_domain::model::Actor;
-use sesame_domain::ScopedRight;
 use sesame_store::{Pin, RuleViolation, StoreError};
 
 use super::kind::Service;
-use super::link::visible_parcel;
 use super::paging::fan_private;
-use super::parcels::{keep_parcel, own_auth, parcel_number, store_error, ParcelFilter};
+use super::parcels::{
+    keep_parcel, own_auth, parcel_number, store_error, tool_parcel, ParcelFilter,
+};
 use super::request::Req;
 use crate::auth::{Link, Principal};
 use crate::error::{GatewayError, R};
@@ -55,21 +55,12 @@ fn pin_json(pin: &Pin) -> Map<String, Value> {
     m
 }
 
-fn no_tool(p: &Principal) -> bool {
-    p.links.iter().all(|l| Principal::tool_scope(l).is_none())
-}
-
 /// `PUT`: pins the parcel if the caller may see it now (unknown or out of scope: the same 404,
 /// nothing written); pinning it again answers the same pin.
 pub(crate) async fn pin(gw: &Inner, r: Req) -> R<Resp> {
     let p = own_auth(gw, &r).await?;
     let id = parcel_number(pin_id(r.path()).ok_or(GatewayError::NotFound)?)?;
-    if no_tool(&p) {
-        return Err(GatewayError::Forbidden(ScopedRight::TrackingTool.id()));
-    }
-    let Some((l, _)) = visible_parcel(gw, &p, &id, false).await? else {
-        return Err(GatewayError::UnknownParcel { id });
-    };
+    let (l, _) = tool_parcel(gw, &p, &id).await?;
     let pin = gw
         .auth
         .store()

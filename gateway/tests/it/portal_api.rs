@@ -605,6 +605,36 @@ fn assert_sorted(rows: &[Value], key: &str, desc: bool, numeric: bool, tie: &str
     }
 }
 
+/// Asks `/sesame/v1/{list}` sorted on each of `columns` (sort name, item field, numeric), both
+/// ways, and checks each answer's order (ties by `tie`) and length; each sort and its rows.
+async fn check_sorts(
+    s: &Stack,
+    h: (&str, &str),
+    list: &str,
+    columns: &[(&str, &str, bool)],
+    len: usize,
+    tie: &str,
+) -> Vec<(String, Vec<Value>)> {
+    let mut out = Vec::new();
+    for (name, key, numeric) in columns {
+        for desc in [false, true] {
+            let sort = if desc {
+                format!("-{name}")
+            } else {
+                (*name).to_owned()
+            };
+            let (st, v) =
+                get_json(s, &format!("/sesame/v1/{list}?pageSize=100&sort={sort}"), h).await;
+            assert_eq!(st, 200, "sort={sort}: {v}");
+            let rows = v[list].as_array().unwrap().clone();
+            assert_eq!(rows.len(), len, "sort={sort}");
+            assert_sorted(&rows, key, desc, *numeric, tie);
+            out.push((sort, rows));
+        }
+    }
+    out
+}
+
 both!(search_parameters);
 async fn search_parameters(backend: Backend) {
     let (s, u) = everything(backend).await;
@@ -652,46 +682,30 @@ async fn search_parameters(backend: Backend) {
         assert_eq!(v["error"]["code"], "invalid_request");
     }
     // Sorting on every column, both ways, ties by parcel number; pages are stable.
-    for (name, key) in [
-        ("accountNumber", "accountNumber"),
-        ("parcelNumber", "parcelNumber"),
-        ("pass", "pass"),
-        ("reference", "reference"),
-        ("recipientName", "recipientName"),
-        ("postalCode", "postalCode"),
-        ("status", "statusLabel"),
-        ("location", "location"),
-        ("country", "country"),
-        ("depositDate", "depositDate"),
-    ] {
-        for desc in [false, true] {
-            let sort = if desc {
-                format!("-{name}")
-            } else {
-                name.to_owned()
-            };
-            let (st, v) = get_json(
+    let columns = [
+        ("accountNumber", "accountNumber", false),
+        ("parcelNumber", "parcelNumber", false),
+        ("pass", "pass", false),
+        ("reference", "reference", false),
+        ("recipientName", "recipientName", false),
+        ("postalCode", "postalCode", false),
+        ("status", "statusLabel", false),
+        ("location", "location", false),
+        ("country", "country", false),
+        ("depositDate", "depositDate", false),
+    ];
+    for (sort, rows) in check_sorts(&s, h, "parcels", &columns, 60, "parcelNumber").await {
+        let mut paged = Vec::new();
+        for page in 1..=3 {
+            let (_, v) = get_json(
                 &s,
-                &format!("/sesame/v1/parcels?pageSize=100&sort={sort}"),
+                &format!("/sesame/v1/parcels?page={page}&sort={sort}"),
                 h,
             )
             .await;
-            assert_eq!(st, 200, "sort={sort}: {v}");
-            let rows = v["parcels"].as_array().unwrap().clone();
-            assert_eq!(rows.len(), 60);
-            assert_sorted(&rows, key, desc, false, "parcelNumber");
-            let mut paged = Vec::new();
-            for page in 1..=3 {
-                let (_, v) = get_json(
-                    &s,
-                    &format!("/sesame/v1/parcels?page={page}&sort={sort}"),
-                    h,
-                )
-                .await;
-                paged.extend(v["parcels"].as_array().unwrap().iter().cloned());
-            }
-            assert_eq!(paged, rows, "pages of sort={sort}");
+            paged.extend(v["parcels"].as_array().unwrap().iter().cloned());
         }
+        assert_eq!(paged, rows, "pages of sort={sort}");
     }
     let (_, v) = get_json(&s, "/sesame/v1/parcels?sort=-depositDate", h).await;
     assert_eq!(v["parcels"].as_array().unwrap(), &default_order);
@@ -778,7 +792,7 @@ async fn search_parameters(backend: Backend) {
         .map(|l| l.split(';').nth(1).unwrap())
         .collect();
     let mut sorted = numbers.clone();
-    sorted.sort_by(|a, b| b.to_lowercase().cmp(&a.to_lowercase()));
+    sorted.sort_by_key(|n| std::cmp::Reverse(n.to_lowercase()));
     assert_eq!(numbers, sorted);
     let pass_cells: Vec<&str> = lines[1..]
         .iter()
@@ -852,7 +866,7 @@ async fn invoice_sorting(backend: Backend) {
     let default = v["invoices"].as_array().unwrap().clone();
     assert_eq!(default.len(), 24);
     assert_sorted(&default, "date", true, false, "number");
-    for (name, key, numeric) in [
+    let columns = [
         ("number", "number", false),
         ("type", "kind", false),
         ("date", "date", false),
@@ -860,25 +874,8 @@ async fn invoice_sorting(backend: Backend) {
         ("company", "company", false),
         ("amount", "amountTtc", true),
         ("pages", "pages", true),
-    ] {
-        for desc in [false, true] {
-            let sort = if desc {
-                format!("-{name}")
-            } else {
-                name.to_owned()
-            };
-            let (st, v) = get_json(
-                &s,
-                &format!("/sesame/v1/invoices?pageSize=100&sort={sort}"),
-                h,
-            )
-            .await;
-            assert_eq!(st, 200, "sort={sort}: {v}");
-            let rows = v["invoices"].as_array().unwrap();
-            assert_eq!(rows.len(), 24);
-            assert_sorted(rows, key, desc, numeric, "number");
-        }
-    }
+    ];
+    check_sorts(&s, h, "invoices", &columns, 24, "number").await;
     // Amounts are numbers, not text: 9.50 before 10.00.
     let (_, v) = get_json(&s, "/sesame/v1/invoices?pageSize=100&sort=amount", h).await;
     let amounts: Vec<f64> = v["invoices"]

@@ -269,11 +269,14 @@ async fn scopes_match_the_reference_model(backend: Backend) {
                     assert!(got.1.contains(&p.number) && got.1.contains("Timeline"));
                 } else {
                     checked_out += 1;
+                    // The unknown parcel's page, byte for byte, but for the number asked
+                    // that the OK button carries (issue 14).
                     assert_eq!(
-                        got, denied,
+                        got.0, denied.0,
                         "user {} parcel {} should be denied",
                         c.user.id, p.number
                     );
+                    assert_eq!(got.1.replace(&p.number, "6A00000000000"), denied.1);
                 }
             }
         }

@@ -173,6 +173,17 @@ impl PortalUser {
             .await?
             .ok()
     }
+
+    /// `GET path_and_query` as this visitor, the answer as JSON.
+    pub async fn get_json(
+        &self,
+        state: &AppState,
+        path_and_query: &str,
+    ) -> ApiResult<serde_json::Value> {
+        self.call(state, http::Method::GET, path_and_query, None)
+            .await?
+            .json()
+    }
 }
 
 /// What a refused portal action shows: the gateway down → "Le service de suivi ne répond

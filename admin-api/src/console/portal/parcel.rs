@@ -72,16 +72,7 @@ async fn fetch(state: &AppState, u: &PortalUser, n: &str) -> Result<Value, Respo
     let Some(n) = parcel_number(n) else {
         return Err(not_found(&u.v));
     };
-    match u
-        .call(
-            state,
-            http::Method::GET,
-            &format!("/sesame/v1/parcels/{n}"),
-            None,
-        )
-        .await
-        .and_then(|a| a.json())
-    {
+    match u.get_json(state, &format!("/sesame/v1/parcels/{n}")).await {
         Ok(v) => Ok(v),
         Err(e) => Err(refuse(&u.v, &e)),
     }

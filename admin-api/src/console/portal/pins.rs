@@ -32,12 +32,7 @@ async fn list(
     q: Result<Query, ApiError>,
 ) -> Response {
     let v = &u.v;
-    let answer = match u
-        .call(&state, http::Method::GET, "/sesame/v1/pins", None)
-        .await
-        .and_then(|a| a.json())
-        .or_portal(v)
-    {
+    let answer = match u.get_json(&state, "/sesame/v1/pins").await.or_portal(v) {
         Ok(a) => a,
         Err(resp) => return resp,
     };

@@ -476,29 +476,26 @@ pub fn failed_accounts(v: &Visitor, answer: &Value) -> Markup {
     }
 }
 
+/// The page's criteria, or the page refusing them (400, naming the parameter).
+#[allow(clippy::result_large_err)] // the refusal is the page returned at once
+fn criteria(v: &Visitor, q: Result<Query, ApiError>) -> Result<Criteria, Response> {
+    let q = q.map_err(|e| layout::fail(v, &e))?;
+    Criteria::parse(&q.0, chrono::Utc::now().date_naive()).map_err(|bad| bad.page(v))
+}
+
 async fn search(
     State(state): State<AppState>,
     u: PortalUser,
     q: Result<Query, ApiError>,
 ) -> Response {
     let v = &u.v;
-    let q = match q {
-        Ok(q) => q,
-        Err(e) => return layout::fail(v, &e),
-    };
-    let c = match Criteria::parse(&q.0, chrono::Utc::now().date_naive()) {
+    let c = match criteria(v, q) {
         Ok(c) => c,
-        Err(bad) => return bad.page(v),
+        Err(resp) => return resp,
     };
     let answer = match u
-        .call(
-            &state,
-            http::Method::GET,
-            &format!("/sesame/v1/parcels?{}", c.query()),
-            None,
-        )
+        .get_json(&state, &format!("/sesame/v1/parcels?{}", c.query()))
         .await
-        .and_then(|a| a.json())
         .or_portal(v)
     {
         Ok(a) => a,
@@ -556,13 +553,9 @@ async fn export(
     q: Result<Query, ApiError>,
 ) -> Response {
     let v = &u.v;
-    let q = match q {
-        Ok(q) => q,
-        Err(e) => return layout::fail(v, &e),
-    };
-    let c = match Criteria::parse(&q.0, chrono::Utc::now().date_naive()) {
+    let c = match criteria(v, q) {
         Ok(c) => c,
-        Err(bad) => return bad.page(v),
+        Err(resp) => return resp,
     };
     match u
         .call(
