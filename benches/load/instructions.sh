@@ -67,6 +67,27 @@ def load(f):
 (a, ta), (b, tb) = load(sys.argv[1]), load(sys.argv[2])
 n, top = int(sys.argv[3]), int(sys.argv[4])
 print(f"instructions per request: {(tb - ta) / n:,.0f}")
+# Allocations per request: calls into the allocator (mimalloc's C entry points, which no
+# inlining hides), counted by callgrind in the same two runs.
+ALLOC = re.compile(r"^(__rust_alloc(_zeroed)?|__rust_realloc|mi_(malloc|zalloc|calloc|realloc|rezalloc)(_aligned)?(_at)?|mi_heap_malloc\w*|__libc_malloc|malloc|calloc|realloc)$")
+FREE = re.compile(r"^(__rust_dealloc|mi_free\w*|__libc_free|free)$")
+# Only calls from outside the allocator: mimalloc's entry points call each other.
+INNER = re.compile(r"^(_?mi_|__rust_(alloc|dealloc|realloc)|__libc_)")
+name = lambda s: re.sub(r"^\(\d+\)\s*", "", s.strip())
+def calls(f):
+    out = collections.Counter(); cfn = None; fn = ""
+    for line in open(f, errors="replace"):
+        if line.startswith("fn="):
+            fn = name(line[3:])
+        elif line.startswith("cfn="):
+            if INNER.match(fn): continue
+            cfn = name(line[4:])
+        elif line.startswith("calls=") and cfn is not None:
+            out[cfn] += int(line[6:].split()[0]); cfn = None
+    return out
+ca, cb = calls(sys.argv[1]), calls(sys.argv[2])
+per = lambda pat: sum(v - ca.get(k, 0) for k, v in cb.items() if pat.match(k)) / n
+print(f"allocations per request: {per(ALLOC):,.1f} (frees {per(FREE):,.1f})")
 for k, v in sorted(((k, (b[k] - a.get(k, 0)) / n) for k in b), key=lambda x: -x[1])[:top]:
     print(f"{v:9,.0f}  {k[:140]}")
 PY

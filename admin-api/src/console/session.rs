@@ -123,10 +123,12 @@ impl FromRequestParts<AppState> for Visitor {
                 (p.clone(), Some(p))
             }
         };
-        let here = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| "/console/".to_owned(), |p| p.as_str().to_owned());
+        // Where the language switch and the sign-in come back to: this page, unless it was a
+        // form's POST (its address answers only POST: the console's start instead).
+        let here = match parts.uri.path_and_query() {
+            Some(p) if parts.method == axum::http::Method::GET => p.as_str().to_owned(),
+            _ => "/console/".to_owned(),
+        };
         Ok(Visitor {
             lang,
             caller,
@@ -169,7 +171,10 @@ impl SignedIn {
 
 /// The sign-in page, coming back to `here` after (a console page only).
 pub fn to_sign_in(here: &str) -> Response {
-    let next = if here.starts_with("/console/") && !here.starts_with("/console/sign") {
+    let next = if here.starts_with("/console/")
+        && here != "/console/"
+        && !here.starts_with("/console/sign")
+    {
         format!("?next={}", super::url_encode(here))
     } else {
         String::new()

@@ -89,6 +89,16 @@ async fn portal_pages_refuse_strangers_body(p: &Portal) {
             page.location()
         );
     }
+    // A form posted once the session is gone: to the sign-in, never back to an address that
+    // answers only POST.
+    let csrf = anon.get("/console/sign-in").await.csrf();
+    for path in FORMS {
+        let page = anon
+            .post(path, &[("_csrf", &csrf), ("reason", "Autre")])
+            .await;
+        assert_eq!(page.status, 303, "{path}");
+        assert_eq!(page.location(), "/console/sign-in", "{path}");
+    }
     let mut admin = signed_in(p, ACCOUNT_A, ADMIN_PASSWORD).await;
     let home = admin.get("/console/account").await;
     assert!(

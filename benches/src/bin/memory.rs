@@ -1,4 +1,4 @@
-//! Memory benchmark (SPEC §8: a million cached principals in under 1 GiB).
+//! Memory benchmark (SPEC §8: a million cached principals in under 1 GiB; issue 17: 512 MiB).
 //!
 //!     cargo run --release -p sesame-benches --bin memory [-- PRINCIPALS [LINKS]]
 //!
@@ -62,7 +62,7 @@ fn main() {
         let gib = 1024.0 * 1024.0 * 1024.0;
         println!("principals cached           {cached} ({links} links each, over 5,000 accounts)");
         println!(
-            "time to warm                {:.2} s ({:.2} µs per principal: HMAC + build + index + insert, no database read)",
+            "time to warm                {:.2} s ({:.2} µs per principal: HMAC + build + insert, no database read)",
             warm.as_secs_f64(),
             warm.as_secs_f64() * 1e6 / n as f64
         );
@@ -84,9 +84,9 @@ fn main() {
             peak / n.max(1)
         );
         println!(
-            "whole process peak          {:.3} GiB (target: 1M principals under 1 GiB) -> {}",
+            "whole process peak          {:.3} GiB (target: 1M principals under 512 MiB) -> {}",
             hwm_after as f64 * 1024.0 / gib,
-            if (hwm_after as f64 * 1024.0) < gib * (n as f64 / 1e6) {
+            if (hwm_after as f64 * 1024.0) < gib / 2.0 * (n as f64 / 1e6) {
                 "met"
             } else {
                 "MISSED"

@@ -111,7 +111,17 @@ impl<V: Clone> TtlCache<V> {
 
     /// A cached, unexpired value. An expired one is removed (and counted).
     pub fn get(&self, hash: &KeyHash) -> Option<V> {
+        self.get_unless(hash, |_, _| false)
+    }
+
+    /// A cached, unexpired value that `stale` (given the value and when it was loaded) does not
+    /// reject; a rejected one is removed and counted as a change-log eviction.
+    pub fn get_unless(&self, hash: &KeyHash, stale: impl Fn(&V, Instant) -> bool) -> Option<V> {
         let e = self.inner.get(hash)?;
+        if stale(&e.value, e.loaded) {
+            self.invalidate(hash);
+            return None;
+        }
         match self.fresh(e) {
             Some(v) => Some(v),
             None => {

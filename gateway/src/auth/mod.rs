@@ -2,8 +2,9 @@
 //!
 //! The hot path is one HMAC of the key and one cache lookup (`cache.rs`). Misses are
 //! single-flight (concurrent misses on one key make one database read). Eviction is driven by
-//! the change log (see `follower.rs`) through a secondary index (user → key hashes; an account
-//! change evicts the users the store lists as linked to it); the TTL is only a backstop.
+//! the change log (see `follower.rs`): a changed user gets a tombstone (`tombstones.rs`) and its
+//! entries loaded before it are dropped when next read (an account change buries the users the
+//! store lists as linked to it); the TTL is only a backstop.
 //!
 //! `principal.rs` is the caller as requests see it, `cache.rs` the one cache type, `intern.rs`
 //! the account data shared between principals, `slowdown.rs` what a failed guess costs.
@@ -13,11 +14,11 @@ mod intern;
 mod principal;
 mod session;
 mod slowdown;
+mod tombstones;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sesame_domain::model::now_millis;
@@ -30,19 +31,7 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 
 use cache::{Evictions, TtlCache};
-use intern::lock;
 pub use principal::{Link, Principal};
-
-/// id → key hashes. Most users hold one key (two during a grace period): a small `Vec` costs
-/// less memory than a set at a million principals.
-type Index = Mutex<HashMap<i64, Vec<KeyHash>>>;
-
-fn index_add(map: &mut HashMap<i64, Vec<KeyHash>>, id: i64, hash: &KeyHash) {
-    let v = map.entry(id).or_default();
-    if !v.contains(hash) {
-        v.push(*hash);
-    }
-}
 
 /// The principal cache and everything that keeps it correct.
 pub struct Authenticator {
@@ -54,7 +43,8 @@ pub struct Authenticator {
     pw_cache: TtlCache<Arc<Principal>>,
     /// Key hashes the store does not know.
     negative: TtlCache<()>,
-    by_user: Index,
+    /// Users changed since their entries were loaded.
+    tombstones: tombstones::Tombstones,
     /// Interned account data (see [`Link::account`]); bounded by the number of accounts.
     accounts: intern::Accounts,
     /// Bumped by every eviction: a load that raced with one is retried (see `load`).
@@ -84,7 +74,9 @@ impl Authenticator {
                 Duration::from_secs(cfg.negative_ttl_secs.max(1)),
                 None,
             ),
-            by_user: Mutex::new(HashMap::new()),
+            tombstones: tombstones::Tombstones::new(Duration::from_secs(
+                cfg.cache_ttl_secs.max(cfg.password_cache_ttl_secs).max(1),
+            )),
             accounts: intern::Accounts::default(),
             epoch: AtomicU64::new(0),
             slowdown: slowdown::Slowdown::new(sesame_throttle::Throttle::local(
@@ -122,7 +114,7 @@ impl Authenticator {
 
     /// The principal behind a key hash, from the cache or the store. `Ok(None)`: unknown key.
     pub async fn principal(&self, hash: &KeyHash) -> Result<Option<Arc<Principal>>, GatewayError> {
-        if let Some(p) = self.cache.get(hash) {
+        if let Some(p) = self.cached(&self.cache, hash) {
             self.metrics.cache_hits.inc();
             return Ok(Some(p));
         }
@@ -143,10 +135,7 @@ impl Authenticator {
                 // read, and the metric shows database reads.
                 self.metrics.cache_misses.inc();
                 match self.load(|| store.principal_by_key_hash(hash)).await? {
-                    Some(p) => {
-                        self.index(hash, &p);
-                        Ok(p)
-                    }
+                    Some(p) => Ok(p),
                     None => {
                         self.negative.insert(*hash, ());
                         Err(LoadError::Unknown)
@@ -199,8 +188,9 @@ impl Authenticator {
         }
     }
 
-    fn index(&self, hash: &KeyHash, p: &Principal) {
-        index_add(&mut lock(&self.by_user), p.user_id, hash);
+    /// A cached principal, unless a change of its user came after it was loaded.
+    fn cached(&self, cache: &TtlCache<Arc<Principal>>, hash: &KeyHash) -> Option<Arc<Principal>> {
+        cache.get_unless(hash, |p, loaded| self.tombstones.stale(p.user_id, loaded))
     }
 
     /// Legacy login/password (account admin as main contact, or a standard user).
@@ -217,7 +207,7 @@ impl Authenticator {
     ) -> Result<Arc<Principal>, GatewayError> {
         let login = login.trim();
         let hash = self.legacy_hash(login, password);
-        if let Some(p) = self.pw_cache.get(&hash) {
+        if let Some(p) = self.cached(&self.pw_cache, &hash) {
             self.metrics.cache_hits.inc();
             if p.usable(now_millis()) {
                 return Ok(p);
@@ -247,7 +237,6 @@ impl Authenticator {
             .await
         {
             Ok(Some(p)) => {
-                self.index(&hash, &p);
                 self.pw_cache.insert(hash, p.clone());
                 if p.usable(now_millis()) {
                     permit.succeeded().await;
@@ -280,7 +269,9 @@ impl Authenticator {
         ip: IpAddr,
     ) -> Result<(Arc<Principal>, bool), GatewayError> {
         let login = login.trim();
-        let cached = self.pw_cache.contains(&self.legacy_hash(login, password));
+        let cached = self
+            .cached(&self.pw_cache, &self.legacy_hash(login, password))
+            .is_some();
         if !cached {
             if let Ok(key) = ConnectionKey::parse_bytes(password.as_bytes()) {
                 self.slowdown.before_key(ip).await;
@@ -341,10 +332,7 @@ impl Authenticator {
 
     pub async fn evict_user(&self, user_id: i64) {
         self.bump();
-        let hashes = lock(&self.by_user).remove(&user_id);
-        if let Some(h) = hashes {
-            self.evict_hashes(h).await;
-        }
+        self.tombstones.bury(user_id);
     }
 
     /// Everything: after a gap in the change log too large to replay.
@@ -353,7 +341,7 @@ impl Authenticator {
         self.cache.invalidate_all();
         self.pw_cache.invalidate_all();
         self.negative.invalidate_all();
-        lock(&self.by_user).clear();
+        self.tombstones.clear();
     }
 
     pub fn store(&self) -> &Store {
@@ -365,7 +353,6 @@ impl Authenticator {
     #[cfg(feature = "bench")]
     pub(crate) async fn insert_loaded(&self, hash: KeyHash, rec: PrincipalRecord) {
         let p = Arc::new(self.accounts.build(rec));
-        self.index(&hash, &p);
         self.cache.insert(hash, p);
     }
 }

@@ -42,7 +42,7 @@ impl Authenticator {
         let hash = self
             .hasher
             .hash_bytes(format!("session-user\0{user_id}").as_bytes());
-        let p = match self.pw_cache.get(&hash) {
+        let p = match self.cached(&self.pw_cache, &hash) {
             Some(p) => {
                 self.metrics.cache_hits.inc();
                 p
@@ -52,7 +52,6 @@ impl Authenticator {
                 let store = &self.store;
                 match self.load(|| store.principal_by_user(user_id)).await {
                     Ok(Some(p)) => {
-                        self.index(&hash, &p);
                         self.pw_cache.insert(hash, p.clone());
                         p
                     }
