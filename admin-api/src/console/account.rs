@@ -7,33 +7,17 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use maud::{html, Markup};
+use maud::html;
 use sesame_domain::model::UserKind;
 use sesame_store::UserFilter;
 
-use super::i18n::Lang;
 use super::layout::{page, OrPage};
-use super::session::{SignedIn, Visitor};
+use super::session::SignedIn;
 use crate::auth::Caller;
 use crate::AppState;
 
 pub fn routes(r: Router<AppState>) -> Router<AppState> {
     r.route("/console/account", get(account))
-}
-
-/// The "Langue" preference: the switch's two links, as a tile.
-pub(crate) fn preferences(v: &Visitor) -> Markup {
-    let back = super::url_encode(&v.here);
-    html! {
-        h2 { (v.t("Vos préférences", "Your preferences")) }
-        p {
-            (v.t("Langue", "Language")) " : "
-            @for (l, name) in [(Lang::Fr, "Français"), (Lang::En, "English")] {
-                @if l == v.lang { strong { (name) } } @else { a href={ "/console/lang/" (l.code()) "?back=" (back) } lang=(l.code()) { (name) } }
-                " "
-            }
-        }
-    }
 }
 
 /// The account's main contact (seed 004: created with the account, its details are the
@@ -96,7 +80,7 @@ async fn account(
                         }
                     }
                     section.tile {
-                        (preferences(&v))
+                        (super::widgets::preferences(&v))
                     }
                     section.tile.primary {
                         h2 { a href="/console/users" { (v.t("Gestion des utilisateurs", "User management")) } }

@@ -54,7 +54,7 @@ fn nav(v: &Visitor) -> Markup {
                 a href="/console/guide" { (v.t("Guide d'utilisation", "User guide")) }
             }
             Some(_) => {
-                (super::portal::nav(v))
+                (super::portal::tools::nav(&v.portal, v.lang))
                 a href="/console/guide" { (v.t("Guide d'utilisation", "User guide")) }
             }
             None => {

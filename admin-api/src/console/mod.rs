@@ -68,7 +68,7 @@ async fn to_console() -> Redirect {
 async fn home(v: Visitor) -> Response {
     match v.caller {
         Some(crate::auth::Caller::Operator) => Redirect::to("/console/back-office").into_response(),
-        Some(_) => Redirect::to(portal::landing(&v.portal)).into_response(),
+        Some(_) => Redirect::to(portal::tools::landing(&v.portal)).into_response(),
         None => Redirect::to("/console/sign-in").into_response(),
     }
 }

@@ -69,7 +69,7 @@ pub struct Visitor {
     /// The path and query of the page, for the language switch to come back to.
     pub here: String,
     /// The portal's tools of a signed-in user (its navigation); none for anyone else.
-    pub portal: super::portal::Tools,
+    pub portal: super::portal::tools::Tools,
     /// The pre-session seed to set with the answer (first visit).
     new_pre: Option<String>,
 }
@@ -108,10 +108,10 @@ impl FromRequestParts<AppState> for Visitor {
         };
         let session = session.filter(|_| caller.is_some());
         let portal = match &caller {
-            Some(c) => super::portal::Tools::of(state, c)
+            Some(c) => super::portal::tools::Tools::of(state, c)
                 .await
                 .map_err(|e| Unreadable(lang, e))?,
-            None => super::portal::Tools::default(),
+            None => super::portal::tools::Tools::default(),
         };
         // Signed in, the session token seeds the CSRF token; before, the pre-session cookie
         // does (set on the first page). Either way a page on another site cannot read it.

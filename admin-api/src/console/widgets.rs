@@ -145,6 +145,21 @@ const fn sc(r: ScopedRight, s: Scope) -> Grant {
     Grant::Scoped(r, s)
 }
 
+/// The "Langue" preference: the switch's two links, as a tile.
+pub fn preferences(v: &Visitor) -> Markup {
+    let back = super::url_encode(&v.here);
+    html! {
+        h2 { (v.t("Vos préférences", "Your preferences")) }
+        p {
+            (v.t("Langue", "Language")) " : "
+            @for (l, name) in [(super::i18n::Lang::Fr, "Français"), (super::i18n::Lang::En, "English")] {
+                @if l == v.lang { strong { (name) } } @else { a href={ "/console/lang/" (l.code()) "?back=" (back) } lang=(l.code()) { (name) } }
+                " "
+            }
+        }
+    }
+}
+
 use Right as R;
 use ScopedRight as S;
 

@@ -9,7 +9,7 @@ use sesame_domain::Right;
 
 use super::credentials::credentials;
 use super::kind::Service;
-use super::parcels::own_auth;
+use super::parcels::{bearer, own_auth};
 use super::phases::{authenticate_creds, forward_json, pass, select_into};
 use super::request::{header_bytes, parse_object, read_body, text, Req};
 use crate::auth::{Link, Principal};
@@ -36,7 +36,7 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     // no body.
     let (early, right) = if header_bytes(&r.headers, "apikey").is_some() {
         (Some(own_auth(gw, &r).await?), Right::WsPostage)
-    } else if has_bearer(&r.headers) {
+    } else if bearer(&r.headers).is_some() {
         (Some(own_auth(gw, &r).await?), Right::Coliship)
     } else {
         (None, Right::WsPostage)
@@ -92,15 +92,6 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     Ok(pass(up))
 }
 
-/// Whether the request carries an `Authorization: Bearer` session (any other scheme is not one:
-/// such a caller authenticates as before, from the body).
-fn has_bearer(h: &http::HeaderMap) -> bool {
-    h.get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim_start().get(..7))
-        .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
-}
-
 /// `fields.field[]` gets the caller's USER_KEY and the TAG_USER the label's account gives it (and
 /// loses ACCOUNT_NUMBER and any stamp the caller sent).
 fn stamp(m: &mut Map<String, Value>, p: &Principal, link: &Link) {
@@ -127,22 +118,5 @@ fn stamp(m: &mut Map<String, Value>, p: &Principal, link: &Link) {
                 arr.push(json!({"key": "TAG_USER", "value": t.as_str()}));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_a_bearer_authorization_is_a_session() {
-        let h = |v: &str| {
-            let mut m = http::HeaderMap::new();
-            m.insert(http::header::AUTHORIZATION, v.parse().unwrap());
-            m
-        };
-        assert!(super::has_bearer(&h("Bearer abc")));
-        assert!(super::has_bearer(&h("bearer abc")));
-        assert!(!super::has_bearer(&h("Basic dXNlcjpwYXNz")));
-        assert!(!super::has_bearer(&h("Bearer")));
-        assert!(!super::has_bearer(&http::HeaderMap::new()));
     }
 }

@@ -78,8 +78,9 @@ pub(crate) async fn own_auth(gw: &Inner, r: &Req) -> R<std::sync::Arc<Principal>
     }
 }
 
-/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
-fn bearer(h: &http::HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive); any other
+/// scheme, or no token, is no session (such a caller authenticates as before).
+pub(crate) fn bearer(h: &http::HeaderMap) -> Option<&str> {
     let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.trim().split_once(' ')?;
     let token = token.trim();
@@ -368,4 +369,22 @@ pub(crate) async fn claim(gw: &Inner, r: Req) -> R<Resp> {
         return Err(GatewayError::UnknownParcel { id });
     }
     Ok(pass(up))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_bearer_authorization_with_a_token_is_a_session() {
+        let h = |v: &str| {
+            let mut m = http::HeaderMap::new();
+            m.insert(http::header::AUTHORIZATION, v.parse().unwrap());
+            m
+        };
+        assert_eq!(super::bearer(&h("Bearer abc")), Some("abc"));
+        assert_eq!(super::bearer(&h("bearer  abc ")), Some("abc"));
+        assert_eq!(super::bearer(&h("Basic dXNlcjpwYXNz")), None);
+        assert_eq!(super::bearer(&h("Bearer")), None);
+        assert_eq!(super::bearer(&h("Bearer  ")), None);
+        assert_eq!(super::bearer(&http::HeaderMap::new()), None);
+    }
 }

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio_rustls::rustls;
 
-use crate::config::AdminConfig;
+use crate::config::{load_ca, AdminConfig};
 use crate::error::ApiError;
 
 /// The largest answer read from the gateway.
@@ -86,22 +86,6 @@ impl Answer {
             s => ApiError::Unavailable(format!("gateway answered {s}")),
         })
     }
-}
-
-/// The certificates of a PEM file of authorities; the error says what is wrong with it.
-pub fn load_ca(
-    path: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certs)
 }
 
 impl PortalGateway {

@@ -8,7 +8,7 @@
 //! ([`gateway::PortalGateway`]) with the visitor's session as `Authorization: Bearer`: scopes,
 //! stamping, credential injection and refusals stay the gateway's, one rule path for the JSON
 //! API and the screens. The portal reads the store only to know which tools to offer
-//! ([`Tools`]); what a screen shows is exactly what the gateway answers.
+//! ([`tools::Tools`]); what a screen shows is exactly what the gateway answers.
 
 mod coliship;
 pub mod gateway;
@@ -16,6 +16,7 @@ mod invoices;
 pub mod my_account;
 mod parcel;
 mod pins;
+pub mod tools;
 mod tracking;
 
 use axum::extract::FromRequestParts;
@@ -23,8 +24,6 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use maud::{html, Markup};
-use sesame_domain::{Right, ScopedRight};
 
 use super::layout;
 use super::session::Visitor;
@@ -40,78 +39,6 @@ pub fn routes(r: Router<AppState>) -> Router<AppState> {
     let r = coliship::routes(r);
     let r = my_account::routes(r);
     pins::routes(r)
-}
-
-/// The tools a user holds on at least one of its links (effective rights: link ∩ the
-/// account's entitlements, the gateway's own view): what the navigation offers.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-pub struct Tools {
-    /// `tracking_tool` or `tracking_tool_cs` on some link: "Suivi colis".
-    pub tracking: bool,
-    /// `tracking_tool_cs` on some link: the customer-service claim on a parcel's sheet.
-    pub claims: bool,
-    /// `invoices` on some link: "Mes factures".
-    pub invoices: bool,
-    /// `coliship` on some link: "Coliship".
-    pub coliship: bool,
-}
-
-impl Tools {
-    /// The tools of the user behind `caller` (none for the operator or an account admin).
-    pub async fn of(state: &AppState, caller: &Caller) -> ApiResult<Tools> {
-        let user_id = match *caller {
-            Caller::User { user_id } | Caller::Impersonating { user_id, .. } => user_id,
-            Caller::Operator | Caller::Admin { .. } => return Ok(Tools::default()),
-        };
-        let Some(p) = state.store.principal_by_user(user_id).await? else {
-            return Ok(Tools::default());
-        };
-        let mut t = Tools::default();
-        for l in &p.links {
-            let cs = !l.rights.scope(ScopedRight::TrackingToolCs).is_none();
-            t.tracking |= cs || !l.rights.scope(ScopedRight::TrackingTool).is_none();
-            t.claims |= cs;
-            t.invoices |= !l.rights.scope(ScopedRight::Invoices).is_none();
-            t.coliship |= l.rights.has(Right::Coliship);
-        }
-        Ok(t)
-    }
-}
-
-/// A portal entry of the navigation: its path, French and English names, and whether a user
-/// with these tools gets it. A screen adds its line when it lands (no entry without a screen).
-type Entry = (&'static str, &'static str, &'static str, fn(&Tools) -> bool);
-
-const ENTRIES: &[Entry] = &[
-    ("/console/suivi", "Suivi colis", "Parcel tracking", |t| {
-        t.tracking
-    }),
-    ("/console/factures", "Mes factures", "My invoices", |t| {
-        t.invoices
-    }),
-    ("/console/coliship", "Coliship", "Coliship", |t| t.coliship),
-];
-
-/// The portal's entries of the navigation, for a signed-in user.
-pub fn nav(v: &Visitor) -> Markup {
-    html! {
-        @for (href, fr, en, shown) in ENTRIES {
-            @if shown(&v.portal) {
-                a href=(href) { (v.t(fr, en)) }
-            }
-        }
-        // Every user has its account page; not a landing (an account admin has no tool either,
-        // and lands on its own "Mon compte").
-        a href=(my_account::PATH) { (v.t("Editer mon compte", "Edit my account")) }
-    }
-}
-
-/// Where a user lands after signing in: its first tool ("Suivi colis"), else its account page.
-pub fn landing(tools: &Tools) -> &'static str {
-    ENTRIES
-        .iter()
-        .find(|(_, _, _, shown)| shown(tools))
-        .map_or("/console/account", |e| e.0)
 }
 
 /// A visitor of the portal: a signed-in user, or an impersonation of one (the operator's or

@@ -241,7 +241,7 @@ async fn render(
         @if u.kind == UserKind::Advanced { (key_section(v, impersonated, &view.key)) }
         @if u.login.is_some() { (password_section(v, impersonated, &view.password)) }
         (rights_table(v, u.kind, &accounts))
-        section { (crate::console::account::preferences(v)) }
+        section { (crate::console::widgets::preferences(v)) }
     };
     Ok(page_with(
         v,
