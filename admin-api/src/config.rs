@@ -100,7 +100,7 @@ impl AdminConfig {
             ),
         }
         if let Some(f) = &self.gateway_ca_file {
-            if let Err(e) = load_ca(f) {
+            if let Err(e) = sesame_serve::load_ca_file(f) {
                 errors.push(format!("gateway_ca_file: {e}"));
             }
         }
@@ -149,20 +149,4 @@ impl Default for AdminConfig {
             gateway_ca_file: None,
         }
     }
-}
-
-/// The certificates of a PEM file of authorities; the error says what is wrong with it.
-pub(crate) fn load_ca(
-    path: &std::path::Path,
-) -> Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, String> {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::CertificateDer;
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certs)
 }

@@ -106,7 +106,7 @@ impl Gateway {
             None => None,
         };
         let extra_roots = match &cfg.upstream_ca_file {
-            Some(path) => match upstream::load_ca_file(path) {
+            Some(path) => match sesame_serve::load_ca_file(path) {
                 Ok(certs) => Some(certs),
                 Err(e) => {
                     problems.push(format!("gateway.upstream_ca_file: {e}"));

@@ -16,7 +16,7 @@ use crate::auth::Link;
 use crate::metrics::Metrics;
 use crate::services::{self, Service};
 use crate::trace::Spans;
-use crate::upstream::{self, Upstream};
+use crate::upstream::Upstream;
 
 /// Most declared routes in one table (each request not served by a built-in service looks
 /// through them in order).
@@ -335,7 +335,7 @@ fn origin(
         }
     };
     let roots = match &u.ca_file {
-        Some(path) => match upstream::load_ca_file(path) {
+        Some(path) => match sesame_serve::load_ca_file(path) {
             Ok(c) => Some(c),
             Err(e) => {
                 errors.push(at("ca_file", &e));

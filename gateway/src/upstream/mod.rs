@@ -420,22 +420,6 @@ impl Upstream {
     }
 }
 
-/// The certificates of a PEM file of authorities; an error says what is wrong with the file.
-pub(crate) fn load_ca_file(
-    path: &std::path::Path,
-) -> Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, String> {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::CertificateDer;
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certs)
-}
-
 /// Whether the carrier refused the account's own credentials. Sesame always injects the
 /// account's stored credentials (the caller's never go upstream), so such a refusal means the
 /// account is misconfigured: it must not reach the caller as "your identifier is wrong". Each

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio_rustls::rustls;
 
-use crate::config::{load_ca, AdminConfig};
+use crate::config::AdminConfig;
 use crate::error::ApiError;
 
 /// The largest answer read from the gateway.
@@ -106,7 +106,9 @@ impl PortalGateway {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = &cfg.gateway_ca_file {
-            for c in load_ca(path).map_err(|e| format!("admin.gateway_ca_file: {e}"))? {
+            for c in sesame_serve::load_ca_file(path)
+                .map_err(|e| format!("admin.gateway_ca_file: {e}"))?
+            {
                 roots
                     .add(c)
                     .map_err(|e| format!("admin.gateway_ca_file: {e}"))?;
