@@ -63,7 +63,7 @@ pub fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
 
 /// The code of a timelineCompany answer (fast path, then the parser).
 pub fn timeline_code(body: &[u8]) -> Option<String> {
-    services::timeline_code(body)
+    services::timeline_code(body).map(|c| c.into_owned())
 }
 
 /// One query-string parameter, decoded (tracking link `apikey`/`cab`, search filters, …).

@@ -205,12 +205,20 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
     }
     let mut resp = resp;
     resp.headers_mut()
-        .insert(X_REQUEST_ID, http::HeaderValue::from(id));
+        .insert(X_REQUEST_ID, request_id_value(id));
     if let Some((method, uri)) = logged_uri {
         tracing::debug!(request_id = id, trace_id = %tp.trace_id_hex(), %method, uri = %uri, status = resp.status().as_u16(), outcome,
             elapsed_us = start.elapsed().as_micros() as u64, "request");
     }
     resp
+}
+
+/// `id` as a header value in one allocation of its exact length (`HeaderValue::from(u64)`
+/// makes two: a buffer, then the shared block `freeze` promotes it to).
+fn request_id_value(id: u64) -> http::HeaderValue {
+    let mut digits = itoa::Buffer::new();
+    let b = bytes::Bytes::copy_from_slice(digits.format(id).as_bytes());
+    http::HeaderValue::from_maybe_shared(b).unwrap_or_else(|_| http::HeaderValue::from(id))
 }
 
 /// Built once: a name given as `&str` is parsed and hashed on every answer (~400 instructions).

@@ -227,18 +227,28 @@ impl Browser {
     pub async fn downloaded(&self, prefix: &str) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let done = std::fs::read_dir(self.downloads.path())
+            let names: Vec<std::path::PathBuf> = std::fs::read_dir(self.downloads.path())
                 .unwrap()
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .find(|p| {
-                    let name = p.file_name().unwrap().to_string_lossy().to_string();
-                    name.starts_with(prefix) && !name.ends_with(".crdownload")
-                });
-            if let Some(p) = done {
-                return std::fs::read(p).unwrap();
+                .collect();
+            // Chromium creates the final name empty as a placeholder beside the `.crdownload`
+            // it writes into, then renames: the file is whole only once no `.crdownload` is
+            // left and it has bytes.
+            let writing = names
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with(".crdownload"));
+            let done = names.iter().find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                name.starts_with(prefix) && !name.ends_with(".crdownload")
+            });
+            if let (false, Some(p)) = (writing, done) {
+                let bytes = std::fs::read(p).unwrap();
+                if !bytes.is_empty() {
+                    return bytes;
+                }
             }
-            assert!(Instant::now() < deadline, "no download {prefix}*");
+            assert!(Instant::now() < deadline, "no download {prefix}* in 15 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -229,6 +229,11 @@ pub trait Backend: Send + Sync + 'static {
     fn succeeded<'a>(&'a self, a: &'a Attempt, r: Reservation) -> BoxFuture<'a, ()>;
     /// The address gate alone (connection keys: checked, not counted, before the check).
     fn address_gate(&self, addr: IpAddr) -> BoxFuture<'_, Result<(), Refused>>;
+    /// The address gate answered without waiting, when this backend can (in memory): every
+    /// request with a connection key asks, and a boxed future is an allocation each time.
+    fn address_gate_now(&self, _addr: IpAddr) -> Option<Result<(), Refused>> {
+        None
+    }
     /// Counts a failure on the address alone.
     fn address_failed(&self, addr: IpAddr) -> BoxFuture<'_, ()>;
     /// Keys remembered now.
@@ -289,7 +294,12 @@ impl Throttle {
     /// Connection keys: how long an address with recent failures waits before its key is
     /// checked (bounded by `key_max_wait_ms`); zero for everyone else.
     pub async fn key_wait(&self, addr: IpAddr) -> Duration {
-        match self.backend.address_gate(self.group(addr)).await {
+        let group = self.group(addr);
+        let gate = match self.backend.address_gate_now(group) {
+            Some(now) => now,
+            None => self.backend.address_gate(group).await,
+        };
+        match gate {
             Ok(()) => Duration::ZERO,
             Err(r) => r
                 .retry_after

@@ -252,9 +252,17 @@ impl Local {
     }
 
     pub(crate) fn address_gate_at(&self, addr: IpAddr, now: u64) -> Result<(), Refused> {
+        // Every request with a connection key comes through here: one shard, one hash, no
+        // `Locked` (its two vectors are for attempts that span shards).
         let k = Key::Address(addr);
-        let mut l = self.lock(&[&k]);
-        let e = self.get(&mut l, &k, Curve::Address, now);
+        let e = {
+            let map = self.shards[self.shard_of(&k)]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // An empty shard (no failure from any address in it): nothing to look up.
+            let found = if map.is_empty() { None } else { map.get(&k) };
+            self.live(found, Curve::Address, now)
+        };
         match self.gate(&e, Curve::Address, now) {
             Some(until) => Err(Refused {
                 retry_after: Duration::from_millis(until - now),
@@ -309,6 +317,10 @@ impl Backend for Local {
     fn address_gate(&self, addr: IpAddr) -> BoxFuture<'_, Result<(), Refused>> {
         let r = self.address_gate_at(addr, self.now_ms());
         Box::pin(std::future::ready(r))
+    }
+
+    fn address_gate_now(&self, addr: IpAddr) -> Option<Result<(), Refused>> {
+        Some(self.address_gate_at(addr, self.now_ms()))
     }
 
     fn address_failed(&self, addr: IpAddr) -> BoxFuture<'_, ()> {

@@ -1,8 +1,8 @@
 //! Authentication: connection key (or legacy login/password) → cached [`Principal`].
 //!
-//! The hot path is one HMAC of the key and one cache lookup (`cache.rs`). Misses are
-//! single-flight (concurrent misses on one key make one database read). Eviction is driven by
-//! the change log (see `follower.rs`): a changed user gets a tombstone (`tombstones.rs`) and its
+//! The hot path is one HMAC of the key (remembered for recent keys: `key_memo.rs`) and one
+//! cache lookup (`cache.rs`). Misses are single-flight (concurrent misses on one key make one
+//! database read). Eviction is driven by the change log (see `follower.rs`): a changed user gets a tombstone (`tombstones.rs`) and its
 //! entries loaded before it are dropped when next read (an account change buries the users the
 //! store lists as linked to it); the TTL is only a backstop.
 //!
@@ -11,6 +11,7 @@
 
 mod cache;
 mod intern;
+mod key_memo;
 mod principal;
 mod session;
 mod slowdown;
@@ -37,6 +38,8 @@ pub use principal::{Link, Principal};
 pub struct Authenticator {
     store: Store,
     hasher: KeyHasher,
+    /// Recent connection keys' hashes (`key_memo.rs`): the HMAC skipped on the hot path.
+    key_hashes: key_memo::KeyHashes,
     /// Connection-key hash → principal.
     cache: TtlCache<Arc<Principal>>,
     /// HMAC(login, password) → principal, for legacy callers (short TTL).
@@ -58,6 +61,7 @@ impl Authenticator {
     pub fn new(cfg: &GatewayConfig, store: Store, metrics: Metrics) -> Authenticator {
         Authenticator {
             hasher: store.hasher().clone(),
+            key_hashes: key_memo::KeyHashes::new(store.hasher().clone()),
             store,
             cache: TtlCache::new(
                 cfg.cache_capacity,
@@ -103,7 +107,7 @@ impl Authenticator {
         let Ok(key) = ConnectionKey::parse_bytes(raw) else {
             return Err(self.key_failed(ip, "malformed_key").await);
         };
-        let hash = self.hasher.hash_key(&key);
+        let hash = self.key_hashes.hash_key(&key);
         match self.principal(&hash).await {
             Ok(Some(p)) if p.usable(now_millis()) => Ok(p),
             Ok(Some(_)) => Err(self.key_failed(ip, "disabled_or_expired").await),
@@ -275,7 +279,7 @@ impl Authenticator {
         if !cached {
             if let Ok(key) = ConnectionKey::parse_bytes(password.as_bytes()) {
                 self.slowdown.before_key(ip).await;
-                let hash = self.hasher.hash_key(&key);
+                let hash = self.key_hashes.hash_key(&key);
                 match self.principal(&hash).await? {
                     Some(p) if p.usable(now_millis()) && p.link(login).is_some() => {
                         return Ok((p, true))

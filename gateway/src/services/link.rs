@@ -4,7 +4,7 @@
 //! lookup.
 
 use http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sesame_domain::ScopedRight;
 
 use super::phases::authenticate;
@@ -47,7 +47,7 @@ pub(crate) async fn visible_parcel<'p>(
     };
     // The scope is checked while the accounts answer (out of scope ≡ unknown, see
     // `find_parcel`). Invalid parcel number etc.: for the tool, that is simply "not found".
-    let lookup = find_parcel(gw, &links, parcel, &Map::new(), |l, up| {
+    let lookup = find_parcel(gw, &links, parcel, &[], |l, up| {
         up.json().is_some_and(|v| in_scope(l, &v))
     })
     .await?;

@@ -14,6 +14,7 @@ mod kind;
 mod labels;
 mod labels_soap;
 mod link;
+mod members;
 mod openapi;
 mod paging;
 mod parcels;

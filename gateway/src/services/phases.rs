@@ -14,6 +14,7 @@ use sesame_domain::Right;
 
 use super::credentials::{is_key_name, Credentials};
 use super::kind::Service;
+use super::members::write_str;
 use super::request::percent_decode;
 use crate::auth::{Link, Principal};
 use crate::error::{GatewayError, R};
@@ -257,12 +258,9 @@ pub(crate) fn object_body(fields: &[(&str, &str)], members: &[u8]) -> R<Bytes> {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, k)
-            .and_then(|()| {
-                out.push(b':');
-                serde_json::to_writer(&mut out, v)
-            })
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        write_str(&mut out, k);
+        out.push(b':');
+        write_str(&mut out, v);
     }
     if !members.is_empty() {
         if !fields.is_empty() {

@@ -3,9 +3,12 @@
 
 use sesame_domain::Right;
 
-use super::credentials::credentials;
+use super::credentials::{credentials, is_key_name, Credentials};
 use super::kind::Service;
-use super::phases::{authenticate_creds, forward_json, pass, select_into};
+use super::members::Members;
+use super::phases::{
+    authenticate_creds, forward_bytes, forward_json, object_body, pass, select, select_into,
+};
 use super::request::{parse_object, read_body, Req};
 use crate::error::R;
 use crate::response::Resp;
@@ -16,6 +19,42 @@ pub(crate) const PATH: &str =
 
 pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     let body = read_body(r.body, &r.headers, gw.cfg.max_body_bytes).await?;
+    // The common body (a key and the search) is edited in place (`members.rs`); legacy
+    // login/password and anything unusual go the general way below.
+    if let Some(fast) = Members::parse(&body) {
+        if let Some(key) = fast.str("apikey") {
+            let mut c = Credentials {
+                key: Some(key.as_bytes().to_vec()),
+                account: fast
+                    .text("accountNumber")
+                    .or_else(|| fast.text("codTiersPourPartenaire")),
+                ..Credentials::default()
+            };
+            let p = authenticate_creds(gw, &mut c, r.ip).await?;
+            let link = select(
+                gw,
+                &p,
+                c.account.as_deref(),
+                Right::WsPickupPoint,
+                "accountNumber",
+            )?;
+            // Rewrite: no key, the account's own login and password, nothing else changed.
+            let mut members = Vec::with_capacity(body.len());
+            fast.write_except(&mut members, |k| {
+                !is_key_name(k)
+                    && !matches!(k, "accountNumber" | "password" | "codTiersPourPartenaire")
+            });
+            let body = object_body(
+                &[
+                    ("accountNumber", &link.account.upstream_login),
+                    ("password", &link.account.upstream_password),
+                ],
+                &members,
+            )?;
+            let up = forward_bytes(gw, Service::Pickup, PATH, body, false).await?;
+            return Ok(pass(up));
+        }
+    }
     let mut m = parse_object(&body)?;
     let mut c = credentials(Service::Pickup, &r.headers, &m);
     let p = authenticate_creds(gw, &mut c, r.ip).await?;

@@ -2,19 +2,21 @@
 //! asking every linked account holding `ws_tracking` (concurrently), carrier errors in HTTP 200.
 //! [`find_parcel`] is also the lookup of the tracking link and of claims.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sesame_domain::Right;
 
-use super::credentials::credentials;
+use super::credentials::{credentials, is_key_name, Credentials};
 use super::fanout::fan_out;
 use super::kind::Service;
+use super::members::Members;
 use super::phases::{
     authenticate_creds, every_link, forward_bytes, members_except, object_body, pass, strip_keys,
 };
 use super::request::{parse_object, read_body, Req};
-use crate::auth::Link;
+use crate::auth::{Link, Principal};
 use crate::error::GatewayError;
 use crate::error::R;
 use crate::response::Resp;
@@ -25,17 +27,42 @@ pub(crate) const PATH: &str = "/tracking-timeline-ws/rest/tracking/timelineCompa
 
 pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     let body = read_body(r.body, &r.headers, gw.cfg.max_body_bytes).await?;
+    // The common body (a key, a parcel, a few more members) is edited in place; the rest
+    // (legacy login/password, invalid JSON, the key not a string…) goes the general way.
+    if let Some(fast) = Members::parse(&body) {
+        if let Some(key) = fast.str("apiKey") {
+            let mut c = Credentials {
+                key: Some(key.as_bytes().to_vec()),
+                parcel: fast.text("parcelNumber"),
+                ..Credentials::default()
+            };
+            let p = authenticate_creds(gw, &mut c, r.ip).await?;
+            // Rewrite: the caller's key goes no further; login, password and parcel are
+            // written per account in front of the other members.
+            let mut members = Vec::with_capacity(body.len());
+            fast.write_except(&mut members, |k| {
+                !is_key_name(k) && !matches!(k, "login" | "password" | "parcelNumber")
+            });
+            return track(gw, &p, c.parcel, &members).await;
+        }
+    }
     let mut m = parse_object(&body)?;
     let mut c = credentials(Service::Tracking, &r.headers, &m);
     let p = authenticate_creds(gw, &mut c, r.ip).await?;
     // Rewrite: the caller's key goes no further (its password is replaced per account below).
     strip_keys(&mut m);
-    let parcel = c
-        .parcel
+    // The caller's other fields, serialised once for every account's call.
+    let members = members_except(&m, &["login", "password", "parcelNumber"])?;
+    track(gw, &p, c.parcel, &members).await
+}
+
+/// The parcel looked up on every account holding `ws_tracking`; the answer relayed.
+async fn track(gw: &Inner, p: &Principal, parcel: Option<String>, members: &[u8]) -> R<Resp> {
+    let parcel = parcel
         .ok_or_else(|| GatewayError::BadRequest("le champ parcelNumber est obligatoire".into()))?;
-    let links = every_link(gw, &p, Right::WsTracking)?;
+    let links = every_link(gw, p, Right::WsTracking)?;
     // `ws_tracking` covers every parcel of the account: whatever an account finds is visible.
-    match find_parcel(gw, &links, &parcel, &m, |_, _| true).await? {
+    match find_parcel(gw, &links, &parcel, members, |_, _| true).await? {
         Lookup::Found(_, up) | Lookup::Other(up) => Ok(pass(up)),
         Lookup::Unknown => Err(GatewayError::UnknownParcel { id: parcel }),
     }
@@ -43,7 +70,7 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
 
 /// Code of a timelineCompany answer (`status[0].code`), read without building the whole JSON
 /// tree: serde skips every other field (timelines can be long; this is the proxy's hot path).
-pub(crate) fn timeline_code(body: &[u8]) -> Option<String> {
+pub(crate) fn timeline_code(body: &[u8]) -> Option<Cow<'_, str>> {
     // Fast path: the carrier writes `status` first, so the code is usually read off the first
     // bytes without scanning the timeline (a few KiB) at all.
     const HEAD: &[u8] = br#"{"status":[{"code":""#;
@@ -51,7 +78,8 @@ pub(crate) fn timeline_code(body: &[u8]) -> Option<String> {
         if let Some(end) = rest.iter().take(16).position(|b| *b == b'"') {
             let code = &rest[..end];
             if code.iter().all(u8::is_ascii_alphanumeric) {
-                return std::str::from_utf8(code).ok().map(str::to_owned);
+                // Borrowed: the hot path allocates nothing for the code.
+                return std::str::from_utf8(code).ok().map(Cow::Borrowed);
             }
         }
     }
@@ -65,8 +93,8 @@ pub(crate) fn timeline_code(body: &[u8]) -> Option<String> {
     }
     let head: Head = serde_json::from_slice(body).ok()?;
     match &head.status.first()?.code {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(Cow::Owned(s.clone())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
         _ => None,
     }
 }
@@ -85,17 +113,16 @@ pub(crate) enum Lookup<'p> {
 /// the parcel's own account. A parcel `visible` refuses (outside the caller's scope) counts as
 /// unknown on that account, and the other accounts are still awaited: the answer and its timing
 /// are then those of an unknown parcel, whatever the other accounts do (failing, slow).
+/// `members`: the caller's other members (JSON, without braces), sent after each account's
+/// login, password and the parcel number.
 pub(crate) async fn find_parcel<'p>(
     gw: &Inner,
     links: &[&'p Link],
     parcel: &str,
-    extra: &Map<String, Value>,
+    members: &[u8],
     visible: impl Fn(&Link, &UpResp) -> bool,
 ) -> R<Lookup<'p>> {
     let fan = links.len() > 1;
-    // The caller's other fields, serialised once for every account's call.
-    let members = members_except(extra, &["login", "password", "parcelNumber"])?;
-    let members = members.as_slice();
     let mut failure = None;
     let mut other_answer = None;
     let found = fan_out(
@@ -149,7 +176,7 @@ mod tests {
 
     #[test]
     fn timeline_code_fast_path_agrees_with_the_parser() {
-        let code = |b: &[u8]| timeline_code(b);
+        let code = |b: &'static [u8]| timeline_code(b);
         assert_eq!(
             code(br#"{"status":[{"code":"0","message":"ok"}],"parcel":{}}"#).as_deref(),
             Some("0")

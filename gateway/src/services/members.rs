@@ -1,0 +1,262 @@
+//! A JSON object body edited in place (issue 17): its top-level members found in one pass, each
+//! value kept as the caller's own bytes, so the body the carrier gets is the caller's members
+//! copied through with the key dropped and the account's credentials written in front, instead
+//! of a `Map` of owned strings serialised back.
+//!
+//! Only the tracking path, the proxy's busiest, reads bodies this way; any body this reader
+//! does not take (not an object, invalid JSON, many members) goes the general way
+//! (`request::parse_object`), which also words the error.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// Above this many members the body goes the general way: dropping duplicate names here is a
+/// scan per member (quadratic), which stays cheap only for the handful a real body has.
+const MAX_MEMBERS: usize = 32;
+
+/// A member's name: borrowed from the body unless it had escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of a JSON object body, in the caller's order.
+pub(crate) struct Members<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de> de::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(4);
+                while let Some((Name(k), v)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+                    if members.len() == MAX_MEMBERS {
+                        return Err(de::Error::custom("too many members"));
+                    }
+                    members.push((k, v));
+                }
+                Ok(Members { members })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Members<'a> {
+    /// The body's members, or `None` for any body this reader leaves to the general parser.
+    pub fn parse(body: &'a [u8]) -> Option<Members<'a>> {
+        serde_json::from_slice(body).ok()
+    }
+
+    /// The raw value of `name`: the last one when the name repeats, as a parsed object keeps.
+    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// A string member's text (`None`: absent, or not a string).
+    pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
+        let raw = self.raw(name)?.get();
+        match serde_json::from_str::<&str>(raw) {
+            Ok(s) => Some(Cow::Borrowed(s)),
+            // A string with escapes cannot be borrowed; anything else is not a string.
+            Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+        }
+    }
+
+    /// A text field as `request::text` reads it: a non-blank string, trimmed, or a number.
+    pub fn text(&self, name: &str) -> Option<String> {
+        let raw = self.raw(name)?;
+        if let Some(s) = self.str(name) {
+            let s = s.trim();
+            return (!s.is_empty()).then(|| s.to_owned());
+        }
+        match serde_json::from_str::<Value>(raw.get()).ok()? {
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The members `keep` accepts, written as `"name":value` separated by commas (what goes
+    /// between braces), values as the caller wrote them. A repeated name is written once, with
+    /// its last value.
+    pub fn write_except(&self, out: &mut Vec<u8>, keep: impl Fn(&str) -> bool) {
+        for (i, (k, v)) in self.members.iter().enumerate() {
+            if !keep(k) || self.members[i + 1..].iter().any(|(later, _)| later == k) {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(b',');
+            }
+            write_str(out, k);
+            out.push(b':');
+            out.extend_from_slice(v.get().as_bytes());
+        }
+    }
+}
+
+/// `s` as a JSON string. Most texts need no escape: those are copied in one piece.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time (the classic
+/// "has a zero byte" / "has a byte less than n" word tricks, exact as yes/no answers).
+fn needs_escape(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let v = u64::from_le_bytes(a);
+        if v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0
+            || has_zero(v ^ (ONES * u64::from(b'"')))
+            || has_zero(v ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn written(body: &str, keep: impl Fn(&str) -> bool) -> Value {
+        let m = Members::parse(body.as_bytes()).expect("an object");
+        let mut out = Vec::new();
+        m.write_except(&mut out, keep);
+        let mut whole = b"{".to_vec();
+        whole.extend_from_slice(&out);
+        whole.push(b'}');
+        serde_json::from_slice(&whole).expect("valid JSON")
+    }
+
+    #[test]
+    fn members_are_copied_as_written_and_a_repeated_name_keeps_its_last_value() {
+        let body = r#"{"apiKey":"K","lang":"fr_FR","n":1.50,"o":{"a":[1,"\u00e9"]},"lang":"en","w\"x":null}"#;
+        let v = written(body, |k| k != "apiKey");
+        assert_eq!(
+            v,
+            json!({"lang": "en", "n": 1.50, "o": {"a": [1, "é"]}, "w\"x": null})
+        );
+        // Numbers keep the caller's spelling (no float round trip).
+        let m = Members::parse(body.as_bytes()).expect("object");
+        let mut out = Vec::new();
+        m.write_except(&mut out, |k| k == "n");
+        assert_eq!(out, br#""n":1.50"#);
+    }
+
+    #[test]
+    fn fields_read_like_the_general_parser() {
+        let m = Members::parse(
+            br#"{"apiKey":"A\u0042","parcelNumber":"  8R1  ","p2":123456,"p3":"   ","p4":true,"apiKey":"C"}"#,
+        )
+        .expect("object");
+        assert_eq!(m.str("apiKey").as_deref(), Some("C"));
+        assert_eq!(m.text("parcelNumber").as_deref(), Some("8R1"));
+        assert_eq!(m.text("p2").as_deref(), Some("123456"));
+        assert_eq!(m.text("p3"), None);
+        assert_eq!(m.text("p4"), None);
+        assert_eq!(m.str("p2"), None);
+        assert_eq!(m.str("missing"), None);
+        let escaped = Members::parse(br#"{"k":"a\"b"}"#).expect("object");
+        assert_eq!(escaped.str("k").as_deref(), Some("a\"b"));
+    }
+
+    #[test]
+    fn bodies_left_to_the_general_parser() {
+        for body in [
+            &b"[1,2]"[..],
+            b"\"text\"",
+            b"{\"a\":1",
+            b"{\"a\":1}x",
+            b"",
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert!(
+                Members::parse(body).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let many: String = format!(
+            "{{{}}}",
+            (0..=MAX_MEMBERS)
+                .map(|i| format!("\"m{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(Members::parse(many.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn the_word_test_agrees_with_the_byte_test() {
+        let byte = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        // Every byte value at every position of a 19-byte text (two words and a tail).
+        for pos in 0..19 {
+            for c in 0..=255u8 {
+                let mut t = *b"abcdefghijklmnopqrs";
+                t[pos] = c;
+                assert_eq!(needs_escape(&t), byte(&t), "byte {c:#x} at {pos}");
+            }
+        }
+        assert!(!needs_escape(b""));
+        assert!(!needs_escape(
+            "é€ plain ~\x7f and more than eight".as_bytes()
+        ));
+    }
+
+    #[test]
+    fn strings_are_escaped_only_when_they_need_it() {
+        for s in ["plain", "é€", "a\"b", "back\\slash", "tab\there", "\u{1}"] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(serde_json::from_slice::<String>(&out).expect("JSON"), s);
+        }
+    }
+}
