@@ -86,6 +86,12 @@ impl<'a> Members<'a> {
     /// A string member's text (`None`: absent, or not a string).
     pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
         let raw = self.raw(name)?.get();
+        // The parse checked the value: quoted with no backslash, its text is what is inside.
+        if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            if !inner.contains('\\') {
+                return Some(Cow::Borrowed(inner));
+            }
+        }
         match serde_json::from_str::<&str>(raw) {
             Ok(s) => Some(Cow::Borrowed(s)),
             // A string with escapes cannot be borrowed; anything else is not a string.
@@ -117,7 +123,16 @@ impl<'a> Members<'a> {
             if !out.is_empty() {
                 out.push(b',');
             }
-            write_str(out, k);
+            match k {
+                // Read from the body without escapes: it needs none (JSON forbids raw quotes
+                // and control characters in strings).
+                Cow::Borrowed(k) => {
+                    out.push(b'"');
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'"');
+                }
+                Cow::Owned(k) => write_str(out, k),
+            }
             out.push(b':');
             out.extend_from_slice(v.get().as_bytes());
         }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderValue, Uri};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value};
@@ -54,18 +54,43 @@ pub(crate) async fn read_body(body: ReqBody, headers: &HeaderMap, max: usize) ->
             return Err(GatewayError::PayloadTooLarge);
         }
     }
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(GatewayError::PayloadTooLarge)
+    // Frames gathered by hand rather than with `collect()`: a body in one frame (most are)
+    // is handed on as that frame's bytes, with no list of buffers allocated around it.
+    let mut body = Limited::new(body, max);
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| unreadable(&*e))?.into_data() else {
+            continue; // trailers: nothing a service reads
+        };
+        match (&mut first, &mut more) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut all = BytesMut::with_capacity(f.len() + data.len());
+                all.extend_from_slice(f);
+                all.extend_from_slice(&data);
+                more = Some(all);
+            }
+            (Some(_), Some(all)) => all.extend_from_slice(&data),
         }
-        Err(e) if sesame_serve::is_body_timeout(&*e) => Err(GatewayError::RequestTimeout),
-        Err(_) => Err(GatewayError::BadRequest(
-            "corps de requête illisible".into(),
-        )),
+    }
+    Ok(match (first, more) {
+        (_, Some(all)) => all.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
+    })
+}
+
+/// Why a body could not be read, as the services answer it.
+fn unreadable(e: &(dyn std::error::Error + Send + Sync + 'static)) -> GatewayError {
+    if e.downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some()
+    {
+        GatewayError::PayloadTooLarge
+    } else if sesame_serve::is_body_timeout(e) {
+        GatewayError::RequestTimeout
+    } else {
+        GatewayError::BadRequest("corps de requête illisible".into())
     }
 }
 
