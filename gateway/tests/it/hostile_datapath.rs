@@ -278,6 +278,108 @@ async fn d8_parcel_search_csv_defuses_formula_cells(backend: Backend) {
     s.shutdown().await;
 }
 
+both!(d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded);
+/// Issue 17 reads tracking and pickup bodies in place: a body naming a member twice must mean
+/// what it meant parsed into a map (the last one wins), for the key as for the rest, and none
+/// of the keys may reach the carrier.
+async fn d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded(backend: Backend) {
+    let s = Stack::new(backend, |_| {}).await;
+    let a = s.account(A, ALL_RIGHTS).await;
+    let b = s.account(B, ALL_RIGHTS).await;
+    let ua = s.user(a, "dup-a", None, None, ALL_RIGHTS).await;
+    let ub = s.user(b, "dup-b", None, None, ALL_RIGHTS).await;
+    let parcel_a = s.sim.parcels(A)[0].number.clone();
+    let raw = |path: &'static str, body: String| {
+        s.http
+            .post(format!("{}{path}", s.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // B's key first, A's last: the caller is A, who finds A's parcel.
+    s.sim.clear_captured();
+    let body = format!(
+        r#"{{"apiKey":"{kb}","parcelNumber":"6A00000000000","lang":"en_GB","apiKey":"{ka}","parcelNumber":"{parcel_a}","lang":"fr_FR"}}"#,
+        kb = ub.key.as_str(),
+        ka = ua.key.as_str()
+    );
+    let v: Value = raw(TRACKING, body)
+        .await
+        .expect("tracking")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        status_code(&v),
+        "0",
+        "A's key, the last one, finds A's parcel: {v}"
+    );
+    let calls = s.sim.captured();
+    assert_eq!(calls.len(), 1, "one account holds ws_tracking");
+    let sent: Value = serde_json::from_slice(&calls[0].body).expect("JSON to the carrier");
+    assert_eq!(sent["parcelNumber"], parcel_a.as_str());
+    assert_eq!(sent["lang"], "fr_FR", "the last value of a repeated member");
+    let text = String::from_utf8_lossy(&calls[0].body).to_string();
+    assert!(
+        !text.contains(ua.key.as_str()) && !text.contains(ub.key.as_str()),
+        "{text}"
+    );
+    assert_eq!(text.matches("\"lang\"").count(), 1, "{text}");
+
+    // A's key first, B's last: the caller is B, and A's parcel is not B's.
+    let body = format!(
+        r#"{{"apiKey":"{ka}","apiKey":"{kb}","parcelNumber":"{parcel_a}"}}"#,
+        kb = ub.key.as_str(),
+        ka = ua.key.as_str()
+    );
+    let v: Value = raw(TRACKING, body)
+        .await
+        .expect("tracking")
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(status_code(&v), "0", "B may not see A's parcel: {v}");
+
+    // A valid key, then garbage under the same name: the garbage is the key, refused.
+    let body = format!(
+        r#"{{"apiKey":"{ka}","parcelNumber":"{parcel_a}","apiKey":"not a key"}}"#,
+        ka = ua.key.as_str()
+    );
+    let v: Value = raw(TRACKING, body)
+        .await
+        .expect("tracking")
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(status_code(&v), "0", "{v}");
+
+    // Pickup: the account named twice, B's then A's, with A's key: A's account is asked.
+    s.sim.clear_captured();
+    let body = format!(
+        r#"{{"apikey":"{ka}","accountNumber":"{B}","zipCode":"75001","city":"Paris","countryCode":"FR","weight":"1000","filterRelay":"1","shippingDate":"21/11/2026","accountNumber":"{A}"}}"#,
+        ka = ua.key.as_str()
+    );
+    let v: Value = raw(PICKUP, body)
+        .await
+        .expect("pickup")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["errorCode"], 0, "pickup {v}");
+    let calls = s.sim.captured();
+    assert_eq!(calls.len(), 1);
+    let text = String::from_utf8_lossy(&calls[0].body).to_string();
+    let sent: Value = serde_json::from_slice(&calls[0].body).expect("JSON to the carrier");
+    assert_eq!(
+        sent["password"],
+        sesame_testkit::seed::upstream_password(A),
+        "A's credentials: {text}"
+    );
+    assert_eq!(text.matches("accountNumber").count(), 1, "{text}");
+    assert!(!text.contains(ua.key.as_str()), "{text}");
+    s.shutdown().await;
+}
+
 both!(d9_caller_key_never_reaches_the_carrier_in_any_spelling);
 async fn d9_caller_key_never_reaches_the_carrier_in_any_spelling(backend: Backend) {
     let s = Stack::new(backend, |_| {}).await;
