@@ -289,12 +289,18 @@ async fn d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded(backen
     let ua = s.user(a, "dup-a", None, None, ALL_RIGHTS).await;
     let ub = s.user(b, "dup-b", None, None, ALL_RIGHTS).await;
     let parcel_a = s.sim.parcels(A)[0].number.clone();
-    let raw = |path: &'static str, body: String| {
-        s.http
-            .post(format!("{}{path}", s.url))
+    // A raw body (a map cannot hold a name twice), the answer as JSON.
+    let stack = &s;
+    let ask = |path: &'static str, body: String| async move {
+        let r = stack
+            .http
+            .post(format!("{}{path}", stack.url))
             .header("content-type", "application/json")
             .body(body)
             .send()
+            .await
+            .expect("answer");
+        r.json::<Value>().await.expect("json")
     };
     // B's key first, A's last: the caller is A, who finds A's parcel.
     s.sim.clear_captured();
@@ -303,12 +309,7 @@ async fn d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded(backen
         kb = ub.key.as_str(),
         ka = ua.key.as_str()
     );
-    let v: Value = raw(TRACKING, body)
-        .await
-        .expect("tracking")
-        .json()
-        .await
-        .expect("json");
+    let v = ask(TRACKING, body).await;
     assert_eq!(
         status_code(&v),
         "0",
@@ -332,12 +333,7 @@ async fn d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded(backen
         kb = ub.key.as_str(),
         ka = ua.key.as_str()
     );
-    let v: Value = raw(TRACKING, body)
-        .await
-        .expect("tracking")
-        .json()
-        .await
-        .expect("json");
+    let v = ask(TRACKING, body).await;
     assert_ne!(status_code(&v), "0", "B may not see A's parcel: {v}");
 
     // A valid key, then garbage under the same name: the garbage is the key, refused.
@@ -345,12 +341,7 @@ async fn d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded(backen
         r#"{{"apiKey":"{ka}","parcelNumber":"{parcel_a}","apiKey":"not a key"}}"#,
         ka = ua.key.as_str()
     );
-    let v: Value = raw(TRACKING, body)
-        .await
-        .expect("tracking")
-        .json()
-        .await
-        .expect("json");
+    let v = ask(TRACKING, body).await;
     assert_ne!(status_code(&v), "0", "{v}");
 
     // Pickup: the account named twice, B's then A's, with A's key: A's account is asked.
@@ -359,12 +350,7 @@ async fn d9_repeated_members_read_as_the_last_one_and_no_key_is_forwarded(backen
         r#"{{"apikey":"{ka}","accountNumber":"{B}","zipCode":"75001","city":"Paris","countryCode":"FR","weight":"1000","filterRelay":"1","shippingDate":"21/11/2026","accountNumber":"{A}"}}"#,
         ka = ua.key.as_str()
     );
-    let v: Value = raw(PICKUP, body)
-        .await
-        .expect("pickup")
-        .json()
-        .await
-        .expect("json");
+    let v = ask(PICKUP, body).await;
     assert_eq!(v["errorCode"], 0, "pickup {v}");
     let calls = s.sim.captured();
     assert_eq!(calls.len(), 1);
