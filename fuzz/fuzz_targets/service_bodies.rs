@@ -3,7 +3,8 @@
 //! (labels: `apiKey` header + `contractNumber`/free field; tracking and pickup points: body key;
 //! eligibility: `credential` object). Invariants: no panic; a body that is not a JSON object is
 //! refused; what is extracted is what the body holds (a key is read, never invented, and a key
-//! excludes legacy credentials).
+//! excludes legacy credentials); the in-place reading of tracking and pickup bodies
+//! (`services/members.rs`) agrees with the parser on every field and on what it writes out.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,6 +29,10 @@ fuzz_target!(|data: &[u8]| {
         },
         _ => (None, rest),
     };
+    // Tracking and pickup read their common bodies in place: the same as the parser, always.
+    if let Err(e) = fuzzing::members_agree(body) {
+        panic!("in-place reading differs: {e}");
+    }
     let (m, c) = match fuzzing::body_credentials(svc, header, body) {
         Ok(x) => x,
         Err(_) => {

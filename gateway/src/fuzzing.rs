@@ -61,6 +61,12 @@ pub fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
     services::free_field(m, key)
 }
 
+/// Whether the tracking and pickup paths' in-place reading of a body (`services/members.rs`)
+/// agrees with the general parser; `Err` says where not.
+pub fn members_agree(body: &[u8]) -> Result<(), String> {
+    services::agrees_with_map(body)
+}
+
 /// The code of a timelineCompany answer (fast path, then the parser).
 pub fn timeline_code(body: &[u8]) -> Option<String> {
     services::timeline_code(body).map(|c| c.into_owned())

@@ -176,9 +176,44 @@ fn needs_escape(b: &[u8]) -> bool {
         .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
+/// The in-place reading agrees with the general one (a `Map`): every field read the same, and
+/// the members written out parse back to the same object. `Err` says where they differ. For
+/// the property test below and the `service_bodies` fuzz target.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn agrees_with_map(body: &[u8]) -> Result<(), String> {
+    let Some(m) = Members::parse(body) else {
+        return Ok(()); // left to the general parser: nothing to compare
+    };
+    let map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        other => return Err(format!("read in place, but the parser says {other:?}")),
+    };
+    for (name, v) in &map {
+        if m.str(name).as_deref() != v.as_str() {
+            return Err(format!("str({name:?}): {:?} vs {v}", m.str(name)));
+        }
+        if m.text(name) != super::request::text(Some(v)) {
+            return Err(format!("text({name:?}): {:?} vs {v}", m.text(name)));
+        }
+    }
+    let mut inner = Vec::new();
+    m.write_except(&mut inner, |_| true);
+    let mut out = b"{".to_vec();
+    out.extend_from_slice(&inner);
+    out.push(b'}');
+    match serde_json::from_slice::<Value>(&out) {
+        Ok(Value::Object(back)) if back == map => Ok(()),
+        other => Err(format!(
+            "written {:?}: {other:?}",
+            String::from_utf8_lossy(&out)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
     use serde_json::json;
 
     fn written(body: &str, keep: impl Fn(&str) -> bool) -> Value {
@@ -264,6 +299,45 @@ mod tests {
         assert!(!needs_escape(
             "é€ plain ~\x7f and more than eight".as_bytes()
         ));
+    }
+
+    proptest::proptest! {
+        /// Objects with repeated names, escapes in names and values, numbers, nesting: read
+        /// in place exactly as the general parser reads them.
+        #[test]
+        fn reading_in_place_agrees_with_the_parser(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        r#""apiKey""#, r#""apikey""#, r#""parcelNumber""#, r#""lang""#,
+                        r#""a\u0070iKey""#, r#""x\"y""#, r#""""#, r#""é""#,
+                    ]),
+                    proptest::prop_oneof![
+                        proptest::sample::select(vec![
+                            "null", "true", "0", "-1.50", "1e3", "123456", r#""""#, r#""  ""#,
+                            r#"" 8R1 ""#, r#""a\"b""#, r#""\u00e9\n""#, r#"{"a":[1,{"b":null}]}"#,
+                            "[]", r#""89E10BC6B5CDDF4C9A50228E5A0B36F4""#,
+                        ]).prop_map(str::to_owned),
+                        "[ -~é]{0,12}".prop_map(|t| serde_json::to_string(&t).unwrap_or_default()),
+                    ],
+                ),
+                0..12,
+            ),
+            spaces in proptest::bool::ANY,
+        ) {
+            let sep = if spaces { " , " } else { "," };
+            let body = format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|(k, v)| if spaces { format!("{k} : {v}") } else { format!("{k}:{v}") })
+                    .collect::<Vec<_>>()
+                    .join(sep)
+            );
+            proptest::prop_assert!(Members::parse(body.as_bytes()).is_some(), "{}", body);
+            let agreed = agrees_with_map(body.as_bytes());
+            proptest::prop_assert!(agreed.is_ok(), "{}: {:?}", body, agreed);
+        }
     }
 
     #[test]

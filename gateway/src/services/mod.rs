@@ -46,6 +46,8 @@ pub use credentials::Credentials;
 pub(crate) use fanout::account_ok;
 #[cfg(feature = "fuzzing")]
 pub(crate) use link::parcel_page;
+#[cfg(feature = "fuzzing")]
+pub(crate) use members::agrees_with_map;
 #[cfg(feature = "bench")]
 pub(crate) use paging::keep_items;
 #[cfg(feature = "bench")]
