@@ -92,21 +92,13 @@ impl<'a> Members<'a> {
 
     /// A string member's text (`None`: absent, or not a string).
     pub fn str(&self, name: &str) -> Option<Cow<'a, str>> {
-        let raw = self.raw(name)?.get();
-        if plain_string(raw) {
-            return Some(Cow::Borrowed(&raw[1..raw.len() - 1]));
-        }
-        match serde_json::from_str::<&str>(raw) {
-            Ok(s) => Some(Cow::Borrowed(s)),
-            // A string with escapes cannot be borrowed; anything else is not a string.
-            Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
-        }
+        string(self.raw(name)?)
     }
 
     /// A text field as `request::text` reads it: a non-blank string, trimmed, or a number.
     pub fn text(&self, name: &str) -> Option<String> {
         let raw = self.raw(name)?;
-        if let Some(s) = self.str(name) {
+        if let Some(s) = string(raw) {
             let s = s.trim();
             return (!s.is_empty()).then(|| s.to_owned());
         }
@@ -150,6 +142,15 @@ fn plain_string(raw: &str) -> bool {
         && raw.starts_with('"')
         && raw.ends_with('"')
         && !needs_escape(&raw.as_bytes()[1..raw.len() - 1])
+}
+
+/// A raw value's text if it is a string: borrowed when plain, decoded when it has escapes.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let raw = raw.get();
+    if plain_string(raw) {
+        return Some(Cow::Borrowed(&raw[1..raw.len() - 1]));
+    }
+    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
 }
 
 /// `s` as a JSON string. Most texts need no escape: those are copied in one piece.
