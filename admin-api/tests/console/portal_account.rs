@@ -620,14 +620,7 @@ async fn coliship_refuses_forged_accounts(p: &Portal) {
     }
     let page = b.get("/console/coliship?compte=900999").await;
     assert_eq!(page.status, 403);
-    assert!(
-        p.stack
-            .sim
-            .captured()
-            .iter()
-            .all(|c| !c.path.contains("generateLabel")),
-        "nothing sent to the carrier"
-    );
+    assert!(no_label_sent(p), "nothing sent to the carrier");
     // A collaborator without Coliship: refused the page.
     let mut c = portal_visitor(p, "collab.tout").await;
     let page = c.get("/console/coliship").await;
@@ -945,14 +938,7 @@ async fn label_path_takes_sessions_with_coliship(p: &Portal) {
         .await;
     assert!(st == 204 || st == 200, "{st}");
     assert_eq!(post(gone, ACCOUNT_B).await.0, 400, "a signed-out session");
-    assert!(
-        p.stack
-            .sim
-            .captured()
-            .iter()
-            .all(|c| !c.path.contains("generateLabel")),
-        "nothing reached the carrier"
-    );
+    assert!(no_label_sent(p), "nothing reached the carrier");
     let good = p.session(ADVANCED).await;
     let (st, v) = post(good, ACCOUNT_B).await;
     assert_eq!(st, 200, "{v}");
@@ -969,3 +955,12 @@ async fn label_path_takes_sessions_with_coliship(p: &Portal) {
     );
 }
 both!(label_sessions, label_path_takes_sessions_with_coliship);
+
+/// Whether no label request reached the carrier.
+fn no_label_sent(p: &Portal) -> bool {
+    p.stack
+        .sim
+        .captured()
+        .iter()
+        .all(|c| !c.path.contains("generateLabel"))
+}
