@@ -3,8 +3,8 @@
 #
 #     benches/load/run.sh
 #
-# Installs nginx, wrk and jq from Debian's packages if missing, builds `sesame` in release, then
-# on loopback:
+# Installs nginx, wrk and jq (and cmake to build the pingora peer) from Debian's packages if
+# missing, builds `sesame` in release, then on loopback:
 #   upstream  nginx (1 worker) answering a fixed tracking timeline JSON (pickup-point JSON under
 #             /pointretrait-ws-cxf/) to any request;
 #   A         wrk -> upstream directly;
@@ -14,16 +14,21 @@
 #             never limiting (seeded through its admin API: operator creates the account, the
 #             account admin invites an advanced user, the invitation link is read from the
 #             outbox, the user confirms and gets its connection key).
-# Same CPU allowance for both proxies: each is pinned to CPU $PROXY_CPU (taskset; Sesame also
-# serves on ONE thread, `--worker-threads 1`, as nginx runs one worker process); wrk and the
-# upstream share CPU $CLIENT_CPU. Targets are interleaved
-# A B C A B C … for $ROUNDS rounds per scenario; the table gives medians and the ratios C/B
-# (median, min–max over rounds) of throughput, p50, p99 and CPU time per request
+#   D         (optional, PEERS=pingora) wrk -> a minimal pingora proxy (benches/pingora-peer,
+#             crates.io, its own workspace; not in the shipped binary): the same byte-relaying
+#             job as B, keep-alive upstream pool, ONE worker thread; where a Rust proxy goes here.
+# Same CPU allowance for all proxies: each is pinned to CPU $PROXY_CPU (taskset; Sesame also
+# serves on ONE thread, `--worker-threads 1`, as nginx runs one worker process and the pingora
+# peer one worker thread); wrk and the upstream share CPU $CLIENT_CPU. Targets are interleaved
+# A B C [D] A B C [D] … for $ROUNDS rounds per scenario; the table gives medians and the ratios
+# C/B (and D/B) (median, min–max over rounds) of throughput, p50, p99 and CPU time per request
 # (utime+stime of the proxy's processes from /proc/<pid>/stat over the run ÷ requests).
 # Results: printed, and written to benches/results/latest.md.
 #
 # Knobs (environment): ROUNDS=5 DURATION=10 CONNECTIONS=32 SCENARIOS="tracking pickup"
 #                      PROXY_CPU=1 CLIENT_CPU=0 PORT_BASE=18080 SKIP_BUILD=0
+#                      PEERS="": extra targets, space-separated; "pingora" adds D (built in
+#                      release unless SKIP_BUILD=1 and its binary is there).
 #                      HOLD=1: set everything up, print the pids, ports and wrk scripts, and wait
 #                      (for profiling with perf, strace or valgrind) instead of measuring.
 set -euo pipefail
@@ -37,12 +42,26 @@ PROXY_CPU="${PROXY_CPU:-1}"
 CLIENT_CPU="${CLIENT_CPU:-0}"
 PORT_BASE="${PORT_BASE:-18080}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
+PEERS="${PEERS:-}"
+TARGETS="A B C"
+PINGORA_PEER=0
+for peer in $PEERS; do
+    case $peer in
+    pingora) PINGORA_PEER=1; TARGETS="A B C D" ;;
+    *) printf 'unknown peer in PEERS: %s (known: pingora)\n' "$peer" >&2; exit 2 ;;
+    esac
+done
 UP_PORT=$((PORT_BASE + 10))      # upstream nginx
 NGX_PORT=$PORT_BASE              # B: nginx proxy
 SES_PORT=$((PORT_BASE + 1))      # C: Sesame public listener
 OPS_PORT=$((PORT_BASE + 2))
 ADM_PORT=$((PORT_BASE + 3))
+PGR_PORT=$((PORT_BASE + 4))      # D: pingora peer (PEERS=pingora)
 SIM_PORT=$((PORT_BASE + 11))     # unused by `serve`, but must be a valid free address
+PEER_DIR="$ROOT/benches/pingora-peer"
+PINGORA="$PEER_DIR/target/release/pingora-peer"
+BUILD_PEER=0
+if [ "$PINGORA_PEER" = 1 ] && { [ "$SKIP_BUILD" != 1 ] || [ ! -x "$PINGORA" ]; }; then BUILD_PEER=1; fi
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -53,6 +72,8 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+# pingora-core compresses with zlib-ng (flate2's `zlib-ng`, not optional), built from C by cmake.
+if [ "$BUILD_PEER" = 1 ]; then command -v cmake >/dev/null 2>&1 || need+=(cmake); fi
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]} from Debian's packages"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -66,6 +87,12 @@ if [ "$SKIP_BUILD" != 1 ]; then
     (cd "$ROOT" && cargo build --release -p sesame --quiet)
 fi
 SESAME="$ROOT/target/release/sesame"
+if [ "$BUILD_PEER" = 1 ]; then
+    # Its own workspace, lock file and target/ (a CARGO_TARGET_DIR in the environment would move
+    # the binary away from $PINGORA, hence the explicit one).
+    log "building the pingora peer (release)"
+    CARGO_TARGET_DIR="$PEER_DIR/target" cargo build --release --quiet --manifest-path "$PEER_DIR/Cargo.toml"
+fi
 
 W="$(mktemp -d /tmp/sesame-load.XXXXXX)"
 mkdir -p "$W/tmp"
@@ -173,6 +200,13 @@ NGX_PID=$!
 PIDS+=($NGX_PID)
 wait_port "$UP_PORT"
 wait_port "$NGX_PORT"
+PGR_PID=""
+if [ "$PINGORA_PEER" = 1 ]; then
+    taskset -c "$PROXY_CPU" "$PINGORA" --listen "127.0.0.1:$PGR_PORT" --upstream "127.0.0.1:$UP_PORT" 2>"$W/pingora.err" &
+    PGR_PID=$!
+    PIDS+=($PGR_PID)
+    wait_port "$PGR_PORT" || { cat "$W/pingora.err" >&2; exit 1; }
+fi
 
 # --- Sesame ----------------------------------------------------------------------------------
 OPERATOR="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -272,9 +306,11 @@ LUA
 }
 
 # Each target answers as the upstream does (Sesame: the key was accepted and swapped).
+CHECKS=("$UP_PORT:direct" "$NGX_PORT:direct" "$SES_PORT:key")
+if [ "$PINGORA_PEER" = 1 ]; then CHECKS+=("$PGR_PORT:direct"); fi
 for sc in $SCENARIOS; do
     want=$([ "$sc" = tracking ] && echo '"code":"0"' || echo '"errorCode":0')
-    for t in "$UP_PORT:direct" "$NGX_PORT:direct" "$SES_PORT:key"; do
+    for t in "${CHECKS[@]}"; do
         got=$(curl -sS -X POST "http://127.0.0.1:${t%%:*}$(path "$sc")" -H 'Content-Type: application/json' -d "$(body "$sc" "${t#*:}")")
         case "$got" in *"$want"*) ;; *) log "unexpected answer from port ${t%%:*} ($sc): $got"; exit 1 ;; esac
     done
@@ -282,9 +318,13 @@ done
 
 if [ "${HOLD:-0}" = 1 ]; then
     log "HOLD=1: Sesame pid $SES_PID on 127.0.0.1:$SES_PORT (ops $OPS_PORT), nginx proxy pid $NGX_PID on :$NGX_PORT, upstream :$UP_PORT"
+    if [ "$PINGORA_PEER" = 1 ]; then log "        pingora peer pid $PGR_PID on :$PGR_PORT"; fi
     for sc in $SCENARIOS; do
         log "  $sc: wrk -t1 -c$CONNECTIONS -d10s -s $(script "$sc" key) http://127.0.0.1:$SES_PORT$(path "$sc")"
         log "  $sc: wrk -t1 -c$CONNECTIONS -d10s -s $(script "$sc" direct) http://127.0.0.1:$NGX_PORT$(path "$sc")"
+        if [ "$PINGORA_PEER" = 1 ]; then
+            log "  $sc: wrk -t1 -c$CONNECTIONS -d10s -s $(script "$sc" direct) http://127.0.0.1:$PGR_PORT$(path "$sc")"
+        fi
     done
     log "Ctrl-C (or kill $$) to stop"
     while sleep 3600; do :; done
@@ -308,6 +348,7 @@ run_one() { # target scenario -> "rps p50_us p99_us cpu_us_per_req errors"
     A) port=$UP_PORT; mode=direct; pid="" ;;
     B) port=$NGX_PORT; mode=direct; pid=$NGX_PID ;;
     C) port=$SES_PORT; mode=key; pid=$SES_PID ;;
+    D) port=$PGR_PORT; mode=direct; pid=$PGR_PID ;;
     esac
     local lua; lua=$(script "$sc" "$mode")
     local before=0 after=0
@@ -322,13 +363,13 @@ run_one() { # target scenario -> "rps p50_us p99_us cpu_us_per_req errors"
 }
 
 log "warm-up"
-for sc in $SCENARIOS; do for t in A B C; do DURATION=2 run_one "$t" "$sc" >/dev/null; done; done
+for sc in $SCENARIOS; do for t in $TARGETS; do DURATION=2 run_one "$t" "$sc" >/dev/null; done; done
 
 RES="$W/results.txt"
 : >"$RES"
 for sc in $SCENARIOS; do
     for r in $(seq 1 "$ROUNDS"); do
-        for t in A B C; do
+        for t in $TARGETS; do
             line=$(run_one "$t" "$sc")
             echo "$sc $r $t $line" >>"$RES"
             log "$sc round $r $t: $line   (req/s p50µs p99µs cpu-µs/req errors)"
@@ -340,45 +381,60 @@ done
 CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")
 NGINX_V=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
+TITLE="Sesame vs nginx proxy_pass"; PEER_V=""; PEER_CONF=""
+if [ "$PINGORA_PEER" = 1 ]; then
+    TITLE="$TITLE (and a pingora peer)"
+    PEER_V=", pingora $(awk '$0 == "name = \"pingora\"" { getline; gsub(/[^0-9.]/, ""); print }' "$PEER_DIR/Cargo.lock")"
+    PEER_CONF="; pingora peer: 1 worker thread"
+fi
+ratios() { # scenario target -> one table row: target/B per round, median [min–max], per measure
+    awk -v sc="$1" -v t="$2" '
+        $1 == sc { v[$2, $3, 1] = $4; v[$2, $3, 2] = $5; v[$2, $3, 3] = $6; v[$2, $3, 4] = $7; if ($2 > n) n = $2 }
+        function med(a, k,   i, j, s) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { s = a[i]; a[i] = a[j]; a[j] = s }
+            return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+        END {
+            printf "| %s ", sc
+            for (m = 1; m <= 4; m++) {
+                delete x; lo = 1e18; hi = -1
+                for (r = 1; r <= n; r++) { q = (v[r, "B", m] > 0) ? v[r, t, m] / v[r, "B", m] : 0; x[r] = q; if (q < lo) lo = q; if (q > hi) hi = q }
+                printf "| **%.2f** [%.2f–%.2f] ", med(x, n), lo, hi
+            }
+            print "|"
+        }' "$RES"
+}
 report() {
-    echo "# Load run: Sesame vs nginx proxy_pass"
+    echo "# Load run: $TITLE"
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $REV, $(nproc) CPUs ($CPU_MODEL), $(uname -r), nginx $NGINX_V, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')."
-    echo "Proxies pinned to CPU $PROXY_CPU (nginx: 1 worker process; Sesame: \`--worker-threads 1\`), wrk (1 thread, $CONNECTIONS connections) and"
-    echo "the upstream nginx on CPU $CLIENT_CPU; $ROUNDS rounds of ${DURATION} s, A B C interleaved; loopback HTTP/1.1 keep-alive."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $REV, $(nproc) CPUs ($CPU_MODEL), $(uname -r), nginx $NGINX_V$PEER_V, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')."
+    echo "Proxies pinned to CPU $PROXY_CPU (nginx: 1 worker process; Sesame: \`--worker-threads 1\`$PEER_CONF), wrk (1 thread, $CONNECTIONS connections) and"
+    echo "the upstream nginx on CPU $CLIENT_CPU; $ROUNDS rounds of ${DURATION} s, $TARGETS interleaved; loopback HTTP/1.1 keep-alive."
     echo
     echo "Ratios C/B (Sesame / nginx), median over rounds [min–max]; throughput ≥ 1 and latency ≤ 1 meet SPEC §8:"
     echo
     echo "| scenario | throughput | p50 latency | p99 latency | CPU time / request |"
     echo "|---|---|---|---|---|"
-    for sc in $SCENARIOS; do
-        awk -v sc="$sc" '
-            $1 == sc { v[$2, $3, 1] = $4; v[$2, $3, 2] = $5; v[$2, $3, 3] = $6; v[$2, $3, 4] = $7; if ($2 > n) n = $2 }
-            function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-                return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
-            END {
-                printf "| %s ", sc
-                for (m = 1; m <= 4; m++) {
-                    delete x; lo = 1e18; hi = -1
-                    for (r = 1; r <= n; r++) { q = (v[r, "B", m] > 0) ? v[r, "C", m] / v[r, "B", m] : 0; x[r] = q; if (q < lo) lo = q; if (q > hi) hi = q }
-                    printf "| **%.2f** [%.2f–%.2f] ", med(x, n), lo, hi
-                }
-                print "|"
-            }' "$RES"
-    done
+    for sc in $SCENARIOS; do ratios "$sc" C; done
+    if [ "$PINGORA_PEER" = 1 ]; then
+        echo
+        echo "Ratios D/B (pingora peer / nginx, both only relaying bytes), median over rounds [min–max]:"
+        echo
+        echo "| scenario | throughput | p50 latency | p99 latency | CPU time / request |"
+        echo "|---|---|---|---|---|"
+        for sc in $SCENARIOS; do ratios "$sc" D; done
+    fi
     echo
     echo "Medians over rounds:"
     echo
     echo "| scenario | target | requests/s | p50 µs | p99 µs | proxy CPU µs/request | errors |"
     echo "|---|---|---|---|---|---|---|"
     for sc in $SCENARIOS; do
-        for t in A B C; do
+        for t in $TARGETS; do
             awk -v sc="$sc" -v t="$t" '
                 function med(a, k,   i, j, s) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { s = a[i]; a[i] = a[j]; a[j] = s }
                     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
                 $1 == sc && $3 == t { n++; a[n] = $4; b[n] = $5; c[n] = $6; d[n] = $7; e += $8 }
                 END {
-                    name = (t == "A") ? "A upstream direct" : (t == "B") ? "B nginx proxy_pass" : "C Sesame"
+                    name = (t == "A") ? "A upstream direct" : (t == "B") ? "B nginx proxy_pass" : (t == "C") ? "C Sesame" : "D pingora peer"
                     printf "| %s | %s | %.0f | %.0f | %.0f | %s | %d |\n", sc, name, med(a, n), med(b, n), med(c, n), (t == "A") ? "—" : sprintf("%.1f", med(d, n)), e
                 }' "$RES"
         done

@@ -4,6 +4,9 @@ use std::net::IpAddr;
 
 use crate::config::IpRange;
 
+/// Built once: a name given as `&str` is parsed and hashed on every lookup.
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// The caller's address: the TCP peer, unless the peer is a trusted proxy; then the rightmost
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries further left were written
 /// by the caller and prove nothing; an unparsable entry stops the walk at the peer.
@@ -12,12 +15,12 @@ pub(crate) fn client_ip(trusted: &[IpRange], peer: IpAddr, headers: &http::Heade
     if !trusted_ip(peer) {
         return peer;
     }
-    let values: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+    let values = headers
+        .get_all(X_FORWARDED_FOR)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    for part in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        .rev()
+        .filter_map(|v| v.to_str().ok());
+    for part in values.flat_map(|v| v.rsplit(',')) {
         match part.trim().parse::<IpAddr>() {
             Ok(ip) if trusted_ip(ip) => continue,
             Ok(ip) => return ip,

@@ -102,7 +102,15 @@ async fn watch_certificate(tls: Arc<tls::ReloadableTls>, stop: watch::Receiver<b
     .await
 }
 
-async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) -> Resp {
+/// The work before the handler is done here, synchronously, and the handling is boxed
+/// (`services::dispatch`): the future hyper keeps for the request, and moves several times,
+/// holds only what the end of the request needs, not the request itself nor a service's state
+/// (issue 17: copying futures was the profile's biggest item).
+fn handle_public(
+    gw: Arc<Inner>,
+    req: http::Request<ReqBody>,
+    ip: IpAddr,
+) -> impl Future<Output = Resp> + Send {
     let start = Instant::now();
     let id = gw.request_ids.fetch_add(1, Ordering::Relaxed);
     let svc = services::route(req.method(), req.uri().path());
@@ -130,15 +138,67 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
     let ip = client_ip(&gw.cfg.trusted_proxies, ip, req.headers());
     let tp = trace::TraceParent::for_request(req.headers(), gw.spans.sample_ratio());
     let recorded = gw.spans.start().map(|at| (at, req.method().clone()));
-    // Boxed: `dispatch` is as large as the largest service's state machine; hyper moves the
-    // request future around, and moving a box is cheaper than copying kilobytes each time.
-    let result = match &declared {
-        None => trace::scope(tp, Box::pin(services::dispatch(&gw, svc, req, ip))).await,
+    // The declared route (for its envelope), and the handling.
+    let (declared, handling): (Option<Arc<routes::Route>>, services::Handling) = match declared {
+        None => (None, services::dispatch(gw.clone(), svc, req, ip)),
         Some(routes::Found::Route(r, values)) => {
-            trace::scope(tp, Box::pin(routes::handle(&gw, r, values, req, ip))).await
+            let (gw, route) = (gw.clone(), r.clone());
+            let handling =
+                Box::pin(async move { routes::handle(&gw, &route, &values, req, ip).await });
+            (Some(r), handling)
         }
-        Some(routes::Found::WrongMethod(_)) => Err(GatewayError::MethodNotAllowed),
+        Some(routes::Found::WrongMethod(r)) => (
+            Some(r),
+            Box::pin(std::future::ready(Err(GatewayError::MethodNotAllowed))),
+        ),
     };
+    async move {
+        let result = trace::scope(tp, handling).await;
+        finish(
+            &gw,
+            result,
+            Ending {
+                start,
+                id,
+                route_label,
+                declared,
+                envelope,
+                link_ok,
+                logged_uri,
+                tp,
+                recorded,
+            },
+        )
+    }
+}
+
+/// What the end of a public request needs, gathered before its handling.
+struct Ending {
+    start: Instant,
+    id: u64,
+    route_label: &'static str,
+    declared: Option<Arc<routes::Route>>,
+    envelope: crate::envelope::Envelope,
+    link_ok: Option<String>,
+    logged_uri: Option<(http::Method, String)>,
+    tp: trace::TraceParent,
+    recorded: Option<(std::time::SystemTime, http::Method)>,
+}
+
+/// The end of a public request: its answer (the error rendered in its envelope), metrics, span,
+/// request id and access log.
+fn finish(gw: &Inner, result: crate::error::R<Resp>, e: Ending) -> Resp {
+    let Ending {
+        start,
+        id,
+        route_label,
+        declared,
+        envelope,
+        link_ok,
+        logged_uri,
+        tp,
+        recorded,
+    } = e;
     let (resp, outcome) = match result {
         Ok(r) => {
             let outcome = r.extensions().get::<Outcome>().map_or("ok", |o| o.0);
@@ -157,12 +217,9 @@ async fn handle_public(gw: Arc<Inner>, req: http::Request<ReqBody>, ip: IpAddr) 
                     tracing::debug!(request_id = id, route = route_label, error = %other, "refused")
                 }
             }
-            let declared_envelope = match &declared {
-                Some(routes::Found::Route(r, _) | routes::Found::WrongMethod(r)) => {
-                    routes::respond(r, &refusal)
-                }
-                None => None,
-            };
+            let declared_envelope = declared
+                .as_deref()
+                .and_then(|r| routes::respond(r, &refusal));
             (
                 declared_envelope.unwrap_or_else(|| {
                     let portal = link_ok.as_deref().unwrap_or(&gw.cfg.portal_url);

@@ -4,8 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use base64::Engine as _;
-use http::HeaderValue;
 use sesame_domain::model::UserStatus;
 use sesame_store::PrincipalRecord;
 
@@ -65,14 +63,11 @@ impl Accounts {
                 let account = match same {
                     Some(a) => a.clone(),
                     None => {
-                        let basic = base64::engine::general_purpose::STANDARD
-                            .encode(format!("{}:{}", l.upstream.login, l.upstream.password));
-                        let a = Arc::new(AccountInfo {
-                            company: l.company,
-                            basic_auth: HeaderValue::from_str(&format!("Basic {basic}")).ok(),
-                            upstream_login: l.upstream.login,
-                            upstream_password: l.upstream.password,
-                        });
+                        let a = Arc::new(AccountInfo::new(
+                            l.company,
+                            l.upstream.login,
+                            l.upstream.password,
+                        ));
                         accounts.insert(l.account_id, a.clone());
                         a
                     }

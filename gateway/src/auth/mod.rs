@@ -32,6 +32,8 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 
 use cache::{Evictions, TtlCache};
+#[cfg(test)]
+pub(crate) use principal::AccountInfo;
 pub use principal::{Link, Principal};
 
 /// The principal cache and everything that keeps it correct.
@@ -105,13 +107,13 @@ impl Authenticator {
     pub async fn by_key(&self, raw: &[u8], ip: IpAddr) -> Result<Arc<Principal>, GatewayError> {
         self.slowdown.before_key(ip).await;
         let Ok(key) = ConnectionKey::parse_bytes(raw) else {
-            return Err(self.key_failed(ip, "malformed_key").await);
+            return Err(Box::pin(self.key_failed(ip, "malformed_key")).await);
         };
         let hash = self.key_hashes.hash_key(&key);
         match self.principal(&hash).await {
             Ok(Some(p)) if p.usable(now_millis()) => Ok(p),
-            Ok(Some(_)) => Err(self.key_failed(ip, "disabled_or_expired").await),
-            Ok(None) => Err(self.key_failed(ip, "unknown_key").await),
+            Ok(Some(_)) => Err(Box::pin(self.key_failed(ip, "disabled_or_expired")).await),
+            Ok(None) => Err(Box::pin(self.key_failed(ip, "unknown_key")).await),
             Err(e) => Err(e),
         }
     }
@@ -126,6 +128,16 @@ impl Authenticator {
             self.metrics.cache_hits.inc();
             return Ok(None);
         }
+        // Boxed: the store read's state would otherwise sit in every request's future, which
+        // is moved whole, though nearly every request is a cache hit.
+        Box::pin(self.principal_from_store(hash)).await
+    }
+
+    /// [`Self::principal`] on a cache miss.
+    async fn principal_from_store(
+        &self,
+        hash: &KeyHash,
+    ) -> Result<Option<Arc<Principal>>, GatewayError> {
         let store = &self.store;
         let epoch = self.epoch.load(Ordering::Acquire);
         let res = self

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use http::HeaderValue;
 use sesame_domain::model::Millis;
 use sesame_domain::{AccountNumber, Right, RightSet, ScopedRight, UserKey};
@@ -64,6 +65,27 @@ pub struct AccountInfo {
     pub upstream_password: String,
     /// `Basic base64(login:password)` computed once (tracking v2 authenticates this way).
     pub basic_auth: Option<HeaderValue>,
+    /// The login and the password as JSON strings (quoted, escaped), written once: every
+    /// tracking and pickup-point call puts them in its body.
+    pub login_json: Box<[u8]>,
+    pub password_json: Box<[u8]>,
+}
+
+impl AccountInfo {
+    pub fn new(company: String, upstream_login: String, upstream_password: String) -> AccountInfo {
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{upstream_login}:{upstream_password}"));
+        // Serialising a string cannot fail.
+        let json = |s: &str| serde_json::to_vec(s).unwrap_or_default().into_boxed_slice();
+        AccountInfo {
+            company,
+            basic_auth: HeaderValue::from_str(&format!("Basic {basic}")).ok(),
+            login_json: json(&upstream_login),
+            password_json: json(&upstream_password),
+            upstream_login,
+            upstream_password,
+        }
+    }
 }
 
 impl std::fmt::Debug for AccountInfo {

@@ -107,6 +107,12 @@ pub(crate) fn free_field(m: &Map<String, Value>, key: &str) -> Option<String> {
 /// `APIKEY`, `api_key`, `X-Okapi-Key`…): callers send it under several, sometimes at once, and
 /// none may reach the carrier. Compared without case, `-` or `_`.
 pub(crate) fn is_key_name(name: &str) -> bool {
+    // Every spelling ends in `key`: most names (`parcelNumber`, `lang`) are out at their last
+    // letter, without folding them (this runs for every member of every body).
+    let last = name.bytes().rev().find(|b| !matches!(b, b'-' | b'_'));
+    if !matches!(last, Some(b'y' | b'Y')) {
+        return false;
+    }
     let folded = name
         .bytes()
         .filter(|b| !matches!(b, b'-' | b'_'))
@@ -120,6 +126,38 @@ pub(crate) fn is_key_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_spelling_of_the_key_is_one_and_nothing_else() {
+        for k in [
+            "apiKey",
+            "apikey",
+            "APIKEY",
+            "api_key",
+            "Api-Key",
+            "X-Okapi-Key",
+            "x_okapi_key",
+            "okapiKey",
+            "apikey_",
+            "-a_p-i_k-e_y-",
+        ] {
+            assert!(is_key_name(k), "{k}");
+        }
+        for k in [
+            "parcelNumber",
+            "lang",
+            "key",
+            "apikeys",
+            "myapikey",
+            "monkey",
+            "",
+            "-",
+            "apiKe",
+            "xokapikeyy",
+        ] {
+            assert!(!is_key_name(k), "{k}");
+        }
+    }
 
     #[test]
     fn legacy_credentials_need_a_login_and_a_password() {

@@ -40,9 +40,20 @@ impl<'de> de::Deserialize<'de> for Name<'de> {
     }
 }
 
-/// The members of a JSON object body, in the caller's order.
+/// The members of a JSON object body, in the caller's order: each name, and its value as the
+/// caller's own text (a valid JSON value).
+#[derive(Debug, PartialEq)]
 pub(crate) struct Members<'a> {
-    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    members: Vec<(Cow<'a, str>, Raw<'a>)>,
+}
+
+/// A member's value as the caller wrote it.
+#[derive(Debug, PartialEq, Clone, Copy)]
+struct Raw<'a> {
+    text: &'a str,
+    /// A string with nothing to decode (see [`plain_string`]), known from the reading: its
+    /// text is read without a second scan.
+    plain: bool,
 }
 
 impl<'de> de::Deserialize<'de> for Members<'de> {
@@ -59,14 +70,21 @@ impl<'de> de::Deserialize<'de> for Members<'de> {
                     if members.len() == MAX_MEMBERS {
                         return Err(de::Error::custom("too many members"));
                     }
-                    if !plain_string(v.get()) {
+                    let plain = plain_string(v.get());
+                    if !plain {
                         // A raw value is checked for its syntax only: a number out of range, a
                         // lone surrogate or too deep a nesting would pass here and fail the
                         // parser. Anything but a plain string is parsed once to be sure it
                         // reads the same (found by the `service_bodies` fuzz target).
                         serde_json::from_str::<Value>(v.get()).map_err(de::Error::custom)?;
                     }
-                    members.push((k, v));
+                    members.push((
+                        k,
+                        Raw {
+                            text: v.get(),
+                            plain,
+                        },
+                    ));
                 }
                 Ok(Members { members })
             }
@@ -78,11 +96,65 @@ impl<'de> de::Deserialize<'de> for Members<'de> {
 impl<'a> Members<'a> {
     /// The body's members, or `None` for any body this reader leaves to the general parser.
     pub fn parse(body: &'a [u8]) -> Option<Members<'a>> {
+        match Members::scan(body) {
+            Some(m) => Some(m),
+            None => Members::parse_with_serde(body),
+        }
+    }
+
+    /// Any object body, through serde_json (values other than plain strings are checked by
+    /// parsing them once).
+    fn parse_with_serde(body: &'a [u8]) -> Option<Members<'a>> {
         serde_json::from_slice(body).ok()
     }
 
+    /// The bodies real clients send, read in one pass without serde: an object whose names
+    /// and values are all plain strings (no escape), as every tracking and pickup-point body
+    /// is. `None` for anything else, which [`Self::parse_with_serde`] then reads: this pass
+    /// accepts a subset of JSON and reads it as the parser does (the fuzz target
+    /// `service_bodies` checks both readings agree).
+    fn scan(body: &'a [u8]) -> Option<Members<'a>> {
+        // One UTF-8 check for the whole body (ASCII goes a word at a time); after it, any
+        // slice cut at a quote is a `str`.
+        let text = std::str::from_utf8(body).ok()?;
+        let b = text.as_bytes();
+        let mut members = Vec::with_capacity(4);
+        let mut i = skip_ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if b.get(i) == Some(&b'}') {
+            return (skip_ws(b, i + 1) == b.len()).then_some(Members { members });
+        }
+        loop {
+            if members.len() == MAX_MEMBERS {
+                return None;
+            }
+            let (name, after) = plain(text, i)?;
+            i = skip_ws(b, after);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let v = skip_ws(b, i + 1);
+            let (_, after) = plain(text, v)?;
+            let value = Raw {
+                text: text.get(v..after)?,
+                plain: true,
+            };
+            members.push((Cow::Borrowed(name), value));
+            i = skip_ws(b, after);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => break,
+                _ => return None,
+            }
+        }
+        (skip_ws(b, i + 1) == b.len()).then_some(Members { members })
+    }
+
     /// The raw value of `name`: the last one when the name repeats, as a parsed object keeps.
-    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+    fn raw(&self, name: &str) -> Option<Raw<'a>> {
         self.members
             .iter()
             .rev()
@@ -102,7 +174,7 @@ impl<'a> Members<'a> {
             let s = s.trim();
             return (!s.is_empty()).then(|| s.to_owned());
         }
-        match serde_json::from_str::<Value>(raw.get()).ok()? {
+        match serde_json::from_str::<Value>(raw.text).ok()? {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
@@ -130,7 +202,7 @@ impl<'a> Members<'a> {
                 Cow::Owned(k) => write_str(out, k),
             }
             out.push(b':');
-            out.extend_from_slice(v.get().as_bytes());
+            out.extend_from_slice(v.text.as_bytes());
         }
     }
 }
@@ -145,12 +217,13 @@ fn plain_string(raw: &str) -> bool {
 }
 
 /// A raw value's text if it is a string: borrowed when plain, decoded when it has escapes.
-fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let raw = raw.get();
-    if plain_string(raw) {
-        return Some(Cow::Borrowed(&raw[1..raw.len() - 1]));
+fn string(raw: Raw<'_>) -> Option<Cow<'_, str>> {
+    if raw.plain {
+        return raw.text.get(1..raw.text.len() - 1).map(Cow::Borrowed);
     }
-    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+    serde_json::from_str::<String>(raw.text)
+        .ok()
+        .map(Cow::Owned)
 }
 
 /// `s` as a JSON string. Most texts need no escape: those are copied in one piece.
@@ -166,28 +239,62 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time (the classic
-/// "has a zero byte" / "has a byte less than n" word tricks, exact as yes/no answers).
+/// Whether any byte is a control character, `"` or `\\`.
 fn needs_escape(b: &[u8]) -> bool {
+    special(b, 0) < b.len()
+}
+
+/// The position of the first control character, `"` or `\\` at or after `from` (`b.len()` if
+/// none): eight bytes at a time, with the classic "has a zero byte" / "has a byte less than n"
+/// word tricks. Their lowest flagged byte is always a true match (a borrow only runs upwards
+/// from a byte that matched), so the lowest bit of the three masks is the first match.
+fn special(b: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = from;
+    while let Some(w) = b.get(i..i + 8) {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
         let v = u64::from_le_bytes(a);
-        if v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0
-            || has_zero(v ^ (ONES * u64::from(b'"')))
-            || has_zero(v ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
+        let m = (v.wrapping_sub(ONES * 0x20) & !v & HIGH)
+            | zero(v ^ (ONES * u64::from(b'"')))
+            | zero(v ^ (ONES * u64::from(b'\\')));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
         }
+        i += 8;
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    while let Some(&c) = b.get(i) {
+        if c < 0x20 || c == b'"' || c == b'\\' {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// JSON's whitespace skipped from `i`.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A string without escapes starting at `i` (its opening quote): its text, and the position
+/// after its closing quote. `None` if there is no string there or it has an escape or a control
+/// character (those go the general way).
+fn plain(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let end = special(b, i + 1);
+    if b.get(end) != Some(&b'"') {
+        return None;
+    }
+    Some((text.get(i + 1..end)?, end + 1))
 }
 
 /// The in-place reading agrees with the general one (a `Map`): every field read the same, and
@@ -198,6 +305,13 @@ pub(crate) fn agrees_with_map(body: &[u8]) -> Result<(), String> {
     let Some(m) = Members::parse(body) else {
         return Ok(()); // left to the general parser: nothing to compare
     };
+    // The one-pass scan, where it reads a body, reads it as serde does.
+    if let Some(scanned) = Members::scan(body) {
+        let general = Members::parse_with_serde(body);
+        if general.as_ref() != Some(&scanned) {
+            return Err(format!("scanned {scanned:?}, serde read {general:?}"));
+        }
+    }
     let map = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => map,
         other => return Err(format!("read in place, but the parser says {other:?}")),
@@ -273,6 +387,58 @@ mod tests {
     }
 
     #[test]
+    fn plain_bodies_are_read_in_one_pass_and_others_by_serde_alike() {
+        let tracking = br#"{"apiKey":"89E10BC6B5CDDF4C9A50228E5A0B36F4","parcelNumber":"6A39138643271","lang":"fr_FR"}"#;
+        let m = Members::scan(tracking).expect("read in one pass");
+        assert_eq!(Members::parse_with_serde(tracking).as_ref(), Some(&m));
+        assert_eq!(m.str("lang").as_deref(), Some("fr_FR"));
+        for body in [
+            &b" \r\n\t{ \"a\" : \"b\" , \"c\":\"\" }\n"[..],
+            b"{}",
+            b" { } ",
+            "{\"é\":\"€\",\"é\":\"x\"}".as_bytes(),
+        ] {
+            let m = Members::scan(body).expect("read in one pass");
+            assert_eq!(Members::parse_with_serde(body), Some(m), "{body:?}");
+        }
+        // Everything else goes to serde, which reads it or refuses it.
+        for body in [
+            &br#"{"a":1}"#[..],
+            br#"{"a":"b\"c"}"#,
+            br#"{"a\u0041":"b"}"#,
+            br#"{"a":"b",}"#,
+            br#"{"a":"b""c":"d"}"#,
+            br#"{"a" "b"}"#,
+            br#"{"a":"b"} x"#,
+            br#"{"a":"b"}}"#,
+            br#"{"a":"b"#,
+            b"{\"a\":\"b\x01\"}",
+            b"{\"a\":\"\xff\"}",
+            b"[]",
+            b"",
+        ] {
+            assert!(
+                Members::scan(body).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(agrees_with_map(body).is_ok());
+        }
+        let many = |n: usize| {
+            format!(
+                "{{{}}}",
+                (0..n)
+                    .map(|i| format!("\"m{i}\":\"{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
+        assert!(Members::scan(many(MAX_MEMBERS).as_bytes()).is_some());
+        assert!(Members::scan(many(MAX_MEMBERS + 1).as_bytes()).is_none());
+        assert!(Members::parse(many(MAX_MEMBERS + 1).as_bytes()).is_none());
+    }
+
+    #[test]
     fn bodies_left_to_the_general_parser() {
         for body in [
             &b"[1,2]"[..],
@@ -307,6 +473,23 @@ mod tests {
                 let mut t = *b"abcdefghijklmnopqrs";
                 t[pos] = c;
                 assert_eq!(needs_escape(&t), byte(&t), "byte {c:#x} at {pos}");
+            }
+        }
+        // The position too, with a second match after the first (a borrow runs upwards).
+        let first = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
+                .unwrap_or(b.len())
+        };
+        for pos in 0..19 {
+            for c in 0..=255u8 {
+                let mut t = *b"abcdefghijklmnopqrs";
+                t[pos] = c;
+                t[(pos + 3) % 19] = 0;
+                for from in [0, 1, 8] {
+                    let want = first(&t[from..]) + from;
+                    assert_eq!(special(&t, from), want, "byte {c:#x} at {pos} from {from}");
+                }
             }
         }
         assert!(!needs_escape(b""));

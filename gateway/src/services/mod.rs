@@ -138,39 +138,46 @@ pub(crate) fn route_params(svc: Service, path: &str) -> Vec<&str> {
     }
 }
 
-pub(crate) async fn dispatch(
-    gw: &Inner,
+/// A service's handling of one request, boxed: the future hyper keeps for the request then
+/// holds a pointer instead of the largest service's state (a few KiB), which it would copy each
+/// time it moves the future (issue 17: copying futures was the profile's biggest item).
+pub(crate) type Handling = std::pin::Pin<Box<dyn std::future::Future<Output = R<Resp>> + Send>>;
+
+/// The handling of `req` by `svc`, ready to await. One allocation per request.
+pub(crate) fn dispatch(
+    gw: std::sync::Arc<Inner>,
     svc: Service,
     req: http::Request<request::ReqBody>,
     ip: std::net::IpAddr,
-) -> R<Resp> {
+) -> Handling {
+    let refused = |e: GatewayError| -> Handling { Box::pin(std::future::ready(Err(e))) };
     if svc == Service::NotFound {
-        return Err(GatewayError::NotFound);
+        return refused(GatewayError::NotFound);
     }
     if req.method() != svc.method() {
-        return Err(GatewayError::MethodNotAllowed);
+        return refused(GatewayError::MethodNotAllowed);
     }
     let r = Req::new(req, ip);
     match svc {
-        Service::Labels => labels::handle(gw, r).await,
-        Service::LabelsSoap => labels_soap::handle(gw, r).await,
-        Service::LabelsWsdl => labels_soap::wsdl(gw, r).await,
-        Service::Tracking => tracking::handle(gw, r).await,
-        Service::TrackingV2 => tracking_v2::handle(gw, r).await,
-        Service::Pickup => pickup::handle(gw, r).await,
-        Service::Eligibility => eligibility::handle(gw, r).await,
-        Service::Link => link::handle(gw, r).await,
-        Service::ParcelSearch => parcels::search(gw, r).await,
-        Service::Claim => parcels::claim(gw, r).await,
-        Service::ParcelSheet => parcels::sheet(gw, r).await,
-        Service::Pins => pins::list(gw, r).await,
-        Service::Pin => pins::pin(gw, r).await,
-        Service::Unpin => pins::unpin(gw, r).await,
-        Service::Invoices => invoices::list(gw, r).await,
-        Service::InvoicePdf => invoices::pdf(gw, r).await,
-        Service::InvoiceZip => invoices::zip(gw, r).await,
-        Service::OwnOpenApi => Ok(openapi::handle()),
-        Service::NotFound => Err(GatewayError::NotFound),
+        Service::Labels => Box::pin(async move { labels::handle(&gw, r).await }),
+        Service::LabelsSoap => Box::pin(async move { labels_soap::handle(&gw, r).await }),
+        Service::LabelsWsdl => Box::pin(async move { labels_soap::wsdl(&gw, r).await }),
+        Service::Tracking => Box::pin(async move { tracking::handle(&gw, r).await }),
+        Service::TrackingV2 => Box::pin(async move { tracking_v2::handle(&gw, r).await }),
+        Service::Pickup => Box::pin(async move { pickup::handle(&gw, r).await }),
+        Service::Eligibility => Box::pin(async move { eligibility::handle(&gw, r).await }),
+        Service::Link => Box::pin(async move { link::handle(&gw, r).await }),
+        Service::ParcelSearch => Box::pin(async move { parcels::search(&gw, r).await }),
+        Service::Claim => Box::pin(async move { parcels::claim(&gw, r).await }),
+        Service::ParcelSheet => Box::pin(async move { parcels::sheet(&gw, r).await }),
+        Service::Pins => Box::pin(async move { pins::list(&gw, r).await }),
+        Service::Pin => Box::pin(async move { pins::pin(&gw, r).await }),
+        Service::Unpin => Box::pin(async move { pins::unpin(&gw, r).await }),
+        Service::Invoices => Box::pin(async move { invoices::list(&gw, r).await }),
+        Service::InvoicePdf => Box::pin(async move { invoices::pdf(&gw, r).await }),
+        Service::InvoiceZip => Box::pin(async move { invoices::zip(&gw, r).await }),
+        Service::OwnOpenApi => Box::pin(std::future::ready(Ok(openapi::handle()))),
+        Service::NotFound => refused(GatewayError::NotFound),
     }
 }
 

@@ -32,7 +32,9 @@ pub(crate) async fn authenticate(
 ) -> R<Arc<Principal>> {
     let p = match (key, legacy) {
         (Some(k), _) => gw.auth.by_key(k, ip).await?,
-        (None, Some((login, password))) => gw.auth.by_password(&login, &password, ip).await?,
+        (None, Some((login, password))) => {
+            Box::pin(gw.auth.by_password(&login, &password, ip)).await?
+        }
         (None, None) => {
             gw.metrics
                 .auth_failures
@@ -64,7 +66,9 @@ pub(crate) async fn authenticate_creds(
 ) -> R<Arc<Principal>> {
     if c.key.is_none() {
         if let Some((login, password)) = &c.legacy {
-            let (p, by_key) = gw.auth.by_login(login, password, ip).await?;
+            // Boxed, as every path other than a cached key: a password check's state would
+            // otherwise sit in every request's future (issue 17: futures are moved whole).
+            let (p, by_key) = Box::pin(gw.auth.by_login(login, password, ip)).await?;
             if by_key {
                 c.account = Some(login.trim().to_owned());
                 c.legacy = None;
@@ -249,18 +253,31 @@ pub(crate) fn members_except(m: &Map<String, Value>, replaced: &[&str]) -> R<Vec
     Ok(out)
 }
 
-/// A JSON object body: `fields` (name, string value) first, then `members` from
-/// [`members_except`] (which left those names out).
-pub(crate) fn object_body(fields: &[(&str, &str)], members: &[u8]) -> R<Bytes> {
+/// A member value for [`object_body`].
+pub(crate) enum Field<'a> {
+    /// A text, written as a JSON string.
+    Text(&'a str),
+    /// A JSON string already written (an account's login and password: `AccountInfo`).
+    Json(&'a [u8]),
+}
+
+/// A JSON object body: `fields` (name, value) first, then `members` from [`members_except`]
+/// (which left those names out). The names are Sesame's own literals, which need no escape.
+pub(crate) fn object_body(fields: &[(&'static str, Field<'_>)], members: &[u8]) -> R<Bytes> {
     let mut out = Vec::with_capacity(members.len() + 128);
     out.push(b'{');
     for (i, (k, v)) in fields.iter().enumerate() {
+        debug_assert!(!k.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\'));
         if i > 0 {
             out.push(b',');
         }
-        write_str(&mut out, k);
-        out.push(b':');
-        write_str(&mut out, v);
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+        match v {
+            Field::Text(t) => write_str(&mut out, t),
+            Field::Json(j) => out.extend_from_slice(j),
+        }
     }
     if !members.is_empty() {
         if !fields.is_empty() {
@@ -316,4 +333,31 @@ pub(crate) fn pass(up: UpResp) -> Resp {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, cd);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AccountInfo;
+
+    #[test]
+    fn an_account_s_credentials_are_written_as_the_json_strings_they_are() {
+        // A password with every character JSON escapes: the carrier must get it exactly.
+        let password = "p\"a\\s\u{1}s\tw\u{e9}\u{20ac}";
+        let a = AccountInfo::new("ACME".into(), "900138".into(), password.into());
+        let body = object_body(
+            &[
+                ("login", Field::Json(&a.login_json)),
+                ("password", Field::Json(&a.password_json)),
+                ("parcelNumber", Field::Text("6A\"1")),
+            ],
+            br#""lang":"fr_FR""#,
+        )
+        .expect("body");
+        let v: Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(
+            v,
+            serde_json::json!({"login": "900138", "password": password, "parcelNumber": "6A\"1", "lang": "fr_FR"})
+        );
+    }
 }

@@ -7,7 +7,7 @@ use super::credentials::{credentials, is_key_name, Credentials};
 use super::kind::Service;
 use super::members::Members;
 use super::phases::{
-    authenticate_creds, forward_bytes, forward_json, object_body, pass, select, select_into,
+    authenticate_creds, forward_bytes, forward_json, object_body, pass, select, select_into, Field,
 };
 use super::request::{parse_object, read_body, Req};
 use crate::error::R;
@@ -46,8 +46,8 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
             });
             let body = object_body(
                 &[
-                    ("accountNumber", &link.account.upstream_login),
-                    ("password", &link.account.upstream_password),
+                    ("accountNumber", Field::Json(&link.account.login_json)),
+                    ("password", Field::Json(&link.account.password_json)),
                 ],
                 &members,
             )?;

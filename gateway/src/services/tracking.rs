@@ -14,6 +14,7 @@ use super::kind::Service;
 use super::members::Members;
 use super::phases::{
     authenticate_creds, every_link, forward_bytes, members_except, object_body, pass, strip_keys,
+    Field,
 };
 use super::request::{parse_object, read_body, Req};
 use crate::auth::{Link, Principal};
@@ -133,9 +134,9 @@ pub(crate) async fn find_parcel<'p>(
         |l| {
             let body = object_body(
                 &[
-                    ("login", &l.account.upstream_login),
-                    ("password", &l.account.upstream_password),
-                    ("parcelNumber", parcel),
+                    ("login", Field::Json(&l.account.login_json)),
+                    ("password", Field::Json(&l.account.password_json)),
+                    ("parcelNumber", Field::Text(parcel)),
                 ],
                 members,
             );

@@ -62,8 +62,8 @@ struct Conn {
 }
 
 impl Conn {
-    fn fresh(&self) -> bool {
-        self.idle_since.elapsed() < IDLE_TIMEOUT
+    fn fresh(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.idle_since) < IDLE_TIMEOUT
     }
 
     /// Whether the carrier still holds the connection open: a read that would block. End of
@@ -77,28 +77,31 @@ impl Conn {
 }
 
 impl Pool {
-    fn checkout(&self) -> Option<Conn> {
+    /// An idle connection still fresh at `now` and still open, if any.
+    fn checkout(&self, now: Instant) -> Option<Conn> {
         loop {
             let mut c = {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 idle.pop()?
             };
-            if c.fresh() && c.open() {
+            if c.fresh(now) && c.open() {
                 return Some(c);
             }
         }
     }
 
-    fn put(&self, mut c: Conn) {
-        c.idle_since = Instant::now();
+    /// Returns a connection idle since `now` (the call's start: a clock read less per call,
+    /// and a connection counted older by one call's length only retires sooner).
+    fn put(&self, mut c: Conn, now: Instant) {
+        c.idle_since = now;
         if c.buf.capacity() == 0 {
             c.buf.reserve(512);
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // The oldest entries sit at the front: once the front is stale, sweep (dropping a
         // connection closes it).
-        if idle.first().is_some_and(|f| !f.fresh()) || idle.len() >= MAX_IDLE {
-            idle.retain(Conn::fresh);
+        if idle.first().is_some_and(|f| !f.fresh(now)) || idle.len() >= MAX_IDLE {
+            idle.retain(|c| c.fresh(now));
         }
         if idle.len() < MAX_IDLE {
             idle.push(c);
@@ -233,9 +236,9 @@ impl Upstream {
         let recorded = self.spans.start().map(|at| (at, method.clone()));
         // Boxed: the exchange's state machine is a few KiB, and callers move this future around
         // (fan-outs collect one per account); moving a box is cheaper than copying that much.
-        let res = tokio::time::timeout(
-            timeout,
-            Box::pin(self.exchange(&method, path_and_query, extra, body, span)),
+        let res = tokio::time::timeout_at(
+            (start + timeout).into(),
+            Box::pin(self.exchange(&method, path_and_query, extra, body, span, start)),
         )
         .await;
         let (result, out) = match res {
@@ -355,6 +358,7 @@ impl Upstream {
         extra: Extra,
         body: Bytes,
         span: Option<crate::trace::TraceParent>,
+        start: Instant,
     ) -> Result<UpResp, GatewayError> {
         let mut head = match (&extra, method) {
             (Extra::Json, &Method::POST) => match self.known.iter().find(|(p, _)| *p == pq) {
@@ -376,16 +380,18 @@ impl Upstream {
         // The request's trace continues upstream, this call's span as the parent.
         if let Some(tp) = span {
             head.extend_from_slice(b"traceparent: ");
-            head.extend_from_slice(tp.header_value().as_bytes());
+            head.extend_from_slice(&tp.encoded());
             head.extend_from_slice(b"\r\n");
         }
         head.extend_from_slice(b"\r\n");
         let unavailable = |e: h1::Fault| GatewayError::UpstreamUnavailable(e.to_string());
         // A pooled connection the carrier closed meanwhile is found closed before anything is
         // written (`Conn::open`), and the next one is tried: no call is ever sent twice.
-        let mut conn = match self.pool.checkout() {
+        // Dialling is boxed: its state (DNS, TCP, TLS) would otherwise sit in every call's
+        // future, which is moved around, while a pooled connection is the common case.
+        let mut conn = match self.pool.checkout(start) {
             Some(c) => c,
-            None => self.connect().await?,
+            None => Box::pin(self.connect()).await?,
         };
         h1::write_request(&mut conn.io, head, &body)
             .await
@@ -396,7 +402,7 @@ impl Upstream {
         // The answer was read whole: the connection is free for the next call, unless the
         // carrier asked to close it.
         if answer.reusable {
-            self.pool.put(conn);
+            self.pool.put(conn, start);
         }
         Ok(UpResp {
             status: answer.status,

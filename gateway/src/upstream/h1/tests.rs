@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{read_answer, Answer, Fault};
+use super::{read_answer, Answer, Fault, Known};
 
 /// A carrier connection that hands out its bytes `step` at a time (every boundary a real
 /// socket could cut at), then ends.
@@ -212,4 +212,58 @@ async fn back_to_back_answers_on_one_connection() {
     let b = read_answer(&mut io, &mut buf, MAX).await.unwrap();
     assert_eq!((&a.body[..], &b.body[..]), (&b"a"[..], &b"b"[..]));
     assert!(buf.is_empty());
+}
+
+#[test]
+fn known_names_are_read_in_any_case_and_only_those() {
+    for (name, want) in [
+        ("Content-Length", Some("ContentLength")),
+        ("CONTENT-LENGTH", Some("ContentLength")),
+        ("content-type", Some("ContentType")),
+        ("cOnNeCtIoN", Some("Connection")),
+        ("Transfer-Encoding", Some("TransferEncoding")),
+        ("Content-Disposition", Some("ContentDisposition")),
+        // Same lengths, one byte off; `_` and `^` are token bytes that bit 5 does not turn
+        // into `-` or a letter.
+        ("Content_Length", None),
+        ("Content^Length", None),
+        ("Content-Lengti", None),
+        ("Connectiom", None),
+        ("Last-Modified", None),
+        ("ETag", None),
+        ("", None),
+    ] {
+        let got = Known::of(name.as_bytes()).map(|k| format!("{k:?}"));
+        assert_eq!(got.as_deref(), want, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn header_names_in_capitals_frame_the_answer() {
+    let a = read(b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 2\r\nCONNECTION: CLOSE\r\nCONTENT-TYPE: text/plain\r\n\r\nok")
+        .await
+        .expect("answer");
+    assert_eq!(&a.body[..], b"ok");
+    assert!(!a.reusable);
+    assert_eq!(
+        a.content_type.as_ref().map(|v| v.as_bytes()),
+        Some(&b"text/plain"[..])
+    );
+}
+
+#[tokio::test]
+async fn content_types_are_relayed_byte_for_byte() {
+    for ct in [
+        "application/json;charset=UTF-8",
+        "application/json",
+        "application/json;charset=utf-8",
+        "text/plain; x=\"y\"",
+    ] {
+        let wire = format!("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: {ct}\r\n\r\n");
+        let a = read(wire.as_bytes()).await.expect("answer");
+        assert_eq!(
+            a.content_type.as_ref().map(|v| v.as_bytes()),
+            Some(ct.as_bytes())
+        );
+    }
 }
