@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 
@@ -71,8 +72,16 @@ fn main() {
     // pingora's default is a 5-minute grace period, and a benchmark has nothing to drain. No YAML
     // file, no command-line `Opt`: the rest is pingora's defaults (keep-alive pool of 128 upstream
     // connections, like nginx's `keepalive 128`).
+    //
+    // Two settings differ from pingora's defaults, so the peer shows what a tuned Rust proxy
+    // does on this machine rather than a default configuration (both defaults were measured:
+    // benches/README.md): no work stealing, so its one thread runs a single-threaded runtime as
+    // Sesame's `--worker-threads 1` does; and a client-side write buffer that holds a whole
+    // answer, so head and body leave in one write as nginx sends them (the default, 1,460
+    // bytes, sends a 2–9 KiB answer as two writes, each waking the client's CPU).
     let conf = ServerConf {
         threads: 1,
+        work_stealing: false,
         daemon: false,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(0),
@@ -87,7 +96,9 @@ fn main() {
         host: upstream.to_string(),
     };
     let mut service = http_proxy_service(&server.configuration, peer);
-    service.add_tcp(&listen);
+    service.add_listener(
+        ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::default().write(64 * 1024)),
+    );
     server.add_service(service);
     server.run_forever();
 }
