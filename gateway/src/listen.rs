@@ -147,10 +147,9 @@ fn handle_public(
                 Box::pin(async move { routes::handle(&gw, &route, &values, req, ip).await });
             (Some(r), handling)
         }
-        Some(routes::Found::WrongMethod(r)) => (
-            Some(r),
-            Box::pin(std::future::ready(Err(GatewayError::MethodNotAllowed))),
-        ),
+        Some(routes::Found::WrongMethod(r)) => {
+            (Some(r), services::refused(GatewayError::MethodNotAllowed))
+        }
     };
     async move {
         let result = trace::scope(tp, handling).await;

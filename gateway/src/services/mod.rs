@@ -143,6 +143,11 @@ pub(crate) fn route_params(svc: Service, path: &str) -> Vec<&str> {
 /// time it moves the future (issue 17: copying futures was the profile's biggest item).
 pub(crate) type Handling = std::pin::Pin<Box<dyn std::future::Future<Output = R<Resp>> + Send>>;
 
+/// A handling that is already refused with `e`.
+pub(crate) fn refused(e: GatewayError) -> Handling {
+    Box::pin(std::future::ready(Err(e)))
+}
+
 /// The handling of `req` by `svc`, ready to await. One allocation per request.
 pub(crate) fn dispatch(
     gw: std::sync::Arc<Inner>,
@@ -150,7 +155,6 @@ pub(crate) fn dispatch(
     req: http::Request<request::ReqBody>,
     ip: std::net::IpAddr,
 ) -> Handling {
-    let refused = |e: GatewayError| -> Handling { Box::pin(std::future::ready(Err(e))) };
     if svc == Service::NotFound {
         return refused(GatewayError::NotFound);
     }
