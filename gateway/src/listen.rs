@@ -111,7 +111,9 @@ fn handle_public(
     req: http::Request<ReqBody>,
     ip: IpAddr,
 ) -> impl Future<Output = Resp> + Send {
-    let start = Instant::now();
+    // The connection's reading of this poll (`sesame_serve::clock`): the request's arrival.
+    // Its end is read afresh in `finish`, so the latency includes every synchronous step.
+    let start = sesame_serve::clock::now();
     let id = gw.request_ids.fetch_add(1, Ordering::Relaxed);
     let svc = services::route(req.method(), req.uri().path());
     // Declared routes are looked up only for what no built-in service takes.

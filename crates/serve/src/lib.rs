@@ -43,6 +43,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+pub mod clock;
+
+/// The connection task's clock ([`clock::now`]: one reading per poll), in tokio's type.
+fn now() -> Instant {
+    Instant::from_std(clock::now())
+}
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Connection limits of a listener (`[gateway.connections]`, `[admin.connections]`).
@@ -179,7 +186,7 @@ where
                 Poll::Ready(f.map(|r| r.map_err(Into::into)))
             }
             Poll::Pending => {
-                let now = Instant::now();
+                let now = now();
                 let started = *this.started.get_or_insert(now);
                 if std::mem::take(&mut this.got_frame) {
                     this.last = Some(now);
@@ -250,7 +257,7 @@ struct TimedIo<T> {
 
 impl<T> TimedIo<T> {
     fn new(inner: T, shared: Arc<ConnShared>, clocks: Clocks) -> TimedIo<T> {
-        let now = Instant::now();
+        let now = now();
         TimedIo {
             inner,
             shared,
@@ -275,7 +282,7 @@ impl<T> TimedIo<T> {
     }
 
     fn progressed(&mut self, read: bool) {
-        let now = Instant::now();
+        let now = now();
         self.last_progress = now;
         self.any_byte = true;
         if read && self.head_started.is_none() && !self.busy() {
@@ -291,7 +298,7 @@ impl<T> TimedIo<T> {
             // transport again once the answer is out, so without it nothing would look at the
             // idle clock on a keep-alive connection left silent. Fired while still busy, it is
             // moved (once per `idle`, not per request).
-            let wake = Instant::now() + self.clocks.idle;
+            let wake = now() + self.clocks.idle;
             if wake < self.sleep.deadline() || self.sleep.is_elapsed() {
                 self.sleep.as_mut().reset(wake);
             }
@@ -315,7 +322,9 @@ impl<T> TimedIo<T> {
         if self.sleep.as_mut().poll(cx).is_pending() {
             return Ok(());
         }
-        if Instant::now() < deadline {
+        // (A reading lagging by this poll's time can only say "not yet": the timer, re-armed
+        // at a deadline already past, then fires at once.)
+        if now() < deadline {
             self.sleep.as_mut().reset(deadline);
             if self.sleep.as_mut().poll(cx).is_pending() {
                 return Ok(());
@@ -530,7 +539,10 @@ where
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let io = TimedIo::new(stream, shared, clocks);
-        tokio::spawn(async move {
+        // Every poll of the connection (its clocks, hyper, the handler, the handler's upstream
+        // call) shares one clock reading (`clock`). Boxed once per connection: `Polled` takes
+        // an `Unpin` future.
+        tokio::spawn(clock::Polled(Box::pin(async move {
             let _permit = permit;
             let res = match tls {
                 None => {
@@ -554,7 +566,7 @@ where
             if let Err(e) = res {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-        });
+        })));
     }
     drop(listener);
     tokio::select! {

@@ -106,7 +106,10 @@ impl<V: Clone> TtlCache<V> {
     }
 
     fn fresh(&self, e: Entry<V>) -> Option<V> {
-        (e.loaded.elapsed() < self.ttl).then_some(e.value)
+        // The poll's clock reading (`sesame_serve::clock`): a TTL of seconds does not mind
+        // microseconds. (`loaded` is read afresh, so it may be later than this reading.)
+        let age = sesame_serve::clock::now().saturating_duration_since(e.loaded);
+        (age < self.ttl).then_some(e.value)
     }
 
     /// A cached, unexpired value. An expired one is removed (and counted).

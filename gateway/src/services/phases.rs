@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, Method};
 use serde_json::{Map, Value};
 use sesame_domain::Right;
@@ -138,10 +137,14 @@ pub(crate) fn select_into<'p>(
     Ok(link)
 }
 
+/// The links a request spans: on the stack up to four (most keys reach one account; no
+/// allocation per request for them).
+pub(crate) type Links<'p> = smallvec::SmallVec<[&'p Link; 4]>;
+
 /// Authorize for every account: the links holding `right` (none → forbidden), each within its
 /// account's rate limit.
-pub(crate) fn every_link<'p>(gw: &Inner, p: &'p Principal, right: Right) -> R<Vec<&'p Link>> {
-    let links: Vec<&Link> = p.with_right(right).collect();
+pub(crate) fn every_link<'p>(gw: &Inner, p: &'p Principal, right: Right) -> R<Links<'p>> {
+    let links: Links<'p> = p.with_right(right).collect();
     if links.is_empty() {
         return Err(GatewayError::Forbidden(right.id()));
     }
@@ -207,10 +210,8 @@ pub(crate) async fn forward_json(
     m: &Map<String, Value>,
     fanout: bool,
 ) -> R<UpResp> {
-    let body = serde_json::to_vec(m)
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    forward_bytes(gw, svc, path, body, fanout).await
+    let body = serde_json::to_vec(m).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    forward_bytes(gw, svc, path, &body, fanout).await
 }
 
 /// Forward, a JSON body already serialised.
@@ -218,7 +219,7 @@ pub(crate) async fn forward_bytes(
     gw: &Inner,
     svc: Service,
     path: &str,
-    body: Bytes,
+    body: &[u8],
     fanout: bool,
 ) -> R<UpResp> {
     let up = gw
@@ -263,7 +264,7 @@ pub(crate) enum Field<'a> {
 
 /// A JSON object body: `fields` (name, value) first, then `members` from [`members_except`]
 /// (which left those names out). The names are Sesame's own literals, which need no escape.
-pub(crate) fn object_body(fields: &[(&'static str, Field<'_>)], members: &[u8]) -> R<Bytes> {
+pub(crate) fn object_body(fields: &[(&'static str, Field<'_>)], members: &[u8]) -> R<Vec<u8>> {
     let mut out = Vec::with_capacity(members.len() + 128);
     out.push(b'{');
     for (i, (k, v)) in fields.iter().enumerate() {
@@ -286,7 +287,9 @@ pub(crate) fn object_body(fields: &[(&'static str, Field<'_>)], members: &[u8]) 
         out.extend_from_slice(members);
     }
     out.push(b'}');
-    Ok(Bytes::from(out))
+    // A `Vec`, not `Bytes`: the upstream client borrows it (into `Bytes`, a vector whose
+    // length is not its capacity costs an allocation more).
+    Ok(out)
 }
 
 /// Forward, for Sesame's private upstream APIs: the body as a JSON value.

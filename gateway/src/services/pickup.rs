@@ -3,11 +3,12 @@
 
 use sesame_domain::Right;
 
-use super::credentials::{credentials, is_key_name, Credentials};
+use super::credentials::{credentials, is_key_name};
 use super::kind::Service;
 use super::members::Members;
 use super::phases::{
-    authenticate_creds, forward_bytes, forward_json, object_body, pass, select, select_into, Field,
+    authenticate, authenticate_creds, forward_bytes, forward_json, object_body, pass, select,
+    select_into, Field,
 };
 use super::request::{parse_object, read_body, Req};
 use crate::error::R;
@@ -23,18 +24,15 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     // login/password and anything unusual go the general way below.
     if let Some(fast) = Members::parse(&body) {
         if let Some(key) = fast.str("apikey") {
-            let mut c = Credentials {
-                key: Some(key.as_bytes().to_vec()),
-                account: fast
-                    .text("accountNumber")
-                    .or_else(|| fast.text("codTiersPourPartenaire")),
-                ..Credentials::default()
-            };
-            let p = authenticate_creds(gw, &mut c, r.ip).await?;
+            // Key and account borrowed from the body (no copies on the hot path).
+            let account = fast
+                .text("accountNumber")
+                .or_else(|| fast.text("codTiersPourPartenaire"));
+            let p = authenticate(gw, Some(key.as_bytes()), None, r.ip).await?;
             let link = select(
                 gw,
                 &p,
-                c.account.as_deref(),
+                account.as_deref(),
                 Right::WsPickupPoint,
                 "accountNumber",
             )?;
@@ -51,7 +49,7 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
                 ],
                 &members,
             )?;
-            let up = forward_bytes(gw, Service::Pickup, PATH, body, false).await?;
+            let up = forward_bytes(gw, Service::Pickup, PATH, &body, false).await?;
             return Ok(pass(up));
         }
     }

@@ -8,13 +8,13 @@ use std::ops::ControlFlow;
 use serde_json::Value;
 use sesame_domain::Right;
 
-use super::credentials::{credentials, is_key_name, Credentials};
+use super::credentials::{credentials, is_key_name};
 use super::fanout::fan_out;
 use super::kind::Service;
 use super::members::Members;
 use super::phases::{
-    authenticate_creds, every_link, forward_bytes, members_except, object_body, pass, strip_keys,
-    Field,
+    authenticate, authenticate_creds, every_link, forward_bytes, members_except, object_body, pass,
+    strip_keys, Field,
 };
 use super::request::{parse_object, read_body, Req};
 use crate::auth::{Link, Principal};
@@ -32,19 +32,16 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     // (legacy login/password, invalid JSON, the key not a string…) goes the general way.
     if let Some(fast) = Members::parse(&body) {
         if let Some(key) = fast.str("apiKey") {
-            let mut c = Credentials {
-                key: Some(key.as_bytes().to_vec()),
-                parcel: fast.text("parcelNumber"),
-                ..Credentials::default()
-            };
-            let p = authenticate_creds(gw, &mut c, r.ip).await?;
+            // Key and parcel borrowed from the body (no copies on the hot path).
+            let parcel = fast.text("parcelNumber");
+            let p = authenticate(gw, Some(key.as_bytes()), None, r.ip).await?;
             // Rewrite: the caller's key goes no further; login, password and parcel are
             // written per account in front of the other members.
             let mut members = Vec::with_capacity(body.len());
             fast.write_except(&mut members, |k| {
                 !is_key_name(k) && !matches!(k, "login" | "password" | "parcelNumber")
             });
-            return track(gw, &p, c.parcel, &members).await;
+            return track(gw, &p, parcel.as_deref(), &members).await;
         }
     }
     let mut m = parse_object(&body)?;
@@ -54,18 +51,20 @@ pub(crate) async fn handle(gw: &Inner, r: Req) -> R<Resp> {
     strip_keys(&mut m);
     // The caller's other fields, serialised once for every account's call.
     let members = members_except(&m, &["login", "password", "parcelNumber"])?;
-    track(gw, &p, c.parcel, &members).await
+    track(gw, &p, c.parcel.as_deref(), &members).await
 }
 
 /// The parcel looked up on every account holding `ws_tracking`; the answer relayed.
-async fn track(gw: &Inner, p: &Principal, parcel: Option<String>, members: &[u8]) -> R<Resp> {
+async fn track(gw: &Inner, p: &Principal, parcel: Option<&str>, members: &[u8]) -> R<Resp> {
     let parcel = parcel
         .ok_or_else(|| GatewayError::BadRequest("le champ parcelNumber est obligatoire".into()))?;
     let links = every_link(gw, p, Right::WsTracking)?;
     // `ws_tracking` covers every parcel of the account: whatever an account finds is visible.
-    match find_parcel(gw, &links, &parcel, members, |_, _| true).await? {
+    match find_parcel(gw, &links, parcel, members, |_, _| true).await? {
         Lookup::Found(_, up) | Lookup::Other(up) => Ok(pass(up)),
-        Lookup::Unknown => Err(GatewayError::UnknownParcel { id: parcel }),
+        Lookup::Unknown => Err(GatewayError::UnknownParcel {
+            id: parcel.to_owned(),
+        }),
     }
 }
 
@@ -140,7 +139,7 @@ pub(crate) async fn find_parcel<'p>(
                 ],
                 members,
             );
-            async move { forward_bytes(gw, Service::Tracking, PATH, body?, fan).await }
+            async move { forward_bytes(gw, Service::Tracking, PATH, &body?, fan).await }
         },
         |_, &l, res| {
             match res {

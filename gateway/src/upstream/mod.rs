@@ -48,6 +48,9 @@ pub struct Upstream {
     spans: crate::trace::Spans,
 }
 
+/// Largest write buffer kept with an idle connection.
+const MAX_KEPT_OUT: usize = 32 * 1024;
+
 /// Idle keep-alive connections, most recently used last (reused first: warm, least likely to
 /// have been dropped by the carrier).
 struct Pool {
@@ -58,6 +61,9 @@ struct Conn {
     io: dial::Io,
     /// Bytes read from the connection and not yet consumed.
     buf: BytesMut,
+    /// The request being written: kept with the connection and cleared for each call, so a
+    /// call on a pooled connection allocates nothing to write its request (issue 17).
+    out: Vec<u8>,
     idle_since: Instant,
 }
 
@@ -94,8 +100,13 @@ impl Pool {
     /// and a connection counted older by one call's length only retires sooner).
     fn put(&self, mut c: Conn, now: Instant) {
         c.idle_since = now;
+        // A large request's buffer is not kept idle (bodies over `h1::COALESCE` are written
+        // from where they are, so this is rare).
+        if c.out.capacity() > MAX_KEPT_OUT {
+            c.out = Vec::new();
+        }
         if c.buf.capacity() == 0 {
-            c.buf.reserve(512);
+            c.buf.reserve(h1::READ_ROOM);
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // The oldest entries sit at the front: once the front is stale, sweep (dropping a
@@ -202,19 +213,20 @@ impl Upstream {
             method,
             path_and_query,
             Extra::Headers(headers),
-            body,
+            &body,
             timeout,
         )
         .await
     }
 
-    /// Calls the upstream with a JSON body (the hot paths' heads are pre-built).
+    /// Calls the upstream with a JSON body (the hot paths' heads are pre-built). The body is
+    /// borrowed: it is copied once, behind the head in the connection's write buffer.
     pub async fn call_json(
         &self,
         service: &'static str,
         method: Method,
         path_and_query: &str,
-        body: Bytes,
+        body: &[u8],
         timeout: Duration,
     ) -> Result<UpResp, GatewayError> {
         self.run(service, method, path_and_query, Extra::Json, body, timeout)
@@ -227,10 +239,12 @@ impl Upstream {
         method: Method,
         path_and_query: &str,
         extra: Extra,
-        body: Bytes,
+        body: &[u8],
         timeout: Duration,
     ) -> Result<UpResp, GatewayError> {
-        let start = Instant::now();
+        // The connection task's reading of this poll (`sesame_serve::clock`), as is the end:
+        // a call starts and ends within microseconds of a poll's start.
+        let start = sesame_serve::clock::now();
         // Each call is its own span, child of the request's: the carrier sees it as its parent.
         let span = crate::trace::current().map(|t| t.child());
         let recorded = self.spans.start().map(|at| (at, method.clone()));
@@ -256,7 +270,7 @@ impl Upstream {
             Ok(Err(e)) => ("error", Err(e)),
             Err(_) => ("timeout", Err(GatewayError::UpstreamTimeout)),
         };
-        let elapsed = start.elapsed();
+        let elapsed = sesame_serve::clock::now().saturating_duration_since(start);
         self.metrics
             .observe_upstream(service, result, elapsed.as_secs_f64());
         if let (Some(span), Some((at, method))) = (span, recorded) {
@@ -300,10 +314,8 @@ impl Upstream {
         body: &Value,
         timeout: Duration,
     ) -> Result<UpResp, GatewayError> {
-        let bytes = Bytes::from(
-            serde_json::to_vec(body).map_err(|e| GatewayError::Internal(e.to_string()))?,
-        );
-        self.call_json(service, Method::POST, path, bytes, timeout)
+        let bytes = serde_json::to_vec(body).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        self.call_json(service, Method::POST, path, &bytes, timeout)
             .await
     }
 
@@ -356,20 +368,41 @@ impl Upstream {
         method: &Method,
         pq: &str,
         extra: Extra,
-        body: Bytes,
+        body: &[u8],
         span: Option<crate::trace::TraceParent>,
         start: Instant,
     ) -> Result<UpResp, GatewayError> {
-        let mut head = match (&extra, method) {
-            (Extra::Json, &Method::POST) => match self.known.iter().find(|(p, _)| *p == pq) {
-                Some((_, h)) => {
-                    let mut v = Vec::with_capacity(h.len() + 128 + body.len());
-                    v.extend_from_slice(h);
-                    v
-                }
-                None => self.head_start(method, pq, &extra)?,
-            },
-            _ => self.head_start(method, pq, &extra)?,
+        // The hot paths' heads are pre-built; any other is built (and its target checked)
+        // before a connection is taken.
+        let known = match (&extra, method) {
+            (Extra::Json, &Method::POST) => self
+                .known
+                .iter()
+                .find(|(p, _)| *p == pq)
+                .map(|(_, h)| h.as_slice()),
+            _ => None,
+        };
+        let built = match known {
+            Some(_) => None,
+            None => Some(self.head_start(method, pq, &extra)?),
+        };
+        let unavailable = |e: h1::Fault| GatewayError::UpstreamUnavailable(e.to_string());
+        // A pooled connection the carrier closed meanwhile is found closed before anything is
+        // written (`Conn::open`), and the next one is tried: no call is ever sent twice.
+        // Dialling is boxed: its state (DNS, TCP, TLS) would otherwise sit in every call's
+        // future, which is moved around, while a pooled connection is the common case.
+        let mut conn = match self.pool.checkout(start) {
+            Some(c) => c,
+            None => Box::pin(self.connect()).await?,
+        };
+        let mut head = match built {
+            Some(h) => h,
+            None => {
+                let mut out = std::mem::take(&mut conn.out);
+                out.clear();
+                out.extend_from_slice(known.unwrap_or_default());
+                out
+            }
         };
         // No length on a bodiless GET (RFC 9110 §8.6: a length there may be misread).
         if !body.is_empty() || !matches!(*method, Method::GET | Method::HEAD | Method::DELETE) {
@@ -384,18 +417,10 @@ impl Upstream {
             head.extend_from_slice(b"\r\n");
         }
         head.extend_from_slice(b"\r\n");
-        let unavailable = |e: h1::Fault| GatewayError::UpstreamUnavailable(e.to_string());
-        // A pooled connection the carrier closed meanwhile is found closed before anything is
-        // written (`Conn::open`), and the next one is tried: no call is ever sent twice.
-        // Dialling is boxed: its state (DNS, TCP, TLS) would otherwise sit in every call's
-        // future, which is moved around, while a pooled connection is the common case.
-        let mut conn = match self.pool.checkout(start) {
-            Some(c) => c,
-            None => Box::pin(self.connect()).await?,
-        };
-        h1::write_request(&mut conn.io, head, &body)
+        h1::write_request(&mut conn.io, &mut head, body)
             .await
             .map_err(|e| unavailable(h1::Fault::Io(e)))?;
+        conn.out = head;
         let answer = h1::read_answer(&mut conn.io, &mut conn.buf, MAX_UPSTREAM_BODY)
             .await
             .map_err(unavailable)?;
@@ -420,7 +445,8 @@ impl Upstream {
             .map_err(GatewayError::UpstreamUnavailable)?;
         Ok(Conn {
             io,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::with_capacity(2 * h1::READ_ROOM),
+            out: Vec::with_capacity(1024),
             idle_since: Instant::now(),
         })
     }
