@@ -3,10 +3,12 @@
 //! each service's credentials sit is `credentials.rs`; answers that span accounts go through
 //! `fanout.rs`.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::{header, Method};
 use serde_json::{Map, Value};
 use sesame_domain::Right;
@@ -214,16 +216,17 @@ pub(crate) async fn forward_json(
     forward_bytes(gw, svc, path, &body, fanout).await
 }
 
-/// Forward, a JSON body already serialised.
-pub(crate) async fn forward_bytes(
-    gw: &Inner,
+/// Forward, a JSON body already serialised. The upstream call's future with the check
+/// mapped onto it, not an `async fn` around it: each level of futures is copied whole when
+/// awaited (issue 17).
+pub(crate) fn forward_bytes<'a>(
+    gw: &'a Inner,
     svc: Service,
-    path: &str,
-    body: &[u8],
+    path: &'a str,
+    body: &'a [u8],
     fanout: bool,
-) -> R<UpResp> {
-    let up = gw
-        .upstream
+) -> impl Future<Output = R<UpResp>> + Send + 'a {
+    gw.upstream
         .call_json(
             svc.upstream_label(),
             Method::POST,
@@ -231,8 +234,7 @@ pub(crate) async fn forward_bytes(
             body,
             timeout(gw, fanout),
         )
-        .await?;
-    upstream_ok(up)
+        .map(|up| up.and_then(upstream_ok))
 }
 
 /// Rewrite, for bodies sent once per account: the caller's fields other than `replaced`,

@@ -11,6 +11,7 @@
 mod dial;
 pub(crate) mod h1;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -221,16 +222,17 @@ impl Upstream {
 
     /// Calls the upstream with a JSON body (the hot paths' heads are pre-built). The body is
     /// borrowed: it is copied once, behind the head in the connection's write buffer.
-    pub async fn call_json(
-        &self,
+    /// `run`'s own future, not one wrapping it: each level of futures is copied whole when
+    /// awaited (issue 17).
+    pub fn call_json<'a>(
+        &'a self,
         service: &'static str,
         method: Method,
-        path_and_query: &str,
-        body: &[u8],
+        path_and_query: &'a str,
+        body: &'a [u8],
         timeout: Duration,
-    ) -> Result<UpResp, GatewayError> {
+    ) -> impl Future<Output = Result<UpResp, GatewayError>> + Send + 'a {
         self.run(service, method, path_and_query, Extra::Json, body, timeout)
-            .await
     }
 
     async fn run(
