@@ -188,18 +188,14 @@ struct Ending {
 
 /// The end of a public request: its answer (the error rendered in its envelope), metrics, span,
 /// request id and access log.
-fn finish(gw: &Inner, result: crate::error::R<Resp>, e: Ending) -> Resp {
+fn finish(gw: &Inner, result: crate::error::R<Resp>, end: Ending) -> Resp {
     let Ending {
         start,
         id,
         route_label,
-        declared,
-        envelope,
-        link_ok,
-        logged_uri,
         tp,
-        recorded,
-    } = e;
+        ..
+    } = end;
     let (resp, outcome) = match result {
         Ok(r) => {
             let outcome = r.extensions().get::<Outcome>().map_or("ok", |o| o.0);
@@ -218,13 +214,14 @@ fn finish(gw: &Inner, result: crate::error::R<Resp>, e: Ending) -> Resp {
                     tracing::debug!(request_id = id, route = route_label, error = %other, "refused")
                 }
             }
-            let declared_envelope = declared
+            let declared_envelope = end
+                .declared
                 .as_deref()
                 .and_then(|r| routes::respond(r, &refusal));
             (
                 declared_envelope.unwrap_or_else(|| {
-                    let portal = link_ok.as_deref().unwrap_or(&gw.cfg.portal_url);
-                    respond(&refusal, envelope, portal)
+                    let portal = end.link_ok.as_deref().unwrap_or(&gw.cfg.portal_url);
+                    respond(&refusal, end.envelope, portal)
                 }),
                 refusal.outcome,
             )
@@ -236,7 +233,7 @@ fn finish(gw: &Inner, result: crate::error::R<Resp>, e: Ending) -> Resp {
         outcome,
         start.elapsed().as_secs_f64(),
     );
-    if let Some((at, method)) = recorded {
+    if let Some((at, method)) = end.recorded {
         gw.spans.record(
             &tp,
             sesame_telemetry::SpanKind::Server,
@@ -264,7 +261,7 @@ fn finish(gw: &Inner, result: crate::error::R<Resp>, e: Ending) -> Resp {
     let mut resp = resp;
     resp.headers_mut()
         .insert(X_REQUEST_ID, request_id_value(id));
-    if let Some((method, uri)) = logged_uri {
+    if let Some((method, uri)) = end.logged_uri {
         tracing::debug!(request_id = id, trace_id = %tp.trace_id_hex(), %method, uri = %uri, status = resp.status().as_u16(), outcome,
             elapsed_us = start.elapsed().as_micros() as u64, "request");
     }
